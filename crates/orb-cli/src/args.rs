@@ -1,0 +1,147 @@
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Orb: run WebAssembly functions by hash, next to durable state.
+#[derive(Parser, Debug)]
+#[command(name = "orb", version, about, long_about = None)]
+pub struct Cli {
+    /// Orb server to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "ORB_SERVER",
+        default_value = "http://127.0.0.1:7070"
+    )]
+    pub server: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a node with the example functions deployed, and print how to call them.
+    Up {
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Folder of example components (`*.wasm`) to deploy.
+        #[arg(long, env = "ORB_EXAMPLES", default_value = "build/guests")]
+        examples: PathBuf,
+    },
+    /// Run a node.
+    Serve {
+        #[command(flatten)]
+        node: NodeArgs,
+    },
+    /// Upload a component; prints its hash and exports.
+    Deploy {
+        /// Path to a `.wasm` component.
+        file: PathBuf,
+    },
+    /// Print a component's hash (`sha256:<hex>`), optionally into a file.
+    Hash {
+        file: PathBuf,
+        /// Write the hash to this file too (the seed's `.hash` file).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Call a function: TARGET is a hash or a `.wasm` path (hash first, upload if needed).
+    Invoke(InvokeArgs),
+    /// Functions stored on the server.
+    #[command(subcommand, name = "fn")]
+    Fn(FnCommand),
+    /// Activation records.
+    #[command(subcommand)]
+    Act(ActCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct InvokeArgs {
+    /// `sha256:<hex>` or a path to a `.wasm` component.
+    pub target: String,
+    /// Export to call.
+    pub export: String,
+    /// Parameters as `name=value` (value parsed as JSON when it parses, else a
+    /// string) or `name:=json` (always JSON).
+    pub params: Vec<String>,
+    /// Parameters as one JSON object (merged under `name=value` pairs).
+    #[arg(long = "params", value_name = "OBJ")]
+    pub params_json: Option<String>,
+    /// Globals as a JSON object, readable through `wasi:config`.
+    #[arg(long, value_name = "OBJ")]
+    pub globals: Option<String>,
+    /// Run in this process, without a server.
+    #[arg(long)]
+    pub local: bool,
+    /// Compile cache for `--local`.
+    #[arg(long, env = "ORB_LOCAL_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FnCommand {
+    /// List functions.
+    Ls,
+    /// Show a function's exports.
+    Show { hash: String },
+    /// Delete a function.
+    Rm { hash: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ActCommand {
+    /// List activations, newest first.
+    Ls {
+        /// Only this function's.
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show one activation, with its logs.
+    Show { id: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Node settings. Each flag also reads `ORB_*` and `orb.toml`.
+#[derive(Args, Debug, Clone)]
+pub struct NodeArgs {
+    /// Configuration file (TOML); `./orb.toml` is read when it exists.
+    #[arg(long, env = "ORB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "ORB_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data folder: store and compiled artifacts.
+    #[arg(long, env = "ORB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Node log format.
+    #[arg(long, env = "ORB_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Per-call wall-clock limit, e.g. `10s`, `500ms`.
+    #[arg(long, env = "ORB_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Per-call memory limit in MiB.
+    #[arg(long, env = "ORB_MEMORY_LIMIT_MIB")]
+    pub memory_limit_mib: Option<u64>,
+    /// Per-call fuel limit (unlimited when unset).
+    #[arg(long, env = "ORB_FUEL_LIMIT")]
+    pub fuel_limit: Option<u64>,
+    /// Largest component accepted, in MiB.
+    #[arg(long, env = "ORB_MAX_COMPONENT_MIB")]
+    pub max_component_mib: Option<u64>,
+    /// Log cap per activation, in KiB.
+    #[arg(long, env = "ORB_LOG_LIMIT_KIB")]
+    pub log_limit_kib: Option<u64>,
+    /// Activations kept before the oldest are pruned.
+    #[arg(long, env = "ORB_MAX_ACTIVATIONS")]
+    pub max_activations: Option<u64>,
+}

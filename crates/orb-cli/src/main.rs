@@ -1,0 +1,35 @@
+//! The `orb` binary: runs a node (`orb serve`, `orb up`) and talks to one
+//! (`orb deploy`, `orb invoke`, `orb fn`, `orb act`), or runs a component
+//! in-process (`orb invoke --local`).
+//!
+//! Owns: argument parsing, configuration merging (flags > `ORB_*` env >
+//! `orb.toml` > defaults), human and `--json` output, progress bars, exit codes.
+//!
+//! Must not know: HTTP routes beyond what `orb-client` exposes, store internals.
+
+mod args;
+mod commands;
+mod output;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            output::print_error(&e);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

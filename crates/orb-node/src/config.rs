@@ -1,0 +1,74 @@
+use orb_core::Limits;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A node's configuration: `orb.toml`, overridden by `ORB_*` environment
+/// variables, overridden by flags (the CLI does the merging).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Address to listen on. Loopback by default: there are no tokens yet.
+    pub listen: SocketAddr,
+    /// Data folder: store, compiled artifacts.
+    pub data_dir: PathBuf,
+    /// Largest component accepted, bytes.
+    pub max_component_bytes: u64,
+    /// Linear memory per instance, bytes.
+    pub memory_limit_bytes: u64,
+    /// Wall-clock limit per call, milliseconds.
+    pub timeout_ms: u64,
+    /// Optional fuel limit per call.
+    pub fuel_limit: Option<u64>,
+    /// Log capture cap per activation, bytes.
+    pub log_limit_bytes: u64,
+    /// Activations kept (oldest pruned).
+    pub max_activations: u64,
+    /// Instances alive at once (pooling allocator size).
+    pub max_instances: u32,
+    pub log_format: LogFormat,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            listen: "127.0.0.1:7070".parse().expect("valid default address"),
+            data_dir: PathBuf::from(".orb"),
+            max_component_bytes: 64 << 20,
+            memory_limit_bytes: l.memory_bytes,
+            timeout_ms: l.timeout_ms,
+            fuel_limit: l.fuel,
+            log_limit_bytes: l.log_bytes,
+            max_activations: 10_000,
+            max_instances: 200,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Per-call limits from this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_limit_bytes,
+            timeout_ms: self.timeout_ms,
+            fuel: self.fuel_limit,
+            log_bytes: self.log_limit_bytes,
+        }
+    }
+
+    /// Parses `orb.toml` text.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}

@@ -1,0 +1,299 @@
+//! The call pipeline: resolve → load (memory, disk cache, compile) → check
+//! parameters → run → record the activation.
+
+use crate::metrics as m;
+use crate::{ApiError, Node};
+use base64::Engine as _;
+use bytes::Bytes;
+use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, FunctionInfo, OrbError};
+use orb_runtime::{CacheSource, CallRequest, LoadedFunction};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
+
+/// Body of `POST /v1/invoke`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeRequest {
+    /// `sha256:<hex>`. May be omitted when `component` is given.
+    #[serde(default)]
+    pub function: Option<String>,
+    pub export: String,
+    #[serde(default)]
+    pub params: Json,
+    #[serde(default)]
+    pub globals: Map<String, Json>,
+    /// The component itself, base64: stored and run in one round trip.
+    #[serde(default)]
+    pub component: Option<String>,
+    /// Reserved for the namespaces issue; refused until then.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub set: Option<Map<String, Json>>,
+    #[serde(default)]
+    pub write_to: Option<String>,
+    #[serde(default, rename = "async")]
+    pub is_async: bool,
+}
+
+/// A successful call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvokeResponse {
+    pub activation: String,
+    pub function: FunctionId,
+    pub result: Json,
+    pub duration_us: u64,
+    pub fuel: u64,
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+pub(crate) fn parse_id(s: &str) -> Result<FunctionId, ApiError> {
+    s.parse::<FunctionId>().map_err(|_| {
+        ApiError(
+            OrbError::new(
+                ErrorCode::FunctionNotFound,
+                format!(
+                    "no function `{s}`: functions are named by their hash, `sha256:` and 64 hex \
+                     digits (`orb hash FILE` prints it)"
+                ),
+            )
+            .with_details(json!({ "function": s })),
+        )
+    })
+}
+
+fn not_found(id: &FunctionId) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::FunctionNotFound,
+            format!("no function {id} on this node; upload it (POST /v1/functions) and retry"),
+        )
+        .with_details(json!({ "function": id.to_string() })),
+    )
+}
+
+fn record_cache(source: CacheSource) {
+    match source {
+        CacheSource::Memory => metrics::counter!(m::CACHE_HITS, "source" => "memory").increment(1),
+        CacheSource::Disk => metrics::counter!(m::CACHE_HITS, "source" => "disk").increment(1),
+        CacheSource::Compiled => metrics::counter!(m::CACHE_MISSES).increment(1),
+    }
+}
+
+/// Validates, compiles (or loads the cached artifact) and stores a component.
+/// Returns its info and whether it was new.
+pub(crate) async fn deploy(node: &Node, bytes: Bytes) -> Result<(FunctionInfo, bool), ApiError> {
+    let max = node.config.max_component_bytes;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64, max));
+    }
+    let id = FunctionId::of(&bytes);
+    if let Some(info) = node.store.function_info(&id).await? {
+        return Ok((info, false));
+    }
+    let rt = node.runtime.clone();
+    let (id2, b2) = (id.clone(), bytes.clone());
+    let started = Instant::now();
+    let (loaded, source) = tokio::task::spawn_blocking(move || rt.load(&id2, &b2))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("compile task failed: {e}")))??;
+    record_cache(source);
+    if source == CacheSource::Compiled {
+        metrics::histogram!(m::COMPILE_SECONDS).record(started.elapsed().as_secs_f64());
+    }
+    let info = FunctionInfo {
+        hash: id,
+        size: bytes.len() as u64,
+        exports: loaded.exports(),
+        created_at: now_rfc3339(),
+    };
+    let created = node.store.put_function(&info, bytes).await?;
+    metrics::counter!(m::FUNCTIONS_STORED).increment(u64::from(created));
+    tracing::info!(function = %info.hash, size = info.size, "function stored");
+    Ok((info, created))
+}
+
+pub(crate) fn too_large(size: u64, max: u64) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::TooLarge,
+            format!("the body is {size} bytes; the limit is {max} bytes (max_component_bytes)"),
+        )
+        .with_details(json!({ "limit": max })),
+    )
+}
+
+/// Finds a function in memory, in the compile cache or in the store.
+pub(crate) async fn load(node: &Node, id: &FunctionId) -> Result<Arc<LoadedFunction>, ApiError> {
+    if let Some(f) = node.runtime.get_loaded(id) {
+        record_cache(CacheSource::Memory);
+        return Ok(f);
+    }
+    // Known to this node at all?
+    if node.store.function_info(id).await?.is_none() {
+        return Err(not_found(id));
+    }
+    let rt = node.runtime.clone();
+    let id2 = id.clone();
+    if let Some((f, source)) = tokio::task::spawn_blocking(move || rt.load_cached(&id2))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("load task failed: {e}")))?
+    {
+        record_cache(source);
+        return Ok(f);
+    }
+    let bytes = node
+        .store
+        .function_bytes(id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let rt = node.runtime.clone();
+    let id2 = id.clone();
+    let started = Instant::now();
+    let (f, source) = tokio::task::spawn_blocking(move || rt.load(&id2, &bytes))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("compile task failed: {e}")))??;
+    record_cache(source);
+    if source == CacheSource::Compiled {
+        metrics::histogram!(m::COMPILE_SECONDS).record(started.elapsed().as_secs_f64());
+    }
+    Ok(f)
+}
+
+fn globals_to_config(globals: &Map<String, Json>) -> Vec<(String, String)> {
+    globals
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), s)
+        })
+        .collect()
+}
+
+/// The result of a call that ran: the response or the function's failure.
+pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
+    if node.shutting_down.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the node is shutting down; retry on another node",
+        ));
+    }
+    for (field, present) in [
+        ("namespace", req.namespace.is_some()),
+        ("set", req.set.is_some()),
+        ("write_to", req.write_to.is_some()),
+        ("async", req.is_async),
+    ] {
+        if present {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("`{field}` is not supported by this node version yet"),
+            ));
+        }
+    }
+    let id = match (&req.component, &req.function) {
+        (Some(b64), named) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| {
+                    ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("`component` is not valid base64: {e}"),
+                    )
+                })?;
+            let actual = FunctionId::of(&bytes);
+            if let Some(named) = named {
+                let named = parse_id(named)?;
+                if named != actual {
+                    return Err(ApiError(
+                        OrbError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("`function` is {named} but the component's hash is {actual}"),
+                        )
+                        .with_details(
+                            json!({ "expected": named.to_string(), "actual": actual.to_string() }),
+                        ),
+                    ));
+                }
+            }
+            deploy(node, Bytes::from(bytes)).await?.0.hash
+        }
+        (None, Some(named)) => parse_id(named)?,
+        (None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`function` (a hash) or `component` is required",
+            ));
+        }
+    };
+    let f = load(node, &id).await?;
+    let checked = f.check_params(&req.export, &req.params)?;
+    let export = checked.export().to_string();
+    let start = now_rfc3339();
+    metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+    let outcome = node
+        .runtime
+        .call(
+            &f,
+            checked,
+            CallRequest {
+                globals: globals_to_config(&req.globals),
+                limits: None,
+            },
+        )
+        .await;
+    metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+    let status = match &outcome.result {
+        Ok(_) => "succeeded",
+        Err(e) => e.error_code().map_or("internal", |c| c.as_str()),
+    };
+    metrics::counter!(m::CALLS, "status" => status).increment(1);
+    metrics::histogram!(m::CALL_DURATION).record(outcome.duration.as_secs_f64());
+
+    let activation = Activation {
+        id: uuid::Uuid::now_v7().to_string(),
+        function: id.clone(),
+        export,
+        status: if outcome.result.is_ok() {
+            ActivationStatus::Succeeded
+        } else {
+            ActivationStatus::Failed
+        },
+        start,
+        duration_us: outcome.duration.as_micros() as u64,
+        fuel: outcome.fuel,
+        result: outcome.result.as_ref().ok().cloned(),
+        error: outcome.result.as_ref().err().cloned(),
+        logs: outcome.logs,
+        logs_truncated: outcome.logs_truncated,
+    };
+    node.store.put_activation(&activation).await?;
+    match outcome.result {
+        Ok(result) => Ok(InvokeResponse {
+            activation: activation.id,
+            function: id,
+            result,
+            duration_us: activation.duration_us,
+            fuel: activation.fuel,
+        }),
+        Err(mut e) => {
+            if !e.details.is_object() {
+                e.details = json!({});
+            }
+            if let Some(d) = e.details.as_object_mut() {
+                d.insert("activation".into(), Json::String(activation.id.clone()));
+                d.insert("function".into(), Json::String(id.to_string()));
+            }
+            Err(ApiError(e))
+        }
+    }
+}

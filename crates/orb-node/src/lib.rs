@@ -1,0 +1,97 @@
+//! An Orb node: the HTTP API (axum), metrics, configuration and shutdown,
+//! wiring the sandbox ([`orb_runtime`]) to storage ([`orb_store`]).
+//!
+//! Owns: routes and their JSON shapes (the API contract in `BRIEF.md`), the
+//! mapping of [`orb_core::OrbError`] to HTTP responses, the call pipeline
+//! (resolve → load → check params → run → record activation), metrics names.
+//!
+//! Must not know: wasmtime types (it talks to `orb-runtime` in JSON), redb
+//! (it talks to the `Store` trait), the CLI.
+
+mod api;
+mod config;
+mod error;
+mod invoke;
+mod metrics;
+
+pub use config::{LogFormat, NodeConfig};
+pub use error::ApiError;
+pub use invoke::{InvokeRequest, InvokeResponse};
+
+use anyhow::Context as _;
+use orb_runtime::{Runtime, RuntimeConfig};
+use orb_store::{RedbStore, Store, StoreConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Everything a request handler needs.
+pub struct Node {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: NodeConfig,
+    pub(crate) metrics: metrics::Metrics,
+    pub(crate) shutting_down: AtomicBool,
+}
+
+impl Node {
+    /// Opens the data folder (store + compile cache) and builds the runtime.
+    pub fn open(config: NodeConfig) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        let store = RedbStore::open(
+            &config.data_dir,
+            StoreConfig {
+                max_activations: config.max_activations,
+            },
+        )
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let runtime = Runtime::new(RuntimeConfig {
+            limits: config.limits(),
+            cache_dir: Some(config.data_dir.join("compiled")),
+            max_instances: config.max_instances,
+        })?;
+        Ok(Arc::new(Self {
+            runtime: Arc::new(runtime),
+            store: Arc::new(store),
+            metrics: metrics::Metrics::install(),
+            config,
+            shutting_down: AtomicBool::new(false),
+        }))
+    }
+
+    /// The axum application (all routes, CORS, tracing).
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, lets in-flight calls
+    /// finish, then makes every write durable.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = self.router();
+        let node = self.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            node.shutting_down
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!("shutting down: finishing in-flight calls");
+        })
+        .await?;
+        self.store.flush().await?;
+        tracing::info!("store flushed; bye");
+        Ok(())
+    }
+
+    /// Deploys a component from bytes (used by `orb up` for the examples).
+    pub async fn deploy(&self, bytes: bytes::Bytes) -> Result<orb_core::FunctionInfo, ApiError> {
+        invoke::deploy(self, bytes).await.map(|(info, _)| info)
+    }
+}

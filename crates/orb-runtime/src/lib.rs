@@ -1,0 +1,19 @@
+//! Orb's sandbox: everything that touches wasmtime lives here.
+//!
+//! Owns: the engine configuration (pooling allocator, epoch interruption,
+//! fuel), validation and compilation of components, the on-disk cache of
+//! compiled artifacts (keyed by component hash + engine configuration), the
+//! interfaces guests may import (WASI 0.2 without files, env, sockets or host
+//! stdio; `wasi:config`; `wasi:logging`), per-call limits, and the JSON ↔
+//! component-value mapping ([`values`]).
+//!
+//! Must not know: HTTP, the storage backend, accounts or tokens. Callers hand
+//! it bytes and JSON and get back JSON, logs, fuel and typed errors
+//! ([`orb_core::OrbError`] with codes that say who is to blame).
+
+mod host;
+mod runtime;
+pub mod values;
+
+pub use host::{LogSink, SUPPORTED_PACKAGES};
+pub use runtime::{CacheSource, CallOutcome, CallRequest, LoadedFunction, Runtime, RuntimeConfig};

@@ -1,0 +1,685 @@
+use crate::host::{self, HostState, LogSink, MemoryLimiter};
+use crate::values::{json_to_val, type_name, val_to_json};
+use orb_core::{ErrorCode, ExportInfo, FunctionId, Limits, OrbError, ParamInfo};
+use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Type, Val};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_config::WasiConfigVariables;
+
+/// How often the epoch ticks; the granularity of timeouts.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings. Per-call limits can be lowered per call.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Default per-call limits. `memory_bytes` is also the pool's slot size.
+    pub limits: Limits,
+    /// Where compiled artifacts are cached; `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Instances that may exist at once (pooling allocator size).
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            cache_dir: None,
+            max_instances: 200,
+        }
+    }
+}
+
+/// Where a loaded function came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheSource {
+    /// Already in this process.
+    Memory,
+    /// A compiled artifact from the disk cache (no compilation).
+    Disk,
+    /// Compiled now (and written to the disk cache).
+    Compiled,
+}
+
+struct ExportSig {
+    info: ExportInfo,
+    index: ComponentExportIndex,
+    params: Vec<(String, Type)>,
+    results: Vec<Type>,
+}
+
+/// A compiled, linked function ready to be instantiated.
+pub struct LoadedFunction {
+    id: FunctionId,
+    pre: InstancePre<HostState>,
+    exports: Vec<ExportSig>,
+}
+
+impl LoadedFunction {
+    pub fn id(&self) -> &FunctionId {
+        &self.id
+    }
+
+    /// The callable exports with their signatures.
+    pub fn exports(&self) -> Vec<ExportInfo> {
+        self.exports.iter().map(|e| e.info.clone()).collect()
+    }
+
+    fn export(&self, name: &str) -> Result<&ExportSig, OrbError> {
+        // Exact name first; then a unique short name for interface exports.
+        if let Some(e) = self.exports.iter().find(|e| e.info.name == name) {
+            return Ok(e);
+        }
+        let mut short = self
+            .exports
+            .iter()
+            .filter(|e| e.info.name.rsplit_once('#').is_some_and(|(_, f)| f == name));
+        if let (Some(e), None) = (short.next(), short.next()) {
+            return Ok(e);
+        }
+        let names: Vec<&str> = self.exports.iter().map(|e| e.info.name.as_str()).collect();
+        Err(OrbError::new(
+            ErrorCode::ExportNotFound,
+            format!(
+                "function {} has no export `{name}`; its exports are: {}",
+                self.id,
+                if names.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        )
+        .with_details(json!({ "export": name, "exports": names })))
+    }
+
+    /// Checks `params` against the export's signature and converts them.
+    /// Nothing runs; a mismatch is an `invalid_params` error naming the
+    /// parameter and the expected type.
+    pub fn check_params(&self, export: &str, params: &Json) -> Result<CheckedCall, OrbError> {
+        let sig = self.export(export)?;
+        let empty = Map::new();
+        let obj = match params {
+            Json::Null => &empty,
+            Json::Object(o) => o,
+            other => {
+                return Err(OrbError::new(
+                    ErrorCode::InvalidParams,
+                    format!("params must be a JSON object keyed by parameter name, got {other}"),
+                ));
+            }
+        };
+        let sig_text = signature(&sig.info);
+        if let Some(unknown) = obj
+            .keys()
+            .find(|k| !sig.params.iter().any(|(n, _)| n == *k))
+        {
+            return Err(OrbError::new(
+                ErrorCode::InvalidParams,
+                format!(
+                    "unknown parameter `{unknown}`; `{}` takes {sig_text}",
+                    sig.info.name
+                ),
+            )
+            .with_details(
+                json!({ "param": unknown, "reason": "unknown", "signature": sig_text }),
+            ));
+        }
+        let mut vals = Vec::with_capacity(sig.params.len());
+        for (name, ty) in &sig.params {
+            let v = match obj.get(name) {
+                Some(v) => v,
+                None if matches!(ty, Type::Option(_)) => &Json::Null,
+                None => {
+                    return Err(OrbError::new(
+                        ErrorCode::InvalidParams,
+                        format!("missing parameter `{name}` of type {}", type_name(ty)),
+                    )
+                    .with_details(json!({
+                        "param": name, "expected": type_name(ty), "reason": "missing",
+                        "signature": sig_text,
+                    })));
+                }
+            };
+            let val = json_to_val(ty, v, name).map_err(|m| {
+                OrbError::new(
+                    ErrorCode::InvalidParams,
+                    format!(
+                        "parameter `{}`: expected {}, {}",
+                        m.path, m.expected, m.message
+                    ),
+                )
+                .with_details(json!({
+                    "param": name, "path": m.path, "expected": m.expected,
+                    "reason": "type", "signature": sig_text,
+                }))
+            })?;
+            vals.push(val);
+        }
+        Ok(CheckedCall {
+            export: sig.info.name.clone(),
+            index: sig.index,
+            params: vals,
+            results: sig.results.len(),
+        })
+    }
+}
+
+fn signature(e: &ExportInfo) -> String {
+    let params: Vec<String> = e
+        .params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, p.ty))
+        .collect();
+    match &e.result {
+        Some(r) => format!("({}) -> {r}", params.join(", ")),
+        None => format!("({})", params.join(", ")),
+    }
+}
+
+/// A call whose parameters passed the type check.
+pub struct CheckedCall {
+    export: String,
+    index: ComponentExportIndex,
+    params: Vec<Val>,
+    results: usize,
+}
+
+impl CheckedCall {
+    /// The resolved export name.
+    pub fn export(&self) -> &str {
+        &self.export
+    }
+}
+
+/// Call-scoped inputs beyond parameters.
+#[derive(Debug, Clone, Default)]
+pub struct CallRequest {
+    /// Readable through `wasi:config/store`.
+    pub globals: Vec<(String, String)>,
+    /// Overrides of the engine's default limits (only lower is honoured for memory).
+    pub limits: Option<Limits>,
+}
+
+/// What came out of running a function.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The result as JSON, or the function's own failure (422 codes).
+    pub result: Result<Json, OrbError>,
+    pub logs: String,
+    pub logs_truncated: bool,
+    pub fuel: u64,
+    pub duration: Duration,
+}
+
+/// The sandbox. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: RuntimeConfig,
+    engine_key: String,
+    loaded: RwLock<HashMap<FunctionId, Arc<LoadedFunction>>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+fn platform(msg: impl std::fmt::Display) -> OrbError {
+    OrbError::new(ErrorCode::Internal, msg.to_string())
+}
+
+impl Runtime {
+    /// Builds the engine, the linker and the epoch ticker (one thread per
+    /// runtime, never one per call).
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        let n = config.max_instances.max(1);
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n.saturating_mul(4))
+            .total_tables(n.saturating_mul(8))
+            .total_stacks(n)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(16)
+            .max_tables_per_component(32)
+            .table_elements(100_000)
+            .max_component_instance_size(4 << 20)
+            .max_core_instance_size(4 << 20)
+            .max_memory_size(config.limits.memory_bytes as usize)
+            .max_unused_warm_slots(n.min(100));
+
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_reservation(config.limits.memory_bytes.max(1 << 20).next_power_of_two() * 2)
+            .memory_guard_size(32 << 20);
+        let engine = Engine::new(&cfg).map_err(anyhow::Error::from)?;
+
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
+
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = format!("{:016x}", hasher.finish());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ticker_engine, ticker_stop) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("orb-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })?;
+
+        Ok(Self {
+            engine,
+            linker,
+            config,
+            engine_key,
+            loaded: RwLock::default(),
+            stop_ticker: stop,
+        })
+    }
+
+    /// Identifies the engine configuration (part of the compile-cache key).
+    pub fn engine_key(&self) -> &str {
+        &self.engine_key
+    }
+
+    /// The default limits.
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    fn artifact_path(&self, id: &FunctionId) -> Option<PathBuf> {
+        self.config
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(&self.engine_key).join(format!("{}.cwasm", id.hex())))
+    }
+
+    /// The function if this process has it loaded.
+    pub fn get_loaded(&self, id: &FunctionId) -> Option<Arc<LoadedFunction>> {
+        self.loaded.read().expect("loaded lock").get(id).cloned()
+    }
+
+    /// Loads a function from memory or the disk cache without compiling.
+    /// Blocking (maps a file); call from a blocking context.
+    pub fn load_cached(&self, id: &FunctionId) -> Option<(Arc<LoadedFunction>, CacheSource)> {
+        if let Some(f) = self.get_loaded(id) {
+            return Some((f, CacheSource::Memory));
+        }
+        let path = self.artifact_path(id)?;
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `Component::serialize` of this
+        // engine configuration (its directory is named after the engine
+        // key) and is only ever replaced atomically by rename.
+        let component = match unsafe { Component::deserialize_file(&self.engine, &path) } {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled artifact");
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+        };
+        match self.link(id.clone(), component) {
+            Ok(f) => Some((self.remember(f), CacheSource::Disk)),
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "cached artifact failed to link");
+                None
+            }
+        }
+    }
+
+    fn remember(&self, f: LoadedFunction) -> Arc<LoadedFunction> {
+        let f = Arc::new(f);
+        self.loaded
+            .write()
+            .expect("loaded lock")
+            .insert(f.id.clone(), f.clone());
+        f
+    }
+
+    /// Loads from cache or validates and compiles `bytes`. Blocking and CPU
+    /// heavy; call from a blocking context. Errors are the caller's
+    /// (`invalid_component`, `unsupported_import`) or Orb's.
+    pub fn load(
+        &self,
+        id: &FunctionId,
+        bytes: &[u8],
+    ) -> Result<(Arc<LoadedFunction>, CacheSource), OrbError> {
+        if let Some(hit) = self.load_cached(id) {
+            return Ok(hit);
+        }
+        let component = self.compile(bytes)?;
+        let f = self.link(id.clone(), component.clone())?;
+        if let Some(path) = self.artifact_path(id) {
+            if let Err(e) = write_artifact(&path, &component) {
+                tracing::warn!(path = %path.display(), error = %e, "could not cache compiled artifact");
+            }
+        }
+        Ok((self.remember(f), CacheSource::Compiled))
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<Component, OrbError> {
+        if bytes.starts_with(b"\0asm\x01\0\0\0") {
+            return Err(OrbError::new(
+                ErrorCode::InvalidComponent,
+                "this is a core WebAssembly module, not a component; Orb runs WASI 0.2 \
+                 components (build for wasm32-wasip2, or wrap the module with \
+                 `wasm-tools component new`)",
+            ));
+        }
+        if !bytes.starts_with(b"\0asm\x0d\0\x01\0") {
+            return Err(OrbError::new(
+                ErrorCode::InvalidComponent,
+                "not a WebAssembly component: the bytes do not start with the component header \
+                 (\\0asm, layer 1)",
+            ));
+        }
+        Component::new(&self.engine, bytes).map_err(|e| {
+            OrbError::new(
+                ErrorCode::InvalidComponent,
+                format!("the component failed validation: {}", error_chain(&e)),
+            )
+        })
+    }
+
+    fn link(&self, id: FunctionId, component: Component) -> Result<LoadedFunction, OrbError> {
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            let ty = component.component_type();
+            let unsupported: Vec<String> = ty
+                .imports(&self.engine)
+                .map(|(name, _)| name.to_string())
+                .filter(|name| !host::SUPPORTED_PACKAGES.iter().any(|p| name.starts_with(p)))
+                .collect();
+            OrbError::new(
+                ErrorCode::UnsupportedImport,
+                format!(
+                    "the component imports what this node does not provide: {}",
+                    if unsupported.is_empty() {
+                        error_chain(&e)
+                    } else {
+                        unsupported.join(", ")
+                    }
+                ),
+            )
+            .with_details(json!({
+                "unsupported": unsupported,
+                "supported": host::SUPPORTED_PACKAGES,
+                "linker": error_chain(&e),
+            }))
+        })?;
+        let exports = self.exports_of(&component)?;
+        Ok(LoadedFunction { id, pre, exports })
+    }
+
+    fn exports_of(&self, component: &Component) -> Result<Vec<ExportSig>, OrbError> {
+        let ty = component.component_type();
+        let mut out = Vec::new();
+        for (name, item) in ty.exports(&self.engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(f) => {
+                    let index = component
+                        .get_export_index(None, name)
+                        .ok_or_else(|| platform(format!("export `{name}` has no index")))?;
+                    out.push(sig(name.to_string(), index, &f));
+                }
+                ComponentItem::ComponentInstance(inst) => {
+                    let Some(inst_idx) = component.get_export_index(None, name) else {
+                        continue;
+                    };
+                    for (fname, fitem) in inst.exports(&self.engine) {
+                        if let ComponentItem::ComponentFunc(f) = fitem.ty {
+                            let Some(index) = component.get_export_index(Some(&inst_idx), fname)
+                            else {
+                                continue;
+                            };
+                            out.push(sig(format!("{name}#{fname}"), index, &f));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a function from memory and from the disk cache.
+    pub fn forget(&self, id: &FunctionId) {
+        self.loaded.write().expect("loaded lock").remove(id);
+        if let Some(path) = self.artifact_path(id) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Runs one checked call on a fresh instance. Errors before the guest
+    /// runs are Orb's (`overloaded`, `internal`); the guest's own failures
+    /// are in [`CallOutcome::result`].
+    pub async fn call(
+        &self,
+        f: &LoadedFunction,
+        call: CheckedCall,
+        req: CallRequest,
+    ) -> CallOutcome {
+        let limits = req.limits.unwrap_or_else(|| self.config.limits.clone());
+        let logs = LogSink::new(limits.log_bytes as usize);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(logs.clone())
+            .stderr(logs.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = HostState {
+            wasi: wasi.build(),
+            table: Default::default(),
+            config: WasiConfigVariables::from_iter(req.globals),
+            logs: logs.clone(),
+            limiter: MemoryLimiter {
+                max_bytes: limits.memory_bytes.min(self.config.limits.memory_bytes) as usize,
+                hit: false,
+            },
+        };
+        let started = Instant::now();
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let fuel_budget = limits.fuel.unwrap_or(u64::MAX);
+        let result = self.run(&mut store, f, &call, &limits, fuel_budget).await;
+        let duration = started.elapsed();
+        let fuel = fuel_budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        let memory_hit = store.data().limiter.hit;
+        drop(store);
+        let result = result.map_err(|e| classify(e, memory_hit, &limits));
+        let (logs, logs_truncated) = logs.finish();
+        CallOutcome {
+            result,
+            logs,
+            logs_truncated,
+            fuel,
+            duration,
+        }
+    }
+
+    async fn run(
+        &self,
+        store: &mut Store<HostState>,
+        f: &LoadedFunction,
+        call: &CheckedCall,
+        limits: &Limits,
+        fuel_budget: u64,
+    ) -> Result<Json, RunError> {
+        store.set_fuel(fuel_budget).map_err(RunError::Platform)?;
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        let instance = f.pre.instantiate_async(&mut *store).await.map_err(|e| {
+            if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+                RunError::Overloaded(e)
+            } else {
+                RunError::Guest(e)
+            }
+        })?;
+        let func = instance
+            .get_func(&mut *store, &call.index)
+            .ok_or_else(|| RunError::Platform(wasmtime::format_err!("export vanished")))?;
+        let mut results = vec![Val::Bool(false); call.results];
+        func.call_async(&mut *store, &call.params, &mut results)
+            .await
+            .map_err(RunError::Guest)?;
+        match results.as_slice() {
+            [] => Ok(Json::Null),
+            [one] => val_to_json(one).map_err(RunError::BadResult),
+            many => many
+                .iter()
+                .map(val_to_json)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Json::Array)
+                .map_err(RunError::BadResult),
+        }
+    }
+}
+
+enum RunError {
+    Guest(wasmtime::Error),
+    Overloaded(wasmtime::Error),
+    Platform(wasmtime::Error),
+    BadResult(String),
+}
+
+fn classify(e: RunError, memory_hit: bool, limits: &Limits) -> OrbError {
+    match e {
+        RunError::Overloaded(e) => OrbError::new(
+            ErrorCode::Overloaded,
+            format!("the node has no free instance slot ({e}); retry shortly"),
+        ),
+        RunError::Platform(e) => platform(error_chain(&e)),
+        RunError::BadResult(msg) => OrbError::new(ErrorCode::FunctionBadResult, msg),
+        RunError::Guest(e) => {
+            let trap = e.downcast_ref::<Trap>().copied();
+            let detail = error_chain(&e);
+            match trap {
+                Some(Trap::Interrupt) => OrbError::new(
+                    ErrorCode::FunctionTimeout,
+                    format!(
+                        "the function ran longer than its {} ms limit and was stopped",
+                        limits.timeout_ms
+                    ),
+                )
+                .with_details(json!({ "timeout_ms": limits.timeout_ms })),
+                Some(Trap::OutOfFuel) => OrbError::new(
+                    ErrorCode::FuelExhausted,
+                    format!(
+                        "the function used up its fuel limit of {}",
+                        limits.fuel.unwrap_or(0)
+                    ),
+                )
+                .with_details(json!({ "fuel_limit": limits.fuel })),
+                _ if memory_hit => OrbError::new(
+                    ErrorCode::MemoryLimit,
+                    format!(
+                        "the function tried to grow its memory past the {} MiB limit and failed",
+                        limits.memory_bytes >> 20
+                    ),
+                )
+                .with_details(json!({ "memory_limit_bytes": limits.memory_bytes, "trap": detail })),
+                _ => OrbError::new(
+                    ErrorCode::FunctionTrap,
+                    format!(
+                        "the function trapped: {}; see the activation's logs",
+                        first_line(&detail)
+                    ),
+                )
+                .with_details(json!({ "trap": detail })),
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn error_chain(e: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn sig(
+    name: String,
+    index: ComponentExportIndex,
+    f: &wasmtime::component::types::ComponentFunc,
+) -> ExportSig {
+    let params: Vec<(String, Type)> = f.params().map(|(n, t)| (n.to_string(), t)).collect();
+    let results: Vec<Type> = f.results().collect();
+    let result = match results.as_slice() {
+        [] => None,
+        [one] => Some(type_name(one)),
+        many => Some(format!(
+            "tuple<{}>",
+            many.iter().map(type_name).collect::<Vec<_>>().join(", ")
+        )),
+    };
+    let info = ExportInfo {
+        name,
+        params: params
+            .iter()
+            .map(|(n, t)| ParamInfo {
+                name: n.clone(),
+                ty: type_name(t),
+            })
+            .collect(),
+        result,
+    };
+    ExportSig {
+        info,
+        index,
+        params,
+        results,
+    }
+}
+
+fn write_artifact(path: &Path, component: &Component) -> anyhow::Result<()> {
+    let bytes = component.serialize().map_err(anyhow::Error::from)?;
+    let dir = path.parent().expect("artifact path has a parent");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("artifact"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
