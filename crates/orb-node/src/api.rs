@@ -127,15 +127,15 @@ fn json_limit(node: &Node) -> u64 {
 
 async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let max = node.config.max_component_bytes;
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > max.saturating_add(256 << 20)
     {
-        if len > max.saturating_add(256 << 20) {
-            // Too big to be worth draining: answer now.
-            return Err(too_large(len, max));
-        }
+        // Too big to be worth draining: answer now.
+        return Err(too_large(len, max));
     }
     let bytes = read_body(body, max).await?;
     if bytes.is_empty() {
@@ -165,9 +165,7 @@ async fn show_function(
     let id = parse_id(&target)?;
     match node.store.function_info(&id).await? {
         Some(info) => Ok(Json(serde_json::to_value(info).expect("serialisable"))),
-        None => Err(invoke::load(&node, &id).await.err().unwrap_or_else(|| {
-            ApiError::new(ErrorCode::FunctionNotFound, format!("no function {id}"))
-        })),
+        None => Err(invoke::not_found(&id)),
     }
 }
 

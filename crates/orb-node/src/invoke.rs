@@ -68,7 +68,7 @@ pub(crate) fn parse_id(s: &str) -> Result<FunctionId, ApiError> {
     })
 }
 
-fn not_found(id: &FunctionId) -> ApiError {
+pub(crate) fn not_found(id: &FunctionId) -> ApiError {
     ApiError(
         OrbError::new(
             ErrorCode::FunctionNotFound,

@@ -371,10 +371,10 @@ impl Runtime {
         }
         let component = self.compile(bytes)?;
         let f = self.link(id.clone(), component.clone())?;
-        if let Some(path) = self.artifact_path(id) {
-            if let Err(e) = write_artifact(&path, &component) {
-                tracing::warn!(path = %path.display(), error = %e, "could not cache compiled artifact");
-            }
+        if let Some(path) = self.artifact_path(id)
+            && let Err(e) = write_artifact(&path, &component)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not cache compiled artifact");
         }
         Ok((self.remember(f), CacheSource::Compiled))
     }
@@ -544,7 +544,7 @@ impl Runtime {
             }
         })?;
         let func = instance
-            .get_func(&mut *store, &call.index)
+            .get_func(&mut *store, call.index)
             .ok_or_else(|| RunError::Platform(wasmtime::format_err!("export vanished")))?;
         let mut results = vec![Val::Bool(false); call.results];
         func.call_async(&mut *store, &call.params, &mut results)
