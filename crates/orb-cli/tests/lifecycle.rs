@@ -161,3 +161,64 @@ async fn python_and_javascript_components_take_named_parameters() {
     let (st, out) = s.call(&js, "sum", json!({"values": [1.5, 2.5, 3]})).await;
     assert_eq!((st, out["result"].as_f64()), (200, Some(7.0)), "{out}");
 }
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_calls_finish() {
+    let mut s = Server::start(&["--timeout", "2s"]);
+    let hash = s.deploy("misbehave").await;
+    let call = {
+        let (http, url) = (s.http.clone(), s.url.clone());
+        tokio::spawn(async move {
+            let r = http
+                .post(format!("{url}/v1/functions/{hash}/spin"))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            decode(r).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    s.terminate();
+    // The in-flight call still gets its answer, then the node exits cleanly.
+    let (st, body) = call.await.unwrap();
+    assert_error(st, &body, 422, "function_timeout");
+    assert!(s.wait().success());
+}
+
+#[test]
+fn orb_up_deploys_the_examples_and_prints_how_to_call_them() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let examples = tempfile::tempdir().unwrap();
+    std::fs::copy(guest_path("hello"), examples.path().join("hello.wasm")).unwrap();
+    let mut child = Command::new(orb_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .arg("--examples")
+        .arg(examples.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("orb listening on ") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let hash = orb_core::FunctionId::of(&guest("hello")).to_string();
+    assert!(printed.contains(&format!("hello  {hash}")), "{printed}");
+    assert!(
+        printed.contains("greet(name: string) -> string"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("/v1/functions/{hash}/greet?name=Ada")),
+        "{printed}"
+    );
+}

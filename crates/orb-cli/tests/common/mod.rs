@@ -91,7 +91,19 @@ impl Server {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        unsafe_sigterm(self.child.id());
+        self.terminate();
+        self.child.wait().unwrap()
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
         self.child.wait().unwrap()
     }
 
