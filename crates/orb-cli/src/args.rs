@@ -17,6 +17,13 @@ pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Token (private or public) sent as `Authorization: Bearer`.
+    #[arg(long, global = true, env = "ORB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Also trust this CA certificate (PEM) for an `https://` server, e.g. a
+    /// node's `<data_dir>/tls/self-signed.crt`.
+    #[arg(long, global = true, env = "ORB_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +63,96 @@ pub enum Command {
     /// Activation records.
     #[command(subcommand)]
     Act(ActCommand),
+    /// Accounts (admin).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Private and public tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Namespaces.
+    #[command(subcommand)]
+    Ns(NsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an account; prints its id and private token (shown once).
+    Create {
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Mint a public token under your private token.
+    Mint {
+        /// Namespace access, `NAME:r|w|rw` (repeatable).
+        #[arg(long = "ns", value_name = "NAME:MODE")]
+        namespaces: Vec<String>,
+        /// Allow uploading code (otherwise calls by hash only).
+        #[arg(long)]
+        upload: bool,
+        /// Only these functions (repeatable; default: any of the account's).
+        #[arg(long = "function", value_name = "HASH")]
+        functions: Vec<String>,
+        /// Rate limit, `COUNT/PERIOD` (e.g. `5/60s`).
+        #[arg(long)]
+        rate: Option<String>,
+        /// Schedules, `MAX@MIN_INTERVAL` (e.g. `1@30s`).
+        #[arg(long)]
+        schedules: Option<String>,
+        /// Hosts functions may reach (repeatable).
+        #[arg(long = "outbound-host", value_name = "HOST")]
+        outbound_hosts: Vec<String>,
+        /// Lifetime, e.g. `30d`.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Narrow a token offline by appending checks (no server needed).
+    Attenuate {
+        /// The token to narrow (default: --token / ORB_TOKEN).
+        token: Option<String>,
+        /// Only these operations (repeatable: invoke, functions.read, …).
+        #[arg(long = "op")]
+        operations: Vec<String>,
+        /// Only these functions (repeatable).
+        #[arg(long = "function", value_name = "HASH")]
+        functions: Vec<String>,
+        /// Only these namespaces (repeatable).
+        #[arg(long = "ns", value_name = "NAME")]
+        namespaces: Vec<String>,
+        /// Expire after, e.g. `1h`.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// Show a token's blocks (permissions, expiry) and lineage, offline.
+    Inspect {
+        /// Default: --token / ORB_TOKEN.
+        token: Option<String>,
+    },
+    /// Revoke a token of your account and everything derived from it.
+    Revoke { token: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NsCommand {
+    /// Show or set the function hashes public tokens may run against a namespace.
+    Whitelist {
+        namespace: String,
+        /// Replace the list (repeatable).
+        #[arg(long = "set", value_name = "HASH")]
+        set: Vec<String>,
+        /// Add hashes (repeatable).
+        #[arg(long = "add", value_name = "HASH")]
+        add: Vec<String>,
+        /// Remove hashes (repeatable).
+        #[arg(long = "remove", value_name = "HASH")]
+        remove: Vec<String>,
+        /// Empty the list.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -144,4 +241,14 @@ pub struct NodeArgs {
     /// Activations kept before the oldest are pruned.
     #[arg(long, env = "ORB_MAX_ACTIVATIONS")]
     pub max_activations: Option<u64>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "ORB_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, env = "ORB_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a generated development certificate
+    /// (`<data_dir>/tls/self-signed.crt`, reused; prints its fingerprint).
+    #[arg(long, env = "ORB_TLS_SELF_SIGNED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub tls_self_signed: bool,
 }

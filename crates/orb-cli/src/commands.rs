@@ -16,15 +16,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { node } => serve(node, None).await,
         Command::Up { node, examples } => serve(node, Some(examples)).await,
         Command::Hash { file, output } => hash(&file, output.as_deref(), json_out),
-        Command::Deploy { file } => deploy(&client(&cli.server)?, &file, json_out).await,
-        Command::Invoke(args) => invoke(&cli.server, args, json_out).await,
-        Command::Fn(cmd) => fn_cmd(&client(&cli.server)?, cmd, json_out).await,
-        Command::Act(cmd) => act_cmd(&client(&cli.server)?, cmd, json_out).await,
+        Command::Deploy { file } => {
+            deploy(&client(&cli.server, &cli.ca, &cli.token)?, &file, json_out).await
+        }
+        Command::Invoke(args) => invoke(&cli.server, &cli.ca, &cli.token, args, json_out).await,
+        Command::Fn(cmd) => fn_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await,
+        Command::Act(cmd) => {
+            act_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await
+        }
+        Command::Account(cmd) => {
+            crate::tokens::account_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
+                .await
+        }
+        Command::Token(cmd) => {
+            crate::tokens::token_cmd(
+                &client(&cli.server, &cli.ca, &cli.token)?,
+                cli.token.as_deref(),
+                cmd,
+                json_out,
+            )
+            .await
+        }
+        Command::Ns(cmd) => {
+            crate::tokens::ns_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await
+        }
     }
 }
 
-fn client(server: &str) -> anyhow::Result<Client> {
-    Ok(Client::new(server)?)
+/// A client for `server`, trusting `--ca` when given.
+fn client(server: &str, ca: &Option<PathBuf>, token: &Option<String>) -> anyhow::Result<Client> {
+    let client = match ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA certificate {}", path.display()))?;
+            Client::with_ca(server, &pem)?
+        }
+        None => Client::new(server)?,
+    };
+    Ok(match token {
+        Some(t) => client.with_token(t.clone()),
+        None => client,
+    })
 }
 
 /// flags > `ORB_*` environment (clap reads both) > `orb.toml` > defaults.
@@ -72,6 +104,15 @@ pub fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = args.max_activations {
         cfg.max_activations = v;
     }
+    if let Some(v) = &args.tls_cert {
+        cfg.tls_cert = Some(v.clone());
+    }
+    if let Some(v) = &args.tls_key {
+        cfg.tls_key = Some(v.clone());
+    }
+    if args.tls_self_signed {
+        cfg.tls_self_signed = true;
+    }
     Ok(cfg)
 }
 
@@ -115,16 +156,25 @@ async fn serve(args: NodeArgs, examples: Option<PathBuf>) -> anyhow::Result<()> 
     let addr = listener.local_addr()?;
     let data_dir = cfg.data_dir.clone();
     let node = Node::open(cfg)?;
+    node.bootstrap().await?;
     tracing::info!(%addr, data_dir = %data_dir.display(), "orb node ready");
-    let url = format!("http://{addr}");
+    let url = format!("{}://{addr}", node.scheme());
+    if let Some(fp) = node.tls_fingerprint() {
+        println!("tls certificate sha256 fingerprint: {fp}");
+    }
     if let Some(dir) = examples {
-        deploy_examples(&node, &dir, &url).await?;
+        deploy_examples(&node, &dir, &url, &data_dir.join("admin.token")).await?;
     }
     println!("orb listening on {url}");
     node.serve(listener, shutdown_signal()).await
 }
 
-async fn deploy_examples(node: &Node, dir: &Path, url: &str) -> anyhow::Result<()> {
+async fn deploy_examples(
+    node: &Node,
+    dir: &Path,
+    url: &str,
+    admin_token: &Path,
+) -> anyhow::Result<()> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .filter_map(Result::ok)
@@ -182,13 +232,24 @@ async fn deploy_examples(node: &Node, dir: &Path, url: &str) -> anyhow::Result<(
         }
     }
     if let Some((_, hello)) = deployed.iter().find(|(n, _)| n == "hello") {
-        println!("\nTry:");
-        println!("  curl '{url}/v1/functions/{}/greet?name=Ada'", hello.hash);
         println!(
-            "  curl -X POST {url}/v1/invoke -H 'content-type: application/json' \\\n       -d '{{\"function\":\"{}\",\"export\":\"greet\",\"params\":{{\"name\":\"Ada\"}},\"globals\":{{\"greeting\":\"Howdy\"}}}}'",
+            "\nThe admin account's private token is in {}:",
+            admin_token.display()
+        );
+        println!(
+            "  export ORB_TOKEN=$(cat {}) ORB_SERVER={url}",
+            admin_token.display()
+        );
+        println!("\nTry:");
+        println!(
+            "  curl -H \"authorization: Bearer $ORB_TOKEN\" '{url}/v1/functions/{}/greet?name=Ada'",
             hello.hash
         );
-        println!("  orb invoke {} greet name=Ada --server {url}", hello.hash);
+        println!(
+            "  curl -X POST {url}/v1/invoke -H \"authorization: Bearer $ORB_TOKEN\" -H 'content-type: application/json' \\\n       -d '{{\"function\":\"{}\",\"export\":\"greet\",\"params\":{{\"name\":\"Ada\"}},\"globals\":{{\"greeting\":\"Howdy\"}}}}'",
+            hello.hash
+        );
+        println!("  orb invoke {} greet name=Ada", hello.hash);
     }
     println!();
     Ok(())
@@ -311,7 +372,13 @@ pub fn parse_params(pairs: &[String], base: Option<&str>) -> anyhow::Result<Map<
     Ok(out)
 }
 
-async fn invoke(server: &str, args: InvokeArgs, json_out: bool) -> anyhow::Result<()> {
+async fn invoke(
+    server: &str,
+    ca: &Option<PathBuf>,
+    token: &Option<String>,
+    args: InvokeArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let params = Value::Object(parse_params(&args.params, args.params_json.as_deref())?);
     let globals = match &args.globals {
         Some(text) => {
@@ -329,7 +396,7 @@ async fn invoke(server: &str, args: InvokeArgs, json_out: bool) -> anyhow::Resul
         }
         return invoke_local(&args, params, globals, json_out).await;
     }
-    let client = client(server)?;
+    let client = client(server, ca, token)?;
     let opts = CallOptions { globals };
     let out = if is_hash {
         let id: FunctionId = args.target.parse()?;

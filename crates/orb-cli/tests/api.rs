@@ -47,6 +47,7 @@ async fn deploy_then_call_hello_by_hash_with_globals_and_logs() {
     let r = s
         .http
         .get(format!("{}/v1/functions/{hash}/greet?name=Grace", s.url))
+        .header("authorization", s.bearer())
         .header("origin", "http://example.test")
         .send()
         .await
@@ -230,6 +231,7 @@ async fn unknown_export_hash_and_routes() {
     let r = s
         .http
         .post(format!("{}/v1/invoke", s.url))
+        .header("authorization", s.bearer())
         .body("{not json")
         .send()
         .await
@@ -245,6 +247,7 @@ async fn unknown_export_hash_and_routes() {
     let r = s
         .http
         .delete(format!("{}/v1/functions/{hash}", s.url))
+        .header("authorization", s.bearer())
         .send()
         .await
         .unwrap();

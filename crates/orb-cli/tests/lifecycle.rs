@@ -36,7 +36,16 @@ async fn restart_keeps_functions_and_activations_without_recompiling() {
 }
 
 fn orb(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(orb_bin()).args(args).output().unwrap();
+    orb_t("", args)
+}
+
+/// Runs the CLI with `ORB_TOKEN=token`.
+fn orb_t(token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(orb_bin())
+        .env("ORB_TOKEN", token)
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -56,50 +65,62 @@ async fn cli_hash_first_flow_with_a_wasm_path() {
     assert_eq!(out.trim(), hash);
 
     // First call: the server answers function_not_found, the CLI uploads and retries.
-    let (ok, out, err) = orb(&["invoke", path, "greet", "name=Ada", "--server", &s.url]);
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &["invoke", path, "greet", "name=Ada", "--server", &s.url],
+    );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "Hello, Ada!");
     assert!(err.contains("uploading"), "{err}");
     // Second call: hash only, no upload.
-    let (ok, out, err) = orb(&[
-        "invoke",
-        path,
-        "greet",
-        "name=Bob",
-        "--server",
-        &s.url,
-        "--globals",
-        r#"{"greeting":"Hi"}"#,
-    ]);
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &[
+            "invoke",
+            path,
+            "greet",
+            "name=Bob",
+            "--server",
+            &s.url,
+            "--globals",
+            r#"{"greeting":"Hi"}"#,
+        ],
+    );
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "Hi, Bob!");
     assert!(!err.contains("uploading"), "{err}");
     assert_eq!(s.metric("orb_function_uploads_total").await, 1.0);
 
     // By hash, JSON output.
-    let (ok, out, err) = orb(&[
-        "invoke",
-        &hash,
-        "greet",
-        "--params",
-        r#"{"name":"J"}"#,
-        "--server",
-        &s.url,
-        "--json",
-    ]);
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &[
+            "invoke",
+            &hash,
+            "greet",
+            "--params",
+            r#"{"name":"J"}"#,
+            "--server",
+            &s.url,
+            "--json",
+        ],
+    );
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["result"], "Hello, J!");
 
     // Errors: stable code on stderr, non-zero exit.
-    let (ok, _, err) = orb(&["invoke", &hash, "greet", "nom=x", "--server", &s.url]);
+    let (ok, _, err) = orb_t(
+        &s.token,
+        &["invoke", &hash, "greet", "nom=x", "--server", &s.url],
+    );
     assert!(!ok);
     assert!(err.contains("error[invalid_params]"), "{err}");
 
-    let (ok, out, _) = orb(&["fn", "ls", "--server", &s.url, "--json"]);
+    let (ok, out, _) = orb_t(&s.token, &["fn", "ls", "--server", &s.url, "--json"]);
     assert!(ok);
     assert!(out.contains(&hash));
-    let (ok, out, _) = orb(&["act", "ls", "--server", &s.url]);
+    let (ok, out, _) = orb_t(&s.token, &["act", "ls", "--server", &s.url]);
     assert!(ok);
     assert_eq!(out.lines().count(), 3, "{out}");
 }
@@ -167,10 +188,11 @@ async fn sigterm_lets_in_flight_calls_finish() {
     let mut s = Server::start(&["--timeout", "2s"]);
     let hash = s.deploy("misbehave").await;
     let call = {
-        let (http, url) = (s.http.clone(), s.url.clone());
+        let (http, url, bearer) = (s.http.clone(), s.url.clone(), s.bearer());
         tokio::spawn(async move {
             let r = http
                 .post(format!("{url}/v1/functions/{hash}/spin"))
+                .header("authorization", bearer)
                 .json(&json!({}))
                 .send()
                 .await

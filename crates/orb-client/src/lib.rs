@@ -64,21 +64,63 @@ pub struct CallOptions {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
+}
+
+/// Adds the client's bearer token to a request.
+trait Authed {
+    fn authed(self, client: &Client) -> Self;
+}
+
+impl Authed for reqwest::RequestBuilder {
+    fn authed(self, client: &Client) -> Self {
+        match &client.token {
+            Some(t) => self.bearer_auth(t),
+            None => self,
+        }
+    }
 }
 
 impl Client {
-    /// `base` is like `http://127.0.0.1:7070`.
+    /// `base` is like `http://127.0.0.1:7070` or `https://orb.example:7070`
+    /// (HTTPS trusts the system's CA certificates).
     pub fn new(base: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| ClientError::Transport {
-                url: base.into(),
-                message: e.to_string(),
-            })?;
+        Self::build(base, reqwest::Client::builder())
+    }
+
+    /// Like [`Client::new`], also trusting the CA certificate(s) in `ca_pem`
+    /// (PEM; e.g. a node's `<data_dir>/tls/self-signed.crt`).
+    pub fn with_ca(base: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
+        let fail = |message: String| ClientError::Transport {
+            url: base.into(),
+            message,
+        };
+        let certs = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .map_err(|e| fail(format!("invalid CA certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(fail("no PEM certificate in the CA file".into()));
+        }
+        Self::build(base, reqwest::Client::builder().tls_certs_merge(certs))
+    }
+
+    fn build(base: &str, builder: reqwest::ClientBuilder) -> Result<Self, ClientError> {
+        install_crypto_provider();
+        let http = builder.build().map_err(|e| ClientError::Transport {
+            url: base.into(),
+            message: e.to_string(),
+        })?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,
+            token: None,
         })
+    }
+
+    /// Sends `token` (a private or public token) with every request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        let t: String = token.into();
+        self.token = Some(t.trim().to_string()).filter(|t| !t.is_empty());
+        self
     }
 
     /// The server's base URL.
@@ -86,10 +128,25 @@ impl Client {
         &self.base
     }
 
-    fn transport(&self, e: impl std::fmt::Display) -> ClientError {
+    /// A transport error with its causes (`error sending request: … invalid
+    /// peer certificate: UnknownIssuer`), and a hint for certificate errors.
+    fn transport(&self, e: impl std::error::Error) -> ClientError {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        if message.contains("certificate") {
+            message.push_str(" (to trust the server's CA certificate: `--ca FILE` / ORB_CA)");
+        }
         ClientError::Transport {
             url: self.base.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
@@ -101,8 +158,9 @@ impl Client {
         let body = resp.bytes().await.map_err(|e| self.transport(e))?;
         if (200..300).contains(&status) {
             let body: &[u8] = if body.is_empty() { b"null" } else { &body };
-            return serde_json::from_slice(body)
-                .map_err(|e| self.transport(format!("unexpected response: {e}")));
+            return serde_json::from_slice(body).map_err(|e| {
+                self.transport(std::io::Error::other(format!("unexpected response: {e}")))
+            });
         }
         #[derive(Deserialize)]
         struct Wrapper {
@@ -130,6 +188,7 @@ impl Client {
             .post(format!("{}/v1/functions", self.base))
             .header("content-type", "application/wasm")
             .body(body)
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
@@ -159,6 +218,7 @@ impl Client {
             .http
             .post(format!("{}/v1/invoke", self.base))
             .json(&body)
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
@@ -188,6 +248,7 @@ impl Client {
         let resp = self
             .http
             .get(format!("{}/v1/functions/{id}", self.base))
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
@@ -202,6 +263,7 @@ impl Client {
         let resp = self
             .http
             .get(format!("{}/v1/functions", self.base))
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
@@ -212,6 +274,7 @@ impl Client {
         let resp = self
             .http
             .delete(format!("{}/v1/functions/{id}", self.base))
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
@@ -231,6 +294,7 @@ impl Client {
         let resp = self
             .http
             .get(url)
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
@@ -245,9 +309,84 @@ impl Client {
         let resp = self
             .http
             .get(format!("{}/v1/activations/{id}", self.base))
+            .authed(self)
             .send()
             .await
             .map_err(|e| self.transport(e))?;
         self.decode(resp).await
     }
+
+    async fn post_json(&self, path: &str, body: &Json) -> Result<Json, ClientError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// Creates an account (admin token, or open registration). Returns
+    /// `{"account","token",…}`; the token is shown only once.
+    pub async fn create_account(&self, name: &str) -> Result<Json, ClientError> {
+        self.post_json("/v1/accounts", &json!({ "name": name }))
+            .await
+    }
+
+    /// Mints a public token under the client's private token. `grant` is the
+    /// body of `POST /v1/tokens`.
+    pub async fn mint_token(&self, grant: &Json) -> Result<Json, ClientError> {
+        self.post_json("/v1/tokens", grant).await
+    }
+
+    /// Revokes `token` and everything derived from it.
+    pub async fn revoke_token(&self, token: &str) -> Result<Json, ClientError> {
+        self.post_json("/v1/tokens/revoke", &json!({ "token": token }))
+            .await
+    }
+
+    /// Replaces a namespace's whitelist.
+    pub async fn set_whitelist(
+        &self,
+        namespace: &str,
+        functions: &[String],
+    ) -> Result<Json, ClientError> {
+        let resp = self
+            .http
+            .put(format!("{}/v1/namespaces/{namespace}/whitelist", self.base))
+            .json(&json!({ "functions": functions }))
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// A namespace's whitelist.
+    pub async fn get_whitelist(&self, namespace: &str) -> Result<Vec<String>, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/namespaces/{namespace}/whitelist", self.base))
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let v: Json = self.decode(resp).await?;
+        Ok(v["functions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(str::to_string))
+            .collect())
+    }
+}
+
+/// Installs rustls' `ring` crypto provider as the process default, unless one
+/// is installed already. [`Client`] does this itself; call it before building
+/// another `reqwest::Client` in a process that links this crate (reqwest's
+/// rustls backend has no built-in provider here).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

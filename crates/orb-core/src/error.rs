@@ -66,6 +66,24 @@ codes! {
     MethodNotAllowed = ("method_not_allowed", 405, Caller),
     /// The body is over the size limit.
     TooLarge = ("too_large", 413, Caller),
+    /// No token was sent.
+    TokenMissing = ("token_missing", 401, Caller),
+    /// The token is not a valid token of this network (garbage, tampered, wrong key, too big).
+    TokenInvalid = ("token_invalid", 401, Caller),
+    /// The token has expired.
+    TokenExpired = ("token_expired", 401, Caller),
+    /// The token (or one it derives from) was revoked.
+    TokenRevoked = ("token_revoked", 401, Caller),
+    /// The token does not allow this.
+    PermissionDenied = ("permission_denied", 403, Caller),
+    /// A public token named a namespace whose whitelist lacks this function.
+    CodeNotWhitelisted = ("code_not_whitelisted", 403, Caller),
+    /// No such account.
+    AccountNotFound = ("account_not_found", 404, Caller),
+    /// Too many calls for this token's rate limit.
+    RateLimited = ("rate_limited", 429, Caller),
+    /// A namespace name breaks the naming rules.
+    InvalidName = ("invalid_name", 400, Caller),
     /// The function trapped (panic, unreachable, bad memory access…).
     FunctionTrap = ("function_trap", 422, Function),
     /// The function ran past its wall-clock limit.

@@ -13,5 +13,20 @@ mod types;
 pub use error::{Blame, ErrorCode, OrbError};
 pub use id::{FunctionId, InvalidFunctionId};
 pub use types::{
-    Activation, ActivationStatus, ExportInfo, FunctionInfo, Limits, ParamInfo, truncate_utf8,
+    Account, Activation, ActivationStatus, ExportInfo, FunctionInfo, Limits, ParamInfo,
+    truncate_utf8,
 };
+
+/// Whether `name` is a valid namespace name: 1–64 characters of
+/// `[a-z0-9._-]`, starting with a letter or digit.
+pub fn valid_namespace_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}

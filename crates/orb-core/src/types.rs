@@ -39,11 +39,30 @@ pub enum ActivationStatus {
     Failed,
 }
 
+/// An account: owns functions, namespaces, activations and tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// May create accounts.
+    #[serde(default)]
+    pub admin: bool,
+    /// SHA-256 (hex) of the private token; the token itself is never stored.
+    pub token_hash: String,
+    /// Revocation id of the private token's first block.
+    pub token_lineage: String,
+    pub created_at: String,
+}
+
 /// The record of one call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Activation {
     /// Time-ordered unique id (UUIDv7).
     pub id: String,
+    /// The account the call ran for.
+    #[serde(default)]
+    pub account: String,
     pub function: FunctionId,
     pub export: String,
     pub status: ActivationStatus,

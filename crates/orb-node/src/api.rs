@@ -1,5 +1,6 @@
 //! Routes. Every error is `{"error": {"code", "message", "details"}}`.
 
+use crate::auth::{self, Request, op};
 use crate::invoke::{self, InvokeRequest, parse_id, too_large};
 use crate::{ApiError, Node};
 use axum::body::Body;
@@ -36,6 +37,14 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/invoke", post(invoke_handler))
         .route("/v1/activations", get(list_activations))
         .route("/v1/activations/{id}", get(show_activation))
+        .route("/v1/accounts", post(post_account))
+        .route("/v1/tokens", post(post_token))
+        .route("/v1/tokens/revoke", post(post_revoke))
+        .route(
+            "/v1/namespaces/{ns}/whitelist",
+            get(get_whitelist).put(put_whitelist),
+        )
+        .route("/v1/auth/public-key", get(public_key))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive())
@@ -61,7 +70,20 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn metrics(State(node): S) -> Response {
+async fn metrics(State(node): S, headers: HeaderMap) -> Response {
+    if !node.config.open_health
+        && let Err(e) = auth::authorize(
+            &node,
+            &headers,
+            Request {
+                operation: "metrics.read",
+                ..Default::default()
+            },
+        )
+        .await
+    {
+        return e.into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         node.metrics.render(),
@@ -126,6 +148,16 @@ fn json_limit(node: &Node) -> u64 {
 }
 
 async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let claims = auth::authorize(
+        &node,
+        &headers,
+        Request {
+            operation: op::FUNCTIONS_WRITE,
+            ..Default::default()
+        },
+    )
+    .await?;
+    auth::require_upload(&claims)?;
     let max = node.config.max_component_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -144,7 +176,7 @@ async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Respon
             "the body is empty; send the component's bytes (Content-Type: application/wasm)",
         ));
     }
-    let (info, created) = invoke::deploy(&node, bytes).await?;
+    let (info, created) = invoke::deploy(&node, &claims.account, bytes).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -153,47 +185,100 @@ async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Respon
     Ok((status, Json(info)).into_response())
 }
 
-async fn list_functions(State(node): S) -> Result<Json<Value>, ApiError> {
-    let fns = node.store.list_functions().await?;
+async fn list_functions(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let claims = auth::authorize(
+        &node,
+        &headers,
+        Request {
+            operation: op::FUNCTIONS_READ,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut fns = node.store.list_functions(&claims.account).await?;
+    // A public token restricted to some functions sees only those.
+    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref()) {
+        fns.retain(|f| allowed.contains(&f.hash.to_string()));
+    }
     Ok(Json(json!({ "functions": fns })))
+}
+
+async fn owned(
+    node: &Node,
+    headers: &HeaderMap,
+    target: &str,
+    operation: &str,
+) -> Result<(auth::Claims, orb_core::FunctionId), ApiError> {
+    let id = parse_id(target)?;
+    let text = id.to_string();
+    let claims = auth::authorize(
+        node,
+        headers,
+        Request {
+            operation,
+            function: Some(&text),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if !node.store.owns(&claims.account, &id).await? {
+        return Err(invoke::not_found(&id));
+    }
+    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref())
+        && !allowed.contains(&text)
+    {
+        return Err(auth::denied(format!("this token may not use {id}")));
+    }
+    Ok((claims, id))
 }
 
 async fn show_function(
     State(node): S,
+    headers: HeaderMap,
     Path(target): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&target)?;
-    match node.store.function_info(&id).await? {
-        Some(info) => Ok(Json(serde_json::to_value(info).expect("serialisable"))),
-        None => Err(invoke::not_found(&id)),
-    }
+    let (claims, id) = owned(&node, &headers, &target, op::FUNCTIONS_READ).await?;
+    let info = node
+        .store
+        .list_functions(&claims.account)
+        .await?
+        .into_iter()
+        .find(|f| f.hash == id)
+        .ok_or_else(|| invoke::not_found(&id))?;
+    Ok(Json(serde_json::to_value(info).expect("serialisable")))
 }
 
 async fn delete_function(
     State(node): S,
+    headers: HeaderMap,
     Path(target): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&target)?;
-    if node.store.delete_function(&id).await? {
-        node.runtime.forget(&id);
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(
-            ErrorCode::FunctionNotFound,
-            format!("no function {id} on this node"),
-        ))
+    let (claims, id) = owned(&node, &headers, &target, op::FUNCTIONS_WRITE).await?;
+    auth::require_upload(&claims)?;
+    let (existed, removed) = node.store.delete_function(&claims.account, &id).await?;
+    if !existed {
+        return Err(invoke::not_found(&id));
     }
+    if removed {
+        node.runtime.forget(&id);
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
-async fn invoke_handler(State(node): S, body: Body) -> Result<Response, ApiError> {
+async fn invoke_handler(
+    State(node): S,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let bytes = read_body(body, json_limit(&node)).await?;
     let req: InvokeRequest = json_body(&bytes)?;
-    let resp = invoke::invoke(&node, req).await?;
+    let resp = invoke::invoke(&node, &headers, req).await?;
     Ok(Json(resp).into_response())
 }
 
 async fn call_post(
     State(node): S,
+    headers: HeaderMap,
     Path((target, export)): Path<(String, String)>,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -211,29 +296,37 @@ async fn call_post(
         params,
         ..Default::default()
     };
-    Ok(Json(invoke::invoke(&node, req).await?).into_response())
+    Ok(Json(invoke::invoke(&node, &headers, req).await?).into_response())
 }
 
 /// `GET /v1/functions/{hash}/{export}?name=value…`: query values are typed by
 /// the export's signature (strings stay strings; other types parse as JSON).
+/// `namespace` is taken as the call's namespace unless the export has a
+/// parameter of that name.
 async fn call_get(
     State(node): S,
+    headers: HeaderMap,
     Path((target, export)): Path<(String, String)>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&target)?;
+    let (_, id) = owned(&node, &headers, &target, op::INVOKE).await?;
     let f = invoke::load(&node, &id).await?;
     let sig = f
         .exports()
         .into_iter()
         .find(|e| e.name == export || e.name.ends_with(&format!("#{export}")));
     let mut params = Map::new();
+    let mut namespace = None;
     for (k, v) in query {
         let ty = sig
             .as_ref()
             .and_then(|s| s.params.iter().find(|p| p.name == k))
-            .map(|p| p.ty.as_str())
-            .unwrap_or("");
+            .map(|p| p.ty.clone());
+        if ty.is_none() && k == "namespace" {
+            namespace = Some(v);
+            continue;
+        }
+        let ty = ty.unwrap_or_default();
         let stringy =
             ty == "string" || ty == "char" || ty == "option<string>" || ty.starts_with("enum");
         let value = if stringy {
@@ -247,15 +340,26 @@ async fn call_get(
         function: Some(target),
         export,
         params: Value::Object(params),
+        namespace,
         ..Default::default()
     };
-    Ok(Json(invoke::invoke(&node, req).await?).into_response())
+    Ok(Json(invoke::invoke(&node, &headers, req).await?).into_response())
 }
 
 async fn list_activations(
     State(node): S,
+    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    let claims = auth::authorize(
+        &node,
+        &headers,
+        Request {
+            operation: op::ACTIVATIONS_READ,
+            ..Default::default()
+        },
+    )
+    .await?;
     let limit = match q.get("limit") {
         Some(l) => l.parse::<usize>().map_err(|_| {
             ApiError::new(
@@ -267,23 +371,94 @@ async fn list_activations(
     };
     let function = q.get("function").map(|f| parse_id(f)).transpose()?;
     let before = q.get("before").cloned();
-    let acts = node
+    let mut acts = node
         .store
         .list_activations(&ActivationQuery {
+            account: claims.account.clone(),
             function,
             before,
             limit,
         })
         .await?;
+    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref()) {
+        acts.retain(|a| allowed.contains(&a.function.to_string()));
+    }
     Ok(Json(json!({ "activations": acts })))
 }
 
-async fn show_activation(State(node): S, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show_activation(
+    State(node): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let claims = auth::authorize(
+        &node,
+        &headers,
+        Request {
+            operation: op::ACTIVATIONS_READ,
+            ..Default::default()
+        },
+    )
+    .await?;
     match node.store.get_activation(&id).await? {
-        Some(a) => Ok(Json(serde_json::to_value(a).expect("serialisable"))),
-        None => Err(ApiError::new(
+        Some(a) if a.account == claims.account => {
+            Ok(Json(serde_json::to_value(a).expect("serialisable")))
+        }
+        _ => Err(ApiError::new(
             ErrorCode::ActivationNotFound,
             format!("no activation `{id}` (it may have been pruned)"),
         )),
     }
+}
+
+async fn post_account(
+    State(node): S,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 << 10).await?;
+    let req: auth::NewAccount = json_body(&bytes)?;
+    let out = auth::post_account(&node, &headers, req).await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn post_token(State(node): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 64 << 10).await?;
+    let req: auth::MintRequest = json_body(&bytes)?;
+    let out = auth::post_token(&node, &headers, req).await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn post_revoke(
+    State(node): S,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(body, 64 << 10).await?;
+    let req: auth::RevokeRequest = json_body(&bytes)?;
+    Ok(Json(auth::post_revoke(&node, &headers, req).await?))
+}
+
+async fn put_whitelist(
+    State(node): S,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(body, 1 << 20).await?;
+    let req: Value = json_body(&bytes)?;
+    Ok(Json(auth::put_whitelist(&node, &headers, &ns, req).await?))
+}
+
+async fn get_whitelist(
+    State(node): S,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(auth::get_whitelist(&node, &headers, &ns).await?))
+}
+
+/// The root public key: enough for anyone to verify Orb tokens offline.
+async fn public_key(State(node): S) -> Json<Value> {
+    Json(json!({ "public_key": node.auth.public_key_text() }))
 }

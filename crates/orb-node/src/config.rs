@@ -36,6 +36,17 @@ pub struct NodeConfig {
     /// Instances alive at once (pooling allocator size).
     pub max_instances: u32,
     pub log_format: LogFormat,
+    /// Anyone may create an account with `POST /v1/accounts` (off by default).
+    pub open_registration: bool,
+    /// `/healthz` and `/metrics` answer without a token (on by default).
+    pub open_health: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a generated development certificate
+    /// (`<data_dir>/tls/self-signed.{crt,key}`, reused on the next start).
+    pub tls_self_signed: bool,
 }
 
 impl Default for NodeConfig {
@@ -52,6 +63,11 @@ impl Default for NodeConfig {
             max_activations: 10_000,
             max_instances: 200,
             log_format: LogFormat::Text,
+            open_registration: false,
+            open_health: true,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! parameters → run → record the activation.
 
 use crate::metrics as m;
-use crate::{ApiError, Node};
+use crate::{ApiError, Node, auth};
 use base64::Engine as _;
 use bytes::Bytes;
 use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, FunctionInfo, OrbError};
@@ -88,14 +88,21 @@ fn record_cache(source: CacheSource) {
 
 /// Validates, compiles (or loads the cached artifact) and stores a component.
 /// Returns its info and whether it was new.
-pub(crate) async fn deploy(node: &Node, bytes: Bytes) -> Result<(FunctionInfo, bool), ApiError> {
+pub(crate) async fn deploy(
+    node: &Node,
+    account: &str,
+    bytes: Bytes,
+) -> Result<(FunctionInfo, bool), ApiError> {
     let max = node.config.max_component_bytes;
     if bytes.len() as u64 > max {
         return Err(too_large(bytes.len() as u64, max));
     }
     let id = FunctionId::of(&bytes);
-    if let Some(info) = node.store.function_info(&id).await? {
-        return Ok((info, false));
+    if let Some(mut info) = node.store.function_info(&id).await? {
+        // Stored once; this account now owns it too.
+        info.created_at = now_rfc3339();
+        let created = node.store.put_function(account, &info, bytes).await?;
+        return Ok((info, created));
     }
     let rt = node.runtime.clone();
     let (id2, b2) = (id.clone(), bytes.clone());
@@ -113,7 +120,7 @@ pub(crate) async fn deploy(node: &Node, bytes: Bytes) -> Result<(FunctionInfo, b
         exports: loaded.exports(),
         created_at: now_rfc3339(),
     };
-    let created = node.store.put_function(&info, bytes).await?;
+    let created = node.store.put_function(account, &info, bytes).await?;
     metrics::counter!(m::FUNCTIONS_STORED).increment(u64::from(created));
     tracing::info!(function = %info.hash, size = info.size, "function stored");
     Ok((info, created))
@@ -180,7 +187,11 @@ fn globals_to_config(globals: &Map<String, Json>) -> Vec<(String, String)> {
 }
 
 /// The result of a call that ran: the response or the function's failure.
-pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
+pub(crate) async fn invoke(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    req: InvokeRequest,
+) -> Result<InvokeResponse, ApiError> {
     if node.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             ErrorCode::ShuttingDown,
@@ -188,7 +199,6 @@ pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResp
         ));
     }
     for (field, present) in [
-        ("namespace", req.namespace.is_some()),
         ("set", req.set.is_some()),
         ("write_to", req.write_to.is_some()),
         ("async", req.is_async),
@@ -200,7 +210,10 @@ pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResp
             ));
         }
     }
-    let id = match (&req.component, &req.function) {
+    if let Some(ns) = &req.namespace {
+        auth::check_namespace_name(ns)?;
+    }
+    let (id, inline) = match (&req.component, &req.function) {
         (Some(b64), named) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64.as_bytes())
@@ -225,9 +238,9 @@ pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResp
                     ));
                 }
             }
-            deploy(node, Bytes::from(bytes)).await?.0.hash
+            (actual, Some(Bytes::from(bytes)))
         }
-        (None, Some(named)) => parse_id(named)?,
+        (None, Some(named)) => (parse_id(named)?, None),
         (None, None) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -235,6 +248,33 @@ pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResp
             ));
         }
     };
+    let fn_text = id.to_string();
+    let claims = auth::authorize(
+        node,
+        headers,
+        auth::Request {
+            operation: auth::op::INVOKE,
+            function: Some(&fn_text),
+            namespace: req.namespace.as_deref(),
+        },
+    )
+    .await?;
+    if let Some(bytes) = inline {
+        auth::require_upload(&claims)?;
+        deploy(node, &claims.account, bytes).await?;
+    }
+    // An account only calls functions it owns (the hash-first flow uploads on 404).
+    if !node.store.owns(&claims.account, &id).await? {
+        return Err(not_found(&id));
+    }
+    auth::check_call(
+        node,
+        &claims,
+        &id,
+        req.namespace.as_deref(),
+        req.set.is_some() || req.write_to.is_some(),
+    )
+    .await?;
     let f = load(node, &id).await?;
     let checked = f.check_params(&req.export, &req.params)?;
     let export = checked.export().to_string();
@@ -261,6 +301,7 @@ pub(crate) async fn invoke(node: &Node, req: InvokeRequest) -> Result<InvokeResp
 
     let activation = Activation {
         id: uuid::Uuid::now_v7().to_string(),
+        account: claims.account.clone(),
         function: id.clone(),
         export,
         status: if outcome.result.is_ok() {

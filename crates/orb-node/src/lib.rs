@@ -9,10 +9,12 @@
 //! (it talks to the `Store` trait), the CLI.
 
 mod api;
+mod auth;
 mod config;
 mod error;
 mod invoke;
 mod metrics;
+mod tls;
 
 pub use config::{LogFormat, NodeConfig};
 pub use error::ApiError;
@@ -32,6 +34,12 @@ pub struct Node {
     pub(crate) config: NodeConfig,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) shutting_down: AtomicBool,
+    /// Tokens: root key, verification cache, revocations, rate limits.
+    pub(crate) auth: orb_auth::Authority,
+    /// The admin account, once bootstrapped.
+    pub(crate) admin: std::sync::OnceLock<String>,
+    /// Set when the node serves HTTPS.
+    tls: Option<tls::Tls>,
 }
 
 impl Node {
@@ -39,6 +47,8 @@ impl Node {
     pub fn open(config: NodeConfig) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        let tls = tls::load(&config)?;
+        let auth = auth::load_root_key(&config.data_dir)?;
         let store = RedbStore::open(
             &config.data_dir,
             StoreConfig {
@@ -57,7 +67,17 @@ impl Node {
             metrics: metrics::Metrics::install(),
             config,
             shutting_down: AtomicBool::new(false),
+            auth,
+            admin: std::sync::OnceLock::new(),
+            tls,
         }))
+    }
+
+    /// Loads revoked tokens and makes sure an admin account exists. On first
+    /// start it writes the admin's private token to `<data-dir>/admin.token`
+    /// (mode 0600). Call once before serving.
+    pub async fn bootstrap(&self) -> anyhow::Result<()> {
+        auth::bootstrap(self).await
     }
 
     /// The axum application (all routes, CORS, tracing).
@@ -72,26 +92,50 @@ impl Node {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let app = self.router();
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
         let node = self.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             node.shutting_down
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::info!("shutting down: finishing in-flight calls");
-        })
-        .await?;
+        };
+        match &self.tls {
+            Some(tls) => tls::serve(listener, tls, app, shutdown).await?,
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
         self.store.flush().await?;
         tracing::info!("store flushed; bye");
         Ok(())
     }
 
-    /// Deploys a component from bytes (used by `orb up` for the examples).
+    /// `"https"` when the node serves TLS, else `"http"`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// SHA-256 fingerprint (`AA:BB:…`) of the TLS certificate, when serving TLS.
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.fingerprint.as_str())
+    }
+
+    /// Deploys a component from bytes into the admin account (used by
+    /// `orb up` for the examples).
     pub async fn deploy(&self, bytes: bytes::Bytes) -> Result<orb_core::FunctionInfo, ApiError> {
-        invoke::deploy(self, bytes).await.map(|(info, _)| info)
+        let admin = self.admin.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                orb_core::ErrorCode::Internal,
+                "the node is not bootstrapped (call Node::bootstrap)",
+            )
+        })?;
+        invoke::deploy(self, &admin, bytes)
+            .await
+            .map(|(info, _)| info)
     }
 }

@@ -10,7 +10,7 @@ mod redb_store;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use orb_core::{Activation, FunctionId, FunctionInfo};
+use orb_core::{Account, Activation, FunctionId, FunctionInfo};
 
 pub use redb_store::{RedbStore, StoreConfig};
 
@@ -28,6 +28,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A page of activations, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ActivationQuery {
+    /// Only activations of this account.
+    pub account: String,
     /// Only activations of this function.
     pub function: Option<FunctionId>,
     /// Only activations older than this id (for paging).
@@ -39,14 +41,45 @@ pub struct ActivationQuery {
 /// Durable state of a node.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a component and its metadata. Returns `false` when it was
-    /// already there (content-addressed: same hash, same bytes).
-    async fn put_function(&self, info: &FunctionInfo, bytes: Bytes) -> StoreResult<bool>;
+    /// Stores a component (once, content-addressed) and records that
+    /// `account` owns it. Returns `false` when the account already had it.
+    async fn put_function(
+        &self,
+        account: &str,
+        info: &FunctionInfo,
+        bytes: Bytes,
+    ) -> StoreResult<bool>;
+    /// Metadata of a stored component, whoever owns it.
     async fn function_info(&self, id: &FunctionId) -> StoreResult<Option<FunctionInfo>>;
+    /// Whether `account` owns the function.
+    async fn owns(&self, account: &str, id: &FunctionId) -> StoreResult<bool>;
     async fn function_bytes(&self, id: &FunctionId) -> StoreResult<Option<Bytes>>;
-    async fn list_functions(&self) -> StoreResult<Vec<FunctionInfo>>;
-    /// Removes a function; `false` when it did not exist.
-    async fn delete_function(&self, id: &FunctionId) -> StoreResult<bool>;
+    /// The account's functions (with the account's upload time).
+    async fn list_functions(&self, account: &str) -> StoreResult<Vec<FunctionInfo>>;
+    /// Drops the account's ownership; the bytes go when no owner is left.
+    /// Returns `(existed_for_account, bytes_removed)`.
+    async fn delete_function(&self, account: &str, id: &FunctionId) -> StoreResult<(bool, bool)>;
+
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+
+    /// Persists revoked token ids (hex revocation ids).
+    async fn add_revocations(&self, ids: &[String]) -> StoreResult<()>;
+    async fn list_revocations(&self) -> StoreResult<Vec<String>>;
+
+    /// The function hashes public tokens may run against a namespace.
+    async fn set_whitelist(
+        &self,
+        account: &str,
+        namespace: &str,
+        functions: &[FunctionId],
+    ) -> StoreResult<()>;
+    async fn get_whitelist(
+        &self,
+        account: &str,
+        namespace: &str,
+    ) -> StoreResult<Option<Vec<FunctionId>>>;
 
     /// Records (or replaces) an activation. May be buffered; [`Store::flush`]
     /// makes every recorded activation durable.

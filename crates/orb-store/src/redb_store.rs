@@ -1,7 +1,7 @@
 use crate::{ActivationQuery, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
-use orb_core::{Activation, FunctionId, FunctionInfo};
+use orb_core::{Account, Activation, FunctionId, FunctionInfo};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
@@ -14,8 +14,18 @@ const COMPONENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("component
 const FUNCTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("functions");
 /// activation id (UUIDv7, time-ordered) → Activation JSON.
 const ACTIVATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("activations");
-/// "<hash hex>/<activation id>" → () — activations by function.
+/// "<account>/<hash hex>/<activation id>" → () — activations by function.
 const ACT_BY_FN: TableDefinition<&str, ()> = TableDefinition::new("activations_by_function");
+/// "<account>/<activation id>" → () — activations by account.
+const ACT_BY_ACCOUNT: TableDefinition<&str, ()> = TableDefinition::new("activations_by_account");
+/// "<account>/<hash hex>" → FunctionInfo JSON (with the account's upload time).
+const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("function_owners");
+/// account id → Account JSON.
+const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+/// revocation id (hex) → () — revoked tokens.
+const REVOKED: TableDefinition<&str, ()> = TableDefinition::new("revoked_tokens");
+/// "<account>/<namespace>" → JSON array of function ids.
+const WHITELISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("whitelists");
 
 /// Settings of the embedded store.
 #[derive(Debug, Clone)]
@@ -59,6 +69,11 @@ impl RedbStore {
             txn.open_table(FUNCTIONS).map_err(backend)?;
             txn.open_table(ACTIVATIONS).map_err(backend)?;
             txn.open_table(ACT_BY_FN).map_err(backend)?;
+            txn.open_table(ACT_BY_ACCOUNT).map_err(backend)?;
+            txn.open_table(OWNERS).map_err(backend)?;
+            txn.open_table(ACCOUNTS).map_err(backend)?;
+            txn.open_table(REVOKED).map_err(backend)?;
+            txn.open_table(WHITELISTS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         Ok(Self {
@@ -88,20 +103,32 @@ fn encode<T: serde::Serialize>(v: &T) -> StoreResult<Vec<u8>> {
 
 #[async_trait]
 impl Store for RedbStore {
-    async fn put_function(&self, info: &FunctionInfo, bytes: Bytes) -> StoreResult<bool> {
+    async fn put_function(
+        &self,
+        account: &str,
+        info: &FunctionInfo,
+        bytes: Bytes,
+    ) -> StoreResult<bool> {
         let key = info.hash.hex();
+        let owner_key = format!("{account}/{key}");
         let meta = encode(info)?;
         self.blocking(move |db, _| {
             let txn = db.begin_write().map_err(backend)?;
             let created;
             {
                 let mut fns = txn.open_table(FUNCTIONS).map_err(backend)?;
-                created = fns.get(key.as_str()).map_err(backend)?.is_none();
-                if created {
+                if fns.get(key.as_str()).map_err(backend)?.is_none() {
                     fns.insert(key.as_str(), meta.as_slice()).map_err(backend)?;
                     let mut comps = txn.open_table(COMPONENTS).map_err(backend)?;
                     comps
                         .insert(key.as_str(), bytes.as_ref())
+                        .map_err(backend)?;
+                }
+                let mut owners = txn.open_table(OWNERS).map_err(backend)?;
+                created = owners.get(owner_key.as_str()).map_err(backend)?.is_none();
+                if created {
+                    owners
+                        .insert(owner_key.as_str(), meta.as_slice())
                         .map_err(backend)?;
                 }
             }
@@ -124,6 +151,16 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn owns(&self, account: &str, id: &FunctionId) -> StoreResult<bool> {
+        let key = format!("{account}/{}", id.hex());
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(OWNERS).map_err(backend)?;
+            Ok(t.get(key.as_str()).map_err(backend)?.is_some())
+        })
+        .await
+    }
+
     async fn function_bytes(&self, id: &FunctionId) -> StoreResult<Option<Bytes>> {
         let key = id.hex();
         self.blocking(move |db, _| {
@@ -136,10 +173,91 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn list_functions(&self) -> StoreResult<Vec<FunctionInfo>> {
+    async fn list_functions(&self, account: &str) -> StoreResult<Vec<FunctionInfo>> {
+        let prefix = format!("{account}/");
         self.blocking(move |db, _| {
             let txn = db.begin_read().map_err(backend)?;
-            let t = txn.open_table(FUNCTIONS).map_err(backend)?;
+            let t = txn.open_table(OWNERS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in t.range(prefix.as_str()..).map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                if !k.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push(decode(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_function(&self, account: &str, id: &FunctionId) -> StoreResult<(bool, bool)> {
+        let key = id.hex();
+        let owner_key = format!("{account}/{key}");
+        let suffix = format!("/{key}");
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(backend)?;
+            let (existed, removed);
+            {
+                let mut owners = txn.open_table(OWNERS).map_err(backend)?;
+                existed = owners
+                    .remove(owner_key.as_str())
+                    .map_err(backend)?
+                    .is_some();
+                let mut others = false;
+                for entry in owners.iter().map_err(backend)? {
+                    let (k, _) = entry.map_err(backend)?;
+                    if k.value().ends_with(suffix.as_str()) {
+                        others = true;
+                        break;
+                    }
+                }
+                removed = existed && !others;
+                if removed {
+                    let mut fns = txn.open_table(FUNCTIONS).map_err(backend)?;
+                    fns.remove(key.as_str()).map_err(backend)?;
+                    let mut comps = txn.open_table(COMPONENTS).map_err(backend)?;
+                    comps.remove(key.as_str()).map_err(backend)?;
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok((existed, removed))
+        })
+        .await
+    }
+
+    async fn create_account(&self, account: &Account) -> StoreResult<()> {
+        let id = account.id.clone();
+        let value = encode(account)?;
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
+                t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
+            }
+            txn.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        let id = id.to_string();
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(ACCOUNTS).map_err(backend)?;
+            t.get(id.as_str())
+                .map_err(backend)?
+                .map(|v| decode(v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(ACCOUNTS).map_err(backend)?;
             let mut out = Vec::new();
             for entry in t.iter().map_err(backend)? {
                 let (_, v) = entry.map_err(backend)?;
@@ -150,26 +268,82 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn delete_function(&self, id: &FunctionId) -> StoreResult<bool> {
-        let key = id.hex();
+    async fn add_revocations(&self, ids: &[String]) -> StoreResult<()> {
+        let ids = ids.to_vec();
         self.blocking(move |db, _| {
             let txn = db.begin_write().map_err(backend)?;
-            let existed;
             {
-                let mut fns = txn.open_table(FUNCTIONS).map_err(backend)?;
-                existed = fns.remove(key.as_str()).map_err(backend)?.is_some();
-                let mut comps = txn.open_table(COMPONENTS).map_err(backend)?;
-                comps.remove(key.as_str()).map_err(backend)?;
+                let mut t = txn.open_table(REVOKED).map_err(backend)?;
+                for id in &ids {
+                    t.insert(id.as_str(), ()).map_err(backend)?;
+                }
             }
             txn.commit().map_err(backend)?;
-            Ok(existed)
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_revocations(&self) -> StoreResult<Vec<String>> {
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(REVOKED).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(backend)? {
+                let (k, _) = entry.map_err(backend)?;
+                out.push(k.value().to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_whitelist(
+        &self,
+        account: &str,
+        namespace: &str,
+        functions: &[FunctionId],
+    ) -> StoreResult<()> {
+        let key = format!("{account}/{namespace}");
+        let value = encode(&functions)?;
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut t = txn.open_table(WHITELISTS).map_err(backend)?;
+                t.insert(key.as_str(), value.as_slice()).map_err(backend)?;
+            }
+            txn.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_whitelist(
+        &self,
+        account: &str,
+        namespace: &str,
+    ) -> StoreResult<Option<Vec<FunctionId>>> {
+        let key = format!("{account}/{namespace}");
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(WHITELISTS).map_err(backend)?;
+            t.get(key.as_str())
+                .map_err(backend)?
+                .map(|v| decode(v.value()))
+                .transpose()
         })
         .await
     }
 
     async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
         let id = activation.id.clone();
-        let index_key = format!("{}/{}", activation.function.hex(), activation.id);
+        let index_key = format!(
+            "{}/{}/{}",
+            activation.account,
+            activation.function.hex(),
+            activation.id
+        );
+        let account_key = format!("{}/{}", activation.account, activation.id);
         let value = encode(activation)?;
         self.blocking(move |db, cfg| {
             let mut txn = db.begin_write().map_err(backend)?;
@@ -177,9 +351,13 @@ impl Store for RedbStore {
             {
                 let mut acts = txn.open_table(ACTIVATIONS).map_err(backend)?;
                 let mut by_fn = txn.open_table(ACT_BY_FN).map_err(backend)?;
+                let mut by_account = txn.open_table(ACT_BY_ACCOUNT).map_err(backend)?;
                 acts.insert(id.as_str(), value.as_slice())
                     .map_err(backend)?;
                 by_fn.insert(index_key.as_str(), ()).map_err(backend)?;
+                by_account
+                    .insert(account_key.as_str(), ())
+                    .map_err(backend)?;
                 // Retention: prune the oldest in batches.
                 let len = acts.len().map_err(backend)?;
                 if len > cfg.max_activations + 64 {
@@ -188,11 +366,16 @@ impl Store for RedbStore {
                     for entry in acts.iter().map_err(backend)?.take(excess) {
                         let (k, v) = entry.map_err(backend)?;
                         let a: Activation = decode(v.value())?;
-                        victims.push((k.value().to_string(), a.function.hex()));
+                        victims.push((k.value().to_string(), a.account, a.function.hex()));
                     }
-                    for (k, f) in victims {
+                    for (k, acc, f) in victims {
                         acts.remove(k.as_str()).map_err(backend)?;
-                        by_fn.remove(format!("{f}/{k}").as_str()).map_err(backend)?;
+                        by_fn
+                            .remove(format!("{acc}/{f}/{k}").as_str())
+                            .map_err(backend)?;
+                        by_account
+                            .remove(format!("{acc}/{k}").as_str())
+                            .map_err(backend)?;
                     }
                 }
             }
@@ -222,38 +405,33 @@ impl Store for RedbStore {
             let txn = db.begin_read().map_err(backend)?;
             let acts = txn.open_table(ACTIVATIONS).map_err(backend)?;
             let mut out = Vec::new();
-            match &q.function {
-                None => {
-                    let range = match &q.before {
-                        Some(b) => acts.range::<&str>(..b.as_str()),
-                        None => acts.range::<&str>(..),
-                    }
-                    .map_err(backend)?;
-                    for entry in range.rev().take(limit) {
-                        let (_, v) = entry.map_err(backend)?;
-                        out.push(decode(v.value())?);
-                    }
-                }
-                Some(f) => {
-                    let by_fn = txn.open_table(ACT_BY_FN).map_err(backend)?;
-                    let lo = format!("{}/", f.hex());
-                    let hi = match &q.before {
-                        Some(b) => format!("{}/{b}", f.hex()),
-                        None => format!("{}0", f.hex()), // '0' sorts right after '/'
-                    };
-                    for entry in by_fn
-                        .range(lo.as_str()..hi.as_str())
-                        .map_err(backend)?
-                        .rev()
-                        .take(limit)
-                    {
-                        let (k, _) = entry.map_err(backend)?;
-                        let key = k.value();
-                        let id = key.split_once('/').map_or(key, |(_, id)| id);
-                        if let Some(v) = acts.get(id).map_err(backend)? {
-                            out.push(decode(v.value())?);
-                        }
-                    }
+            let (table, prefix) = match &q.function {
+                None => (
+                    txn.open_table(ACT_BY_ACCOUNT).map_err(backend)?,
+                    format!("{}/", q.account),
+                ),
+                Some(f) => (
+                    txn.open_table(ACT_BY_FN).map_err(backend)?,
+                    format!("{}/{}/", q.account, f.hex()),
+                ),
+            };
+            let lo = prefix.clone();
+            let hi = match &q.before {
+                Some(b) => format!("{prefix}{b}"),
+                // '0' sorts right after '/'.
+                None => format!("{}0", &prefix[..prefix.len() - 1]),
+            };
+            for entry in table
+                .range(lo.as_str()..hi.as_str())
+                .map_err(backend)?
+                .rev()
+                .take(limit)
+            {
+                let (k, _) = entry.map_err(backend)?;
+                let key = k.value();
+                let id = key.rsplit_once('/').map_or(key, |(_, id)| id);
+                if let Some(v) = acts.get(id).map_err(backend)? {
+                    out.push(decode(v.value())?);
                 }
             }
             Ok(out)
@@ -277,9 +455,10 @@ mod tests {
     use super::*;
     use orb_core::ActivationStatus;
 
-    fn act(id: &str, f: &FunctionId) -> Activation {
+    fn act(id: &str, account: &str, f: &FunctionId) -> Activation {
         Activation {
             id: id.into(),
+            account: account.into(),
             function: f.clone(),
             export: "greet".into(),
             status: ActivationStatus::Succeeded,
@@ -293,11 +472,31 @@ mod tests {
         }
     }
 
+    fn q(
+        account: &str,
+        function: Option<&FunctionId>,
+        limit: usize,
+        before: Option<&str>,
+    ) -> ActivationQuery {
+        ActivationQuery {
+            account: account.into(),
+            function: function.cloned(),
+            before: before.map(str::to_string),
+            limit,
+        }
+    }
+
     #[tokio::test]
-    async fn functions_and_activations_survive_reopen_and_prune() {
+    async fn functions_activations_and_ownership_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let f1 = FunctionId::of(b"one");
         let f2 = FunctionId::of(b"two");
+        let info = FunctionInfo {
+            hash: f1.clone(),
+            size: 3,
+            exports: vec![],
+            created_at: "t".into(),
+        };
         {
             let s = RedbStore::open(
                 dir.path(),
@@ -306,28 +505,32 @@ mod tests {
                 },
             )
             .unwrap();
-            let info = FunctionInfo {
-                hash: f1.clone(),
-                size: 3,
-                exports: vec![],
-                created_at: "t".into(),
-            };
             assert!(
-                s.put_function(&info, Bytes::from_static(b"one"))
+                s.put_function("a", &info, Bytes::from_static(b"one"))
                     .await
                     .unwrap()
             );
             assert!(
-                !s.put_function(&info, Bytes::from_static(b"one"))
+                !s.put_function("a", &info, Bytes::from_static(b"one"))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                s.put_function("b", &info, Bytes::from_static(b"one"))
                     .await
                     .unwrap()
             );
             for i in 0..100 {
                 let f = if i % 2 == 0 { &f1 } else { &f2 };
-                s.put_activation(&act(&format!("a{i:04}"), f))
+                let acc = if i % 4 == 0 { "b" } else { "a" };
+                s.put_activation(&act(&format!("a{i:04}"), acc, f))
                     .await
                     .unwrap();
             }
+            s.add_revocations(&["r1".into()]).await.unwrap();
+            s.set_whitelist("a", "app1", std::slice::from_ref(&f1))
+                .await
+                .unwrap();
             s.flush().await.unwrap();
         }
         let s = RedbStore::open(
@@ -341,38 +544,43 @@ mod tests {
             s.function_bytes(&f1).await.unwrap().unwrap().as_ref(),
             b"one"
         );
-        assert_eq!(s.list_functions().await.unwrap().len(), 1);
-        let all = s
-            .list_activations(&ActivationQuery {
-                limit: 1000,
-                ..Default::default()
-            })
+        assert_eq!(s.list_functions("a").await.unwrap().len(), 1);
+        assert!(s.list_functions("c").await.unwrap().is_empty());
+        assert!(s.owns("b", &f1).await.unwrap() && !s.owns("c", &f1).await.unwrap());
+        assert_eq!(s.list_revocations().await.unwrap(), vec!["r1".to_string()]);
+        assert_eq!(
+            s.get_whitelist("a", "app1").await.unwrap(),
+            Some(vec![f1.clone()])
+        );
+        assert_eq!(s.get_whitelist("b", "app1").await.unwrap(), None);
+
+        let all_a = s.list_activations(&q("a", None, 1000, None)).await.unwrap();
+        assert!(!all_a.is_empty() && all_a.iter().all(|x| x.account == "a"));
+        assert_eq!(all_a[0].id, "a0099");
+        let a_f1 = s
+            .list_activations(&q("a", Some(&f1), 2, None))
             .await
             .unwrap();
-        assert!(all.len() <= 10 + 64 && all.len() >= 10, "{}", all.len());
-        assert_eq!(all[0].id, "a0099");
-        let only_f1 = s
-            .list_activations(&ActivationQuery {
-                function: Some(f1.clone()),
-                limit: 5,
-                before: None,
-            })
+        assert_eq!(
+            a_f1.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+            ["a0098", "a0094"]
+        );
+        let page = s
+            .list_activations(&q("a", Some(&f1), 1, Some("a0094")))
             .await
             .unwrap();
-        assert_eq!(only_f1.len(), 5);
-        assert!(only_f1.iter().all(|a| a.function == f1));
-        assert_eq!(only_f1[0].id, "a0098");
-        let page2 = s
-            .list_activations(&ActivationQuery {
-                function: Some(f1.clone()),
-                limit: 2,
-                before: Some("a0096".into()),
-            })
+        assert_eq!(page[0].id, "a0090");
+        let b_f1 = s
+            .list_activations(&q("b", Some(&f1), 1000, None))
             .await
             .unwrap();
-        assert_eq!(page2[0].id, "a0094");
-        assert!(s.delete_function(&f1).await.unwrap());
+        assert!(b_f1.iter().all(|x| x.account == "b" && x.function == f1));
+
+        // Ownership: the bytes stay until the last owner deletes.
+        assert_eq!(s.delete_function("a", &f1).await.unwrap(), (true, false));
+        assert!(s.function_bytes(&f1).await.unwrap().is_some());
+        assert_eq!(s.delete_function("a", &f1).await.unwrap(), (false, false));
+        assert_eq!(s.delete_function("b", &f1).await.unwrap(), (true, true));
         assert!(s.function_bytes(&f1).await.unwrap().is_none());
-        assert!(!s.delete_function(&f1).await.unwrap());
     }
 }

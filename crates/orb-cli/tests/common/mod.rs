@@ -42,6 +42,10 @@ pub struct Server {
     child: Child,
     _tmp: Option<tempfile::TempDir>,
     pub http: reqwest::Client,
+    /// The admin account's private token (`<data_dir>/admin.token`).
+    pub token: String,
+    /// What `orb serve` printed before `orb listening on …`.
+    pub banner: Vec<String>,
 }
 
 impl Server {
@@ -66,6 +70,7 @@ impl Server {
             .expect("spawn orb serve");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
+        let mut banner = Vec::new();
         let url = loop {
             let line = lines
                 .next()
@@ -74,18 +79,22 @@ impl Server {
             if let Some(url) = line.strip_prefix("orb listening on ") {
                 break url.trim().to_string();
             }
+            banner.push(line);
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
+        let token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("admin.token written at first start")
+            .trim()
+            .to_string();
         Server {
+            token,
             url,
             data_dir: data_dir.to_path_buf(),
             child,
             _tmp: None,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(300))
-                .build()
-                .unwrap(),
+            http: http_client(None),
+            banner,
         }
     }
 
@@ -107,19 +116,30 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// `Authorization: Bearer <admin token>`.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    fn with(&self, rb: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+        match token {
+            Some(t) => rb.header("authorization", format!("Bearer {t}")),
+            None => rb,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        decode(r).await
+        self.get_as(path, Some(&self.token)).await
+    }
+
+    pub async fn get_as(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let rb = self.http.get(format!("{}{path}", self.url));
+        decode(self.with(rb, token).send().await.unwrap()).await
     }
 
     pub async fn text(&self, path: &str) -> String {
-        self.http
-            .get(format!("{}{path}", self.url))
+        let rb = self.http.get(format!("{}{path}", self.url));
+        self.with(rb, Some(&self.token))
             .send()
             .await
             .unwrap()
@@ -129,26 +149,35 @@ impl Server {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        decode(r).await
+        self.post_json_as(path, body, Some(&self.token)).await
+    }
+
+    pub async fn post_json_as(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        let rb = self.http.post(format!("{}{path}", self.url)).json(body);
+        decode(self.with(rb, token).send().await.unwrap()).await
+    }
+
+    pub async fn put_json_as(&self, path: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+        let rb = self.http.put(format!("{}{path}", self.url)).json(body);
+        decode(self.with(rb, token).send().await.unwrap()).await
     }
 
     pub async fn upload(&self, bytes: Vec<u8>) -> (u16, Value) {
-        let r = self
+        self.upload_as(bytes, Some(&self.token)).await
+    }
+
+    pub async fn upload_as(&self, bytes: Vec<u8>, token: Option<&str>) -> (u16, Value) {
+        let rb = self
             .http
             .post(format!("{}/v1/functions", self.url))
             .header("content-type", "application/wasm")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        decode(r).await
+            .body(bytes);
+        decode(self.with(rb, token).send().await.unwrap()).await
     }
 
     /// Uploads and returns the hash.
@@ -164,6 +193,21 @@ impl Server {
     pub async fn call(&self, hash: &str, export: &str, params: Value) -> (u16, Value) {
         self.post_json(&format!("/v1/functions/{hash}/{export}"), &params)
             .await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        hash: &str,
+        export: &str,
+        params: Value,
+    ) -> (u16, Value) {
+        self.post_json_as(
+            &format!("/v1/functions/{hash}/{export}"),
+            &params,
+            Some(token),
+        )
+        .await
     }
 
     pub async fn activations(&self, hash: &str) -> Vec<Value> {
@@ -194,10 +238,15 @@ impl Drop for Server {
     }
 }
 
-fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
+/// A reqwest client for the tests, also trusting the PEM CA `ca` when given.
+pub fn http_client(ca: Option<&[u8]>) -> reqwest::Client {
+    // reqwest's rustls backend has no built-in crypto provider in this build.
+    orb_client::install_crypto_provider();
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(300));
+    if let Some(pem) = ca {
+        b = b.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem).unwrap());
+    }
+    b.build().unwrap()
 }
 
 pub async fn decode(r: reqwest::Response) -> (u16, Value) {

@@ -1,0 +1,540 @@
+use crate::grant::{Grant, Narrowing};
+use biscuit_auth::builder::{Term, date, fact, string};
+use biscuit_auth::datalog::RunLimits;
+use biscuit_auth::{Biscuit, KeyPair, PrivateKey, PublicKey, UnverifiedBiscuit};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use orb_core::{ErrorCode, OrbError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Largest token accepted, in bytes (decoded).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Most blocks a token may carry (authority + attenuations).
+pub const MAX_BLOCKS: usize = 16;
+/// Verified tokens kept in the cache.
+const CACHE_CAPACITY: usize = 10_000;
+/// How long an attenuated token's Datalog decision is reused.
+const DECISION_TTL: Duration = Duration::from_secs(5);
+
+fn limits() -> RunLimits {
+    RunLimits {
+        max_facts: 1000,
+        max_iterations: 100,
+        max_time: Duration::from_millis(2),
+    }
+}
+
+/// A private token is an account's root credential; public tokens are
+/// minted under it with a [`Grant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Private,
+    Public,
+}
+
+/// Why a token was refused. Maps to 401/403/429 codes.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token expired at {0}")]
+    Expired(String),
+    #[error("the token was revoked")]
+    Revoked,
+    #[error("{0}")]
+    Denied(String),
+    #[error("rate limit of this token reached; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+}
+
+impl From<AuthError> for OrbError {
+    fn from(e: AuthError) -> OrbError {
+        let code = match &e {
+            AuthError::Missing => ErrorCode::TokenMissing,
+            AuthError::Invalid(_) => ErrorCode::TokenInvalid,
+            AuthError::Expired(_) => ErrorCode::TokenExpired,
+            AuthError::Revoked => ErrorCode::TokenRevoked,
+            AuthError::Denied(_) => ErrorCode::PermissionDenied,
+            AuthError::RateLimited { .. } => ErrorCode::RateLimited,
+        };
+        let err = OrbError::new(code, e.to_string());
+        match e {
+            AuthError::RateLimited { retry_after_secs } => {
+                err.with_details(serde_json::json!({ "retry_after": retry_after_secs }))
+            }
+            _ => err,
+        }
+    }
+}
+
+/// What a request wants to do, as Datalog facts for attenuation checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Request<'a> {
+    pub operation: &'a str,
+    pub function: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+}
+
+/// A verified token's meaning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claims {
+    pub account: String,
+    pub kind: Kind,
+    /// Permissions of a public token (`None` for private tokens: everything
+    /// in the account).
+    pub grant: Option<Grant>,
+    /// Revocation id of the first block, hex: the rate-limit key.
+    pub lineage: String,
+    /// Revocation ids of every block, hex.
+    pub revocation_ids: Vec<String>,
+    /// Lineage of the private token that minted this public token.
+    pub minted_by: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    pub blocks: usize,
+}
+
+/// A freshly minted token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Minted {
+    pub token: String,
+    pub revocation_id: String,
+    pub expires_at: Option<String>,
+}
+
+/// An offline look at a token (no signature check).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Inspection {
+    pub blocks: Vec<String>,
+    pub revocation_ids: Vec<String>,
+    pub lineage: String,
+}
+
+struct Verified {
+    claims: Claims,
+    biscuit: Option<Biscuit>,
+    /// request key → reuse the allow decision until then.
+    decisions: Mutex<HashMap<(String, Option<String>, Option<String>), SystemTime>>,
+}
+
+/// The node's token authority: root key, cache, revocations, rate limiters.
+pub struct Authority {
+    root: KeyPair,
+    public: PublicKey,
+    cache: RwLock<HashMap<[u8; 32], Arc<Verified>>>,
+    revoked: RwLock<HashSet<String>>,
+    limiters: Mutex<HashMap<String, (crate::Rate, Arc<DefaultDirectRateLimiter>)>>,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn invalid(e: impl std::fmt::Display) -> AuthError {
+    AuthError::Invalid(e.to_string())
+}
+
+fn decode_token(token: &str) -> Result<Vec<u8>, AuthError> {
+    let token = token.trim();
+    if token.len() > MAX_TOKEN_BYTES * 4 / 3 + 4 {
+        return Err(invalid(format!("longer than {MAX_TOKEN_BYTES} bytes")));
+    }
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token))
+        .map_err(|_| invalid("not base64"))?;
+    if bytes.len() > MAX_TOKEN_BYTES {
+        return Err(invalid(format!("longer than {MAX_TOKEN_BYTES} bytes")));
+    }
+    Ok(bytes)
+}
+
+fn encode_token(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+impl Authority {
+    /// An authority with this root private key (`ed25519-private/<hex>`).
+    pub fn from_private_key(text: &str) -> Result<Self, String> {
+        let key = PrivateKey::from_str(text.trim()).map_err(|e| format!("bad root key: {e}"))?;
+        Ok(Self::new(KeyPair::from(&key)))
+    }
+
+    /// A new random root key.
+    pub fn generate() -> Self {
+        Self::new(KeyPair::new())
+    }
+
+    fn new(root: KeyPair) -> Self {
+        let public = root.public();
+        Self {
+            root,
+            public,
+            cache: RwLock::default(),
+            revoked: RwLock::default(),
+            limiters: Mutex::default(),
+        }
+    }
+
+    /// The root private key, for persisting (`ed25519-private/<hex>`).
+    pub fn private_key_text(&self) -> String {
+        self.root.private().to_prefixed_string()
+    }
+
+    /// The root public key (`ed25519/<hex>`): enough to verify any token.
+    pub fn public_key_text(&self) -> String {
+        self.public.to_string()
+    }
+
+    /// Marks revocation ids (hex) as revoked. Effective at once.
+    pub fn revoke<I: IntoIterator<Item = String>>(&self, ids: I) {
+        let mut set = self.revoked.write().expect("revoked lock");
+        set.extend(ids);
+    }
+
+    fn is_revoked(&self, claims: &Claims) -> bool {
+        let set = self.revoked.read().expect("revoked lock");
+        claims.revocation_ids.iter().any(|id| set.contains(id))
+            || claims.minted_by.as_ref().is_some_and(|m| set.contains(m))
+    }
+
+    fn mint(
+        &self,
+        account: &str,
+        kind: Kind,
+        grant: Option<&Grant>,
+        minted_by: Option<&str>,
+        expires: Option<SystemTime>,
+    ) -> Result<Minted, AuthError> {
+        let mut params: HashMap<String, Term> = HashMap::new();
+        params.insert("account".into(), string(account));
+        params.insert(
+            "kind".into(),
+            string(if kind == Kind::Private {
+                "private"
+            } else {
+                "public"
+            }),
+        );
+        let mut code = String::from("account({account});\nkind({kind});\n");
+        if let Some(g) = grant {
+            params.insert(
+                "grant".into(),
+                string(&serde_json::to_string(g).map_err(invalid)?),
+            );
+            code.push_str("grant({grant});\n");
+        }
+        if let Some(m) = minted_by {
+            params.insert("minted_by".into(), string(m));
+            code.push_str("minted_by({minted_by});\n");
+        }
+        if let Some(exp) = expires {
+            params.insert("exp".into(), date(&exp));
+            code.push_str("check if time($t), $t < {exp};\n");
+        }
+        let biscuit = Biscuit::builder()
+            .code_with_params(code, params, HashMap::new())
+            .and_then(|b| b.build(&self.root))
+            .map_err(invalid)?;
+        let bytes = biscuit.to_vec().map_err(invalid)?;
+        let ids = biscuit.revocation_identifiers();
+        Ok(Minted {
+            token: encode_token(&bytes),
+            revocation_id: hex::encode(&ids[0]),
+            expires_at: expires.map(|e| rfc3339(unix(e))),
+        })
+    }
+
+    /// A new account's private token.
+    pub fn mint_private(&self, account: &str) -> Result<Minted, AuthError> {
+        self.mint(account, Kind::Private, None, None, None)
+    }
+
+    /// A public token under `parent` (which must be a private token).
+    pub fn mint_public(
+        &self,
+        parent: &Claims,
+        grant: &Grant,
+        expires_in: Option<Duration>,
+    ) -> Result<Minted, AuthError> {
+        if parent.kind != Kind::Private {
+            return Err(AuthError::Denied("only a private token can mint public tokens; use `orb token attenuate` to narrow a public token".into()));
+        }
+        let expires = expires_in.map(|d| SystemTime::now() + d);
+        self.mint(
+            &parent.account,
+            Kind::Public,
+            Some(grant),
+            Some(&parent.lineage),
+            expires,
+        )
+    }
+
+    fn verify_bytes(&self, bytes: &[u8]) -> Result<Arc<Verified>, AuthError> {
+        let key: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(v) = self.cache.read().expect("cache lock").get(&key) {
+            return Ok(v.clone());
+        }
+        let biscuit = Biscuit::from(bytes, self.public).map_err(|e| invalid(format!("{e}")))?;
+        if biscuit.block_count() > MAX_BLOCKS {
+            return Err(invalid(format!("more than {MAX_BLOCKS} blocks")));
+        }
+        let mut authorizer = biscuit.authorizer().map_err(invalid)?;
+        let q =
+            |a: &mut biscuit_auth::Authorizer, rule: &str| -> Result<Vec<(String,)>, AuthError> {
+                a.query_all_with_limits(rule, limits()).map_err(invalid)
+            };
+        // Only authority-block facts are trusted by these queries.
+        let account = q(&mut authorizer, "data($a) <- account($a)")?;
+        let kind = q(&mut authorizer, "data($k) <- kind($k)")?;
+        let grant = q(&mut authorizer, "data($g) <- grant($g)")?;
+        let minted_by = q(&mut authorizer, "data($m) <- minted_by($m)")?;
+        let (Some((account,)), Some((kind,))) = (account.first().cloned(), kind.first().cloned())
+        else {
+            return Err(invalid("not an Orb token (no account)"));
+        };
+        if account.is_empty() {
+            return Err(invalid("not an Orb token (no account)"));
+        }
+        let kind = match kind.as_str() {
+            "private" => Kind::Private,
+            "public" => Kind::Public,
+            _ => return Err(invalid("not an Orb token (unknown kind)")),
+        };
+        let grant: Option<Grant> = match (kind, grant.first()) {
+            (Kind::Public, Some((g,))) => {
+                Some(serde_json::from_str(g).map_err(|e| invalid(format!("bad grant: {e}")))?)
+            }
+            (Kind::Public, None) => return Err(invalid("public token without a grant")),
+            (Kind::Private, _) => None,
+        };
+        let revocation_ids: Vec<String> = biscuit
+            .revocation_identifiers()
+            .iter()
+            .map(hex::encode)
+            .collect();
+        let expires_at = authority_expiry(&biscuit);
+        let claims = Claims {
+            account,
+            kind,
+            grant,
+            lineage: revocation_ids[0].clone(),
+            revocation_ids,
+            minted_by: minted_by.first().map(|(m,)| m.clone()),
+            expires_at,
+            blocks: biscuit.block_count(),
+        };
+        let verified = Arc::new(Verified {
+            claims,
+            biscuit: (biscuit.block_count() > 1).then_some(biscuit),
+            decisions: Mutex::default(),
+        });
+        let mut cache = self.cache.write().expect("cache lock");
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(key, verified.clone());
+        Ok(verified)
+    }
+
+    /// The claims of a token whose signature is valid, ignoring revocation,
+    /// expiry and attenuation checks (for revoking it).
+    pub fn claims_of(&self, token: &str) -> Result<Claims, AuthError> {
+        let bytes = decode_token(token)?;
+        Ok(self.verify_bytes(&bytes)?.claims.clone())
+    }
+
+    /// Verifies `token` for `req`: signature (cached by the hash of its
+    /// bytes), revocation and expiry (every call), and the checks of
+    /// attenuation blocks against the request. Permissions in the grant are
+    /// the caller's to enforce (see [`Claims`]).
+    pub fn verify(&self, token: &str, req: &Request<'_>) -> Result<Claims, AuthError> {
+        let bytes = decode_token(token)?;
+        let v = self.verify_bytes(&bytes)?;
+        if self.is_revoked(&v.claims) {
+            return Err(AuthError::Revoked);
+        }
+        let now = SystemTime::now();
+        if let Some(exp) = v.claims.expires_at
+            && unix(now) >= exp
+        {
+            return Err(AuthError::Expired(rfc3339(exp)));
+        }
+        if let Some(biscuit) = &v.biscuit {
+            let key = (
+                req.operation.to_string(),
+                req.function.map(str::to_string),
+                req.namespace.map(str::to_string),
+            );
+            let cached = v
+                .decisions
+                .lock()
+                .expect("decisions lock")
+                .get(&key)
+                .is_some_and(|until| *until > now);
+            if !cached {
+                run_checks(biscuit, req, now)?;
+                // Reuse the decision only if it would still hold at the end
+                // of the reuse window (expiry checks are monotone in time).
+                let until = now + DECISION_TTL;
+                if run_checks(biscuit, req, until).is_ok() {
+                    let mut d = v.decisions.lock().expect("decisions lock");
+                    if d.len() > 256 {
+                        d.clear();
+                    }
+                    d.insert(key, until);
+                }
+            }
+        }
+        Ok(v.claims.clone())
+    }
+
+    /// Takes one call from the token lineage's bucket. Private tokens and
+    /// grants without a rate are unlimited.
+    pub fn check_rate(&self, claims: &Claims) -> Result<(), AuthError> {
+        let Some(rate) = claims.grant.as_ref().and_then(|g| g.rate) else {
+            return Ok(());
+        };
+        let limiter = {
+            let mut map = self.limiters.lock().expect("limiters lock");
+            let entry = map
+                .entry(claims.lineage.clone())
+                .or_insert_with(|| (rate, Arc::new(limiter_for(rate))));
+            if entry.0 != rate {
+                *entry = (rate, Arc::new(limiter_for(rate)));
+            }
+            entry.1.clone()
+        };
+        limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            AuthError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+}
+
+fn limiter_for(rate: crate::Rate) -> DefaultDirectRateLimiter {
+    let count = NonZeroU32::new(rate.count.max(1)).expect("non-zero");
+    let period = rate.per / rate.count.max(1);
+    let quota = Quota::with_period(period.max(Duration::from_nanos(1)))
+        .expect("non-zero period")
+        .allow_burst(count);
+    RateLimiter::direct(quota)
+}
+
+fn authority_expiry(biscuit: &Biscuit) -> Option<u64> {
+    // The authority block's only check is the expiry we wrote at minting.
+    let src = biscuit.print_block_source(0).ok()?;
+    let line = src
+        .lines()
+        .find(|l| l.contains("check if time($t), $t <"))?;
+    let ts = line.split('<').nth(1)?.trim().trim_end_matches(';').trim();
+    humantime::parse_rfc3339(ts).ok().map(unix)
+}
+
+fn run_checks(biscuit: &Biscuit, req: &Request<'_>, at: SystemTime) -> Result<(), AuthError> {
+    let mut b = biscuit_auth::AuthorizerBuilder::new()
+        .set_limits(limits())
+        .fact(fact("time", &[date(&at)]))
+        .and_then(|b| b.fact(fact("operation", &[string(req.operation)])))
+        .map_err(invalid)?;
+    if let Some(f) = req.function {
+        b = b.fact(fact("function", &[string(f)])).map_err(invalid)?;
+    }
+    if let Some(n) = req.namespace {
+        b = b.fact(fact("namespace", &[string(n)])).map_err(invalid)?;
+    }
+    let mut authorizer = b
+        .policy("allow if true")
+        .and_then(|b| b.build(biscuit))
+        .map_err(invalid)?;
+    match authorizer.authorize() {
+        Ok(_) => Ok(()),
+        Err(biscuit_auth::error::Token::FailedLogic(logic)) => {
+            let text = format!("{logic:?}");
+            if text.contains("time($") {
+                Err(AuthError::Expired("an attenuation's expiry".into()))
+            } else {
+                Err(AuthError::Denied(format!(
+                    "an attenuation block of the token forbids this request ({} {})",
+                    req.operation,
+                    req.function.or(req.namespace).unwrap_or("")
+                )))
+            }
+        }
+        Err(biscuit_auth::error::Token::RunLimit(_)) => {
+            Err(invalid("the token's checks exceed the Datalog run limits"))
+        }
+        Err(e) => Err(invalid(e)),
+    }
+}
+
+/// Appends a block of checks to `token` (offline: no key needed). The
+/// result can only do less than the input.
+pub fn attenuate(token: &str, n: &Narrowing) -> Result<String, AuthError> {
+    let bytes = decode_token(token)?;
+    let unverified = UnverifiedBiscuit::from(&bytes).map_err(invalid)?;
+    let mut code = String::new();
+    let mut params: HashMap<String, Term> = HashMap::new();
+    let set = |items: &[String]| Term::Set(items.iter().map(|s| string(s)).collect());
+    if let Some(ops) = &n.operations {
+        params.insert("ops".into(), set(ops));
+        code.push_str("check if operation($op), {ops}.contains($op);\n");
+    }
+    if let Some(fs) = &n.functions {
+        params.insert("fns".into(), set(fs));
+        code.push_str(
+            "check if operation($op), $op != \"invoke\" or function($f), {fns}.contains($f);\n",
+        );
+    }
+    if let Some(ns) = &n.namespaces {
+        params.insert("nss".into(), set(ns));
+        code.push_str("check if namespace($n), {nss}.contains($n);\n");
+    }
+    if let Some(d) = n.expires_in {
+        params.insert("exp".into(), date(&(SystemTime::now() + d)));
+        code.push_str("check if time($t), $t < {exp};\n");
+    }
+    if code.is_empty() {
+        return Err(invalid(
+            "nothing to narrow: give operations, functions, namespaces or an expiry",
+        ));
+    }
+    let block = biscuit_auth::builder::BlockBuilder::new()
+        .code_with_params(code, params, HashMap::new())
+        .map_err(invalid)?;
+    let out = unverified.append(block).map_err(invalid)?;
+    let bytes = out.to_vec().map_err(invalid)?;
+    Ok(encode_token(&bytes))
+}
+
+/// Reads a token without verifying it (for `orb token inspect`).
+pub fn inspect(token: &str) -> Result<Inspection, AuthError> {
+    let bytes = decode_token(token)?;
+    let u = UnverifiedBiscuit::from(&bytes).map_err(invalid)?;
+    let blocks = (0..u.block_count())
+        .map(|i| u.print_block_source(i).unwrap_or_default())
+        .collect();
+    let revocation_ids: Vec<String> = u.revocation_identifiers().iter().map(hex::encode).collect();
+    Ok(Inspection {
+        blocks,
+        lineage: revocation_ids.first().cloned().unwrap_or_default(),
+        revocation_ids,
+    })
+}

@@ -1,0 +1,187 @@
+//! `orb account`, `orb token`, `orb ns`.
+
+use crate::args::{AccountCommand, NsCommand, TokenCommand};
+use crate::output::print_json;
+use anyhow::{Context, bail};
+use orb_client::Client;
+use serde_json::{Map, Value, json};
+
+pub async fn account_cmd(
+    client: &Client,
+    cmd: AccountCommand,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        AccountCommand::Create { name } => {
+            let out = client.create_account(&name).await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                println!("account {}", out["account"].as_str().unwrap_or_default());
+                println!("private token (shown once; keep it secret):");
+                println!("{}", out["token"].as_str().unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn need_token(explicit: Option<String>, global: Option<&str>) -> anyhow::Result<String> {
+    explicit
+        .or_else(|| global.map(str::to_string))
+        .context("no token: pass it as an argument, or with --token / ORB_TOKEN")
+}
+
+pub async fn token_cmd(
+    client: &Client,
+    global: Option<&str>,
+    cmd: TokenCommand,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Mint {
+            namespaces,
+            upload,
+            functions,
+            rate,
+            schedules,
+            outbound_hosts,
+            expires,
+        } => {
+            let mut ns = Map::new();
+            for item in namespaces {
+                let (name, mode) = item
+                    .split_once(':')
+                    .with_context(|| format!("--ns `{item}` must be NAME:r, NAME:w or NAME:rw"))?;
+                ns.insert(name.to_string(), Value::String(mode.to_string()));
+            }
+            let mut body =
+                json!({ "namespaces": ns, "upload": upload, "outbound_hosts": outbound_hosts });
+            if !functions.is_empty() {
+                body["functions"] = json!(functions);
+            }
+            if let Some(r) = rate {
+                body["rate"] = json!(r);
+            }
+            if let Some(s) = schedules {
+                body["schedules"] = json!(s);
+            }
+            if let Some(e) = expires {
+                body["expires"] = json!(e);
+            }
+            let out = client.mint_token(&body).await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                println!("{}", out["token"].as_str().unwrap_or_default());
+            }
+        }
+        TokenCommand::Attenuate {
+            token,
+            operations,
+            functions,
+            namespaces,
+            expires,
+        } => {
+            let token = need_token(token, global)?;
+            let narrowing = orb_auth::Narrowing {
+                operations: (!operations.is_empty()).then_some(operations),
+                functions: (!functions.is_empty()).then_some(functions),
+                namespaces: (!namespaces.is_empty()).then_some(namespaces),
+                expires_in: expires
+                    .map(|e| {
+                        humantime::parse_duration(&e).with_context(|| format!("--expires `{e}`"))
+                    })
+                    .transpose()?,
+            };
+            let out = orb_auth::attenuate(&token, &narrowing)
+                .map_err(|e| anyhow::Error::new(orb_core::OrbError::from(e)))?;
+            if json_out {
+                print_json(&json!({ "token": out }));
+            } else {
+                println!("{out}");
+            }
+        }
+        TokenCommand::Inspect { token } => {
+            let token = need_token(token, global)?;
+            let i = orb_auth::inspect(&token)
+                .map_err(|e| anyhow::Error::new(orb_core::OrbError::from(e)))?;
+            if json_out {
+                print_json(&i);
+            } else {
+                println!("lineage: {}", i.lineage);
+                for (n, (block, id)) in i.blocks.iter().zip(&i.revocation_ids).enumerate() {
+                    let title = if n == 0 {
+                        "authority (permissions, expiry)".to_string()
+                    } else {
+                        format!("attenuation {n}")
+                    };
+                    println!("\nblock {n}: {title}\nrevocation id: {id}");
+                    for line in block.lines() {
+                        println!("  {line}");
+                    }
+                }
+            }
+        }
+        TokenCommand::Revoke { token } => {
+            let out = client.revoke_token(&token).await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                println!("revoked (and everything derived from it)");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn ns_cmd(client: &Client, cmd: NsCommand, json_out: bool) -> anyhow::Result<()> {
+    match cmd {
+        NsCommand::Whitelist {
+            namespace,
+            set,
+            add,
+            remove,
+            clear,
+        } => {
+            let changing = clear || !set.is_empty() || !add.is_empty() || !remove.is_empty();
+            let list = if changing {
+                if clear && !set.is_empty() {
+                    bail!("--clear and --set do not go together");
+                }
+                let mut list = if clear || !set.is_empty() {
+                    set
+                } else {
+                    client.get_whitelist(&namespace).await?
+                };
+                for a in add {
+                    if !list.contains(&a) {
+                        list.push(a);
+                    }
+                }
+                list.retain(|f| !remove.contains(f));
+                let out = client.set_whitelist(&namespace, &list).await?;
+                out["functions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            } else {
+                client.get_whitelist(&namespace).await?
+            };
+            if json_out {
+                print_json(&json!({ "namespace": namespace, "functions": list }));
+            } else if list.is_empty() {
+                println!(
+                    "whitelist of `{namespace}` is empty: public tokens cannot run anything against it"
+                );
+            } else {
+                for f in list {
+                    println!("{f}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,509 @@
+//! Accounts, tokens and whitelists over HTTP, and the per-request check.
+//!
+//! Every `/v1` request carries `Authorization: Bearer <token>`. The token is
+//! verified by [`orb_auth::Authority`] (signature cached, revocation and
+//! expiry every time, attenuation checks against the request); what its
+//! grant allows is decided here, next to the routes that need it.
+
+use crate::{ApiError, Node};
+use anyhow::Context as _;
+use axum::http::{HeaderMap, header};
+use orb_auth::{Access, Authority, Grant, Kind, Minted, Rate, ScheduleLimits};
+pub use orb_auth::{Claims, Request};
+use orb_core::{Account, ErrorCode, FunctionId, OrbError, valid_namespace_name};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
+
+/// The operations tokens are checked for (also the Datalog `operation` fact).
+pub mod op {
+    pub const FUNCTIONS_READ: &str = "functions.read";
+    pub const FUNCTIONS_WRITE: &str = "functions.write";
+    pub const INVOKE: &str = "invoke";
+    pub const ACTIVATIONS_READ: &str = "activations.read";
+    pub const ACCOUNTS_CREATE: &str = "accounts.create";
+    pub const TOKENS_MINT: &str = "tokens.mint";
+    pub const TOKENS_REVOKE: &str = "tokens.revoke";
+    pub const WHITELIST_READ: &str = "whitelist.read";
+    pub const WHITELIST_WRITE: &str = "whitelist.write";
+}
+
+/// Reads `<data>/root.key` or creates it (mode 0600).
+pub fn load_root_key(data_dir: &Path) -> anyhow::Result<Authority> {
+    let path = data_dir.join("root.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Authority::from_private_key(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    let auth = Authority::generate();
+    write_secret(&path, &auth.private_key_text())?;
+    tracing::info!(path = %path.display(), "created the node's root key");
+    Ok(auth)
+}
+
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+pub async fn bootstrap(node: &Node) -> anyhow::Result<()> {
+    let revoked = node.store.list_revocations().await?;
+    node.auth.revoke(revoked);
+    let accounts = node.store.list_accounts().await?;
+    let admin = match accounts.iter().find(|a| a.admin) {
+        Some(a) => a.id.clone(),
+        None => {
+            let (account, minted) = create_account(node, "admin", true)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.0))?;
+            let path = node.config.data_dir.join("admin.token");
+            write_secret(&path, &minted.token)?;
+            tracing::info!(path = %path.display(), account = %account.id, "created the admin account; its private token is in this file");
+            account.id
+        }
+    };
+    let _ = node.admin.set(admin);
+    Ok(())
+}
+
+async fn create_account(
+    node: &Node,
+    name: &str,
+    admin: bool,
+) -> Result<(Account, Minted), ApiError> {
+    let id = format!("acc_{}", uuid::Uuid::now_v7().simple());
+    let minted = node
+        .auth
+        .mint_private(&id)
+        .map_err(|e| ApiError(e.into()))?;
+    let account = Account {
+        id,
+        name: name.to_string(),
+        admin,
+        token_hash: token_hash(&minted.token),
+        token_lineage: minted.revocation_id.clone(),
+        created_at: crate::invoke::now_rfc3339(),
+    };
+    node.store.create_account(&account).await?;
+    Ok((account, minted))
+}
+
+/// The bearer token of a request, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Verifies the request's token for `req` and takes one unit of its rate.
+pub async fn authorize(
+    node: &Node,
+    headers: &HeaderMap,
+    req: Request<'_>,
+) -> Result<Claims, ApiError> {
+    let token = bearer(headers).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
+    let claims = node
+        .auth
+        .verify(token, &req)
+        .map_err(|e| ApiError(e.into()))?;
+    node.auth
+        .check_rate(&claims)
+        .map_err(|e| ApiError(e.into()))?;
+    Ok(claims)
+}
+
+pub fn denied(message: impl Into<String>) -> ApiError {
+    ApiError(OrbError::new(ErrorCode::PermissionDenied, message))
+}
+
+/// Only private tokens.
+pub fn require_private(claims: &Claims, what: &str) -> Result<(), ApiError> {
+    if claims.kind == Kind::Private {
+        Ok(())
+    } else {
+        Err(denied(format!(
+            "{what} needs the account's private token; this is a public token"
+        )))
+    }
+}
+
+/// Uploading (and deleting) code.
+pub fn require_upload(claims: &Claims) -> Result<(), ApiError> {
+    match &claims.grant {
+        None => Ok(()),
+        Some(g) if g.upload => Ok(()),
+        Some(_) => Err(denied(
+            "this token may not upload code (`upload` is off); call functions by hash",
+        )),
+    }
+}
+
+/// Calling `function`, optionally naming `namespace` with `write` access.
+pub async fn check_call(
+    node: &Node,
+    claims: &Claims,
+    function: &FunctionId,
+    namespace: Option<&str>,
+    write: bool,
+) -> Result<(), ApiError> {
+    let Some(grant) = &claims.grant else {
+        return Ok(());
+    };
+    if let Some(allowed) = &grant.functions
+        && !allowed.iter().any(|f| f == &function.to_string())
+    {
+        return Err(denied(format!("this token may not call {function}"))
+            .0
+            .with_details(json!({ "function": function.to_string() }))
+            .into());
+    }
+    if let Some(ns) = namespace {
+        let access = grant
+            .namespaces
+            .get(ns)
+            .ok_or_else(|| denied(format!("this token has no access to namespace `{ns}`")))?;
+        if write && !access.can_write() {
+            return Err(denied(format!("this token may only read namespace `{ns}`")));
+        }
+        if !write && !access.can_read() && !access.can_write() {
+            return Err(denied(format!(
+                "this token has no access to namespace `{ns}`"
+            )));
+        }
+        let list = node
+            .store
+            .get_whitelist(&claims.account, ns)
+            .await?
+            .unwrap_or_default();
+        if !list.contains(function) {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::CodeNotWhitelisted,
+                    format!(
+                        "{function} is not on the whitelist of namespace `{ns}`; the account owner adds it with \
+                         `orb ns whitelist {ns} --add {function}`"
+                    ),
+                )
+                .with_details(json!({ "function": function.to_string(), "namespace": ns })),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_namespace_name(ns: &str) -> Result<(), ApiError> {
+    if valid_namespace_name(ns) {
+        Ok(())
+    } else {
+        Err(ApiError(OrbError::new(
+            ErrorCode::InvalidName,
+            format!(
+                "`{ns}` is not a valid namespace name: 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit"
+            ),
+        )))
+    }
+}
+
+// ---- handlers ---------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+pub async fn post_account(
+    node: &Node,
+    headers: &HeaderMap,
+    body: NewAccount,
+) -> Result<serde_json::Value, ApiError> {
+    if !node.config.open_registration || body.admin {
+        let claims = authorize(
+            node,
+            headers,
+            Request {
+                operation: op::ACCOUNTS_CREATE,
+                ..Default::default()
+            },
+        )
+        .await?;
+        require_private(&claims, "creating accounts")?;
+        let is_admin = node
+            .store
+            .get_account(&claims.account)
+            .await?
+            .is_some_and(|a| a.admin);
+        if !is_admin {
+            return Err(denied(
+                "only the admin account can create accounts (self-registration is off)",
+            ));
+        }
+    }
+    let (account, minted) = create_account(node, &body.name, body.admin).await?;
+    Ok(json!({
+        "account": account.id,
+        "name": account.name,
+        "admin": account.admin,
+        "token": minted.token,
+        "revocation_id": minted.revocation_id,
+    }))
+}
+
+/// Body of `POST /v1/tokens`: a [`Grant`] plus `expires` (`30d`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintRequest {
+    #[serde(default)]
+    pub namespaces: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub upload: bool,
+    #[serde(default)]
+    pub functions: Option<Vec<String>>,
+    #[serde(default)]
+    pub rate: Option<serde_json::Value>,
+    #[serde(default)]
+    pub schedules: Option<serde_json::Value>,
+    #[serde(default)]
+    pub outbound_hosts: Vec<String>,
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, msg)
+}
+
+fn parse_rate(v: &serde_json::Value) -> Result<Rate, ApiError> {
+    match v {
+        serde_json::Value::String(s) => Rate::parse(s).map_err(bad),
+        other => serde_json::from_value::<Rate>(other.clone())
+            .map_err(|e| {
+                bad(format!(
+                    "`rate` must be like {{\"count\":5,\"per\":\"60s\"}} or \"5/60s\": {e}"
+                ))
+            })
+            .and_then(|r| {
+                if r.count == 0 || r.per.is_zero() {
+                    Err(bad(
+                        "`rate` must allow at least one call per non-zero period",
+                    ))
+                } else {
+                    Ok(r)
+                }
+            }),
+    }
+}
+
+fn parse_schedules(v: &serde_json::Value) -> Result<ScheduleLimits, ApiError> {
+    match v {
+        serde_json::Value::String(s) => ScheduleLimits::parse(s).map_err(bad),
+        other => serde_json::from_value::<ScheduleLimits>(other.clone()).map_err(|e| {
+            bad(format!(
+                "`schedules` must be like {{\"max\":1,\"min_interval\":\"30s\"}} or \"1@30s\": {e}"
+            ))
+        }),
+    }
+}
+
+pub async fn post_token(
+    node: &Node,
+    headers: &HeaderMap,
+    body: MintRequest,
+) -> Result<Minted, ApiError> {
+    let claims = authorize(
+        node,
+        headers,
+        Request {
+            operation: op::TOKENS_MINT,
+            ..Default::default()
+        },
+    )
+    .await?;
+    require_private(&claims, "minting tokens")?;
+    let mut namespaces = std::collections::BTreeMap::new();
+    for (ns, mode) in body.namespaces {
+        check_namespace_name(&ns)?;
+        let access = Access::parse(&mode).ok_or_else(|| {
+            bad(format!(
+                "namespace `{ns}`: access must be \"r\", \"w\" or \"rw\", got \"{mode}\""
+            ))
+        })?;
+        namespaces.insert(ns, access);
+    }
+    if let Some(fs) = &body.functions {
+        for f in fs {
+            f.parse::<FunctionId>()
+                .map_err(|e| ApiError::new(ErrorCode::InvalidFunctionId, e.to_string()))?;
+        }
+    }
+    let grant = Grant {
+        namespaces,
+        upload: body.upload,
+        functions: body.functions.map(|fs| {
+            fs.iter()
+                .map(|f| f.parse::<FunctionId>().expect("checked").to_string())
+                .collect()
+        }),
+        rate: body.rate.as_ref().map(parse_rate).transpose()?,
+        schedules: body.schedules.as_ref().map(parse_schedules).transpose()?,
+        outbound_hosts: body.outbound_hosts,
+    };
+    let expires: Option<Duration> = body
+        .expires
+        .as_deref()
+        .map(|e| {
+            humantime::parse_duration(e)
+                .map_err(|err| bad(format!("`expires` must be a duration like 30d: {err}")))
+        })
+        .transpose()?;
+    node.auth
+        .mint_public(&claims, &grant, expires)
+        .map_err(|e| ApiError(e.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    pub token: String,
+}
+
+/// Revokes a token of the caller's account and everything derived from it
+/// (attenuated copies, and public tokens minted by a revoked private token).
+pub async fn post_revoke(
+    node: &Node,
+    headers: &HeaderMap,
+    body: RevokeRequest,
+) -> Result<serde_json::Value, ApiError> {
+    let claims = authorize(
+        node,
+        headers,
+        Request {
+            operation: op::TOKENS_REVOKE,
+            ..Default::default()
+        },
+    )
+    .await?;
+    require_private(&claims, "revoking tokens")?;
+    // The token to revoke must carry a valid signature and belong to the
+    // same account; expired, narrowed or already revoked tokens qualify.
+    let target = node
+        .auth
+        .claims_of(&body.token)
+        .map_err(|e| ApiError(e.into()))?;
+    if target.account != claims.account {
+        return Err(denied("that token belongs to another account"));
+    }
+    let last = target
+        .revocation_ids
+        .last()
+        .cloned()
+        .expect("at least one block");
+    revoke_ids(node, vec![last]).await
+}
+
+async fn revoke_ids(node: &Node, ids: Vec<String>) -> Result<serde_json::Value, ApiError> {
+    node.store.add_revocations(&ids).await?;
+    node.auth.revoke(ids.clone());
+    Ok(json!({ "revoked": ids }))
+}
+
+pub async fn put_whitelist(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    check_namespace_name(ns)?;
+    let claims = authorize(
+        node,
+        headers,
+        Request {
+            operation: op::WHITELIST_WRITE,
+            namespace: Some(ns),
+            ..Default::default()
+        },
+    )
+    .await?;
+    require_private(&claims, "changing a whitelist")?;
+    let list = match &body {
+        serde_json::Value::Array(a) => a.clone(),
+        serde_json::Value::Object(o) => o
+            .get("functions")
+            .and_then(|f| f.as_array())
+            .cloned()
+            .ok_or_else(|| bad("body must be {\"functions\": [\"sha256:…\"]}"))?,
+        _ => return Err(bad("body must be {\"functions\": [\"sha256:…\"]}")),
+    };
+    let mut ids = Vec::new();
+    for item in list {
+        let s = item
+            .as_str()
+            .ok_or_else(|| bad("whitelist entries must be function hashes (strings)"))?;
+        let id = s.parse::<FunctionId>().map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidFunctionId,
+                format!("{e}; whitelists hold hashes, not aliases"),
+            )
+        })?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    node.store.set_whitelist(&claims.account, ns, &ids).await?;
+    Ok(json!({ "namespace": ns, "functions": ids }))
+}
+
+pub async fn get_whitelist(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+) -> Result<serde_json::Value, ApiError> {
+    check_namespace_name(ns)?;
+    let claims = authorize(
+        node,
+        headers,
+        Request {
+            operation: op::WHITELIST_READ,
+            namespace: Some(ns),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(g) = &claims.grant
+        && !g.namespaces.contains_key(ns)
+    {
+        return Err(denied(format!(
+            "this token has no access to namespace `{ns}`"
+        )));
+    }
+    let ids = node
+        .store
+        .get_whitelist(&claims.account, ns)
+        .await?
+        .unwrap_or_default();
+    Ok(json!({ "namespace": ns, "functions": ids }))
+}
