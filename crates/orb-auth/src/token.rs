@@ -297,9 +297,10 @@ impl Authority {
         let mut authorizer = biscuit.authorizer().map_err(invalid)?;
         let q =
             |a: &mut biscuit_auth::Authorizer, rule: &str| -> Result<Vec<(String,)>, AuthError> {
-                a.query_all_with_limits(rule, limits()).map_err(invalid)
+                a.query_with_limits(rule, limits()).map_err(invalid)
             };
-        // Only authority-block facts are trusted by these queries.
+        // Only authority-block facts are trusted by these queries (`query_with_limits`
+        // uses the authorizer's scope; `query_all*` would also see appended blocks).
         let account = q(&mut authorizer, "data($a) <- account($a)")?;
         let kind = q(&mut authorizer, "data($k) <- kind($k)")?;
         let grant = q(&mut authorizer, "data($g) <- grant($g)")?;
