@@ -119,11 +119,14 @@ pub struct Inspection {
     pub lineage: String,
 }
 
+/// (operation, function, namespace) of a request whose decision is cached.
+type RequestKey = (String, Option<String>, Option<String>);
+
 struct Verified {
     claims: Claims,
     biscuit: Option<Biscuit>,
     /// request key → reuse the allow decision until then.
-    decisions: Mutex<HashMap<(String, Option<String>, Option<String>), SystemTime>>,
+    decisions: Mutex<HashMap<RequestKey, SystemTime>>,
 }
 
 /// The node's token authority: root key, cache, revocations, rate limiters.
@@ -199,6 +202,11 @@ impl Authority {
     /// The root public key (`ed25519/<hex>`): enough to verify any token.
     pub fn public_key_text(&self) -> String {
         self.public.to_string()
+    }
+
+    /// Empties the cache of verified tokens (revocation still applies).
+    pub fn forget_cached(&self) {
+        self.cache.write().expect("cache lock").clear();
     }
 
     /// Marks revocation ids (hex) as revoked. Effective at once.
@@ -538,4 +546,134 @@ pub fn inspect(token: &str) -> Result<Inspection, AuthError> {
         lineage: revocation_ids.first().cloned().unwrap_or_default(),
         revocation_ids,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Access, Rate};
+
+    fn req(op: &str) -> Request<'_> {
+        Request {
+            operation: op,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mint_verify_attenuate_revoke() {
+        let auth = Authority::generate();
+        let private = auth.mint_private("acc_1").unwrap();
+        let pc = auth.verify(&private.token, &req("invoke")).unwrap();
+        assert_eq!(
+            (pc.account.as_str(), pc.kind, pc.grant.is_none()),
+            ("acc_1", Kind::Private, true)
+        );
+
+        let mut grant = Grant::default();
+        grant.namespaces.insert("app1".into(), Access::Read);
+        grant.rate = Some(Rate::parse("5/60s").unwrap());
+        let public = auth
+            .mint_public(&pc, &grant, Some(Duration::from_secs(3600)))
+            .unwrap();
+        let c = auth.verify(&public.token, &req("invoke")).unwrap();
+        assert_eq!(c.kind, Kind::Public);
+        assert_eq!(c.grant.as_ref().unwrap(), &grant);
+        assert_eq!(c.minted_by.as_deref(), Some(pc.lineage.as_str()));
+        assert!(c.expires_at.unwrap() > unix(SystemTime::now()));
+        // Public tokens cannot mint.
+        assert!(matches!(
+            auth.mint_public(&c, &grant, None),
+            Err(AuthError::Denied(_))
+        ));
+
+        let narrowed = attenuate(
+            &public.token,
+            &Narrowing {
+                operations: Some(vec!["invoke".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let nc = auth.verify(&narrowed, &req("invoke")).unwrap();
+        assert_eq!(nc.lineage, c.lineage);
+        assert_eq!(nc.blocks, 2);
+        assert!(matches!(
+            auth.verify(&narrowed, &req("functions.read")),
+            Err(AuthError::Denied(_))
+        ));
+
+        // Revoking the private token revokes what it minted.
+        auth.revoke([pc.lineage.clone()]);
+        assert_eq!(
+            auth.verify(&public.token, &req("invoke")),
+            Err(AuthError::Revoked)
+        );
+        assert_eq!(
+            auth.verify(&narrowed, &req("invoke")),
+            Err(AuthError::Revoked)
+        );
+    }
+
+    #[test]
+    fn foreign_and_damaged_tokens_are_invalid() {
+        let a = Authority::generate();
+        let b = Authority::generate();
+        let t = a.mint_private("acc").unwrap().token;
+        assert!(matches!(
+            b.verify(&t, &req("invoke")),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            a.verify("not a token", &req("invoke")),
+            Err(AuthError::Invalid(_))
+        ));
+        let reloaded = Authority::from_private_key(&a.private_key_text()).unwrap();
+        assert!(reloaded.verify(&t, &req("invoke")).is_ok());
+        assert_eq!(reloaded.public_key_text(), a.public_key_text());
+    }
+
+    #[test]
+    fn rate_limit_is_per_lineage() {
+        let auth = Authority::generate();
+        let pc = auth
+            .verify(&auth.mint_private("acc").unwrap().token, &req("x"))
+            .unwrap();
+        let grant = Grant {
+            rate: Some(Rate::parse("2/60s").unwrap()),
+            ..Default::default()
+        };
+        let t1 = auth
+            .verify(
+                &auth.mint_public(&pc, &grant, None).unwrap().token,
+                &req("x"),
+            )
+            .unwrap();
+        let t2 = auth
+            .verify(
+                &auth.mint_public(&pc, &grant, None).unwrap().token,
+                &req("x"),
+            )
+            .unwrap();
+        assert!(auth.check_rate(&t1).is_ok() && auth.check_rate(&t1).is_ok());
+        assert!(
+            matches!(auth.check_rate(&t1), Err(AuthError::RateLimited { retry_after_secs }) if retry_after_secs >= 1)
+        );
+        assert!(auth.check_rate(&t2).is_ok());
+        assert!(auth.check_rate(&pc).is_ok(), "private tokens are unlimited");
+    }
+
+    #[test]
+    fn parses_rates_and_schedules() {
+        assert_eq!(
+            Rate::parse("5/60s").unwrap(),
+            Rate {
+                count: 5,
+                per: Duration::from_secs(60)
+            }
+        );
+        assert!(Rate::parse("0/1s").is_err() && Rate::parse("5").is_err());
+        let s = crate::ScheduleLimits::parse("1@30s").unwrap();
+        assert_eq!((s.max, s.min_interval), (1, Duration::from_secs(30)));
+    }
 }
