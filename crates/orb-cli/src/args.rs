@@ -112,7 +112,8 @@ pub enum TokenCommand {
     /// Narrow a token offline by appending checks (no server needed).
     Attenuate {
         /// The token to narrow (default: --token / ORB_TOKEN).
-        token: Option<String>,
+        #[arg(value_name = "TOKEN")]
+        target: Option<String>,
         /// Only these operations (repeatable: invoke, functions.read, …).
         #[arg(long = "op")]
         operations: Vec<String>,
@@ -129,10 +130,14 @@ pub enum TokenCommand {
     /// Show a token's blocks (permissions, expiry) and lineage, offline.
     Inspect {
         /// Default: --token / ORB_TOKEN.
-        token: Option<String>,
+        #[arg(value_name = "TOKEN")]
+        target: Option<String>,
     },
     /// Revoke a token of your account and everything derived from it.
-    Revoke { token: String },
+    Revoke {
+        #[arg(value_name = "TOKEN")]
+        target: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

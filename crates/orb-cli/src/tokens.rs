@@ -77,13 +77,13 @@ pub async fn token_cmd(
             }
         }
         TokenCommand::Attenuate {
-            token,
+            target,
             operations,
             functions,
             namespaces,
             expires,
         } => {
-            let token = need_token(token, global)?;
+            let token = need_token(target, global)?;
             let narrowing = orb_auth::Narrowing {
                 operations: (!operations.is_empty()).then_some(operations),
                 functions: (!functions.is_empty()).then_some(functions),
@@ -102,8 +102,8 @@ pub async fn token_cmd(
                 println!("{out}");
             }
         }
-        TokenCommand::Inspect { token } => {
-            let token = need_token(token, global)?;
+        TokenCommand::Inspect { target } => {
+            let token = need_token(target, global)?;
             let i = orb_auth::inspect(&token)
                 .map_err(|e| anyhow::Error::new(orb_core::OrbError::from(e)))?;
             if json_out {
@@ -123,8 +123,8 @@ pub async fn token_cmd(
                 }
             }
         }
-        TokenCommand::Revoke { token } => {
-            let out = client.revoke_token(&token).await?;
+        TokenCommand::Revoke { target } => {
+            let out = client.revoke_token(&target).await?;
             if json_out {
                 print_json(&out);
             } else {
