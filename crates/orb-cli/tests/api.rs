@@ -318,6 +318,13 @@ async fn health_metrics_and_openapi() {
     let (st, spec) = s.get("/v1/openapi.json").await;
     assert_eq!(st, 200);
     assert!(spec["paths"]["/v1/invoke"]["post"].is_object());
+    assert!(spec["paths"]["/v1/tokens"]["post"].is_object());
+    assert_eq!(s.get_as("/healthz", None).await.0, 200, "health is open");
+    assert_eq!(
+        s.get_as("/v1/functions", None).await.0,
+        401,
+        "the API is not"
+    );
     let hash = s.deploy("hello").await;
     s.call(&hash, "greet", json!({"name": "m"})).await;
     let text = s.text("/metrics").await;
