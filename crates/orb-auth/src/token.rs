@@ -125,6 +125,9 @@ type RequestKey = (String, Option<String>, Option<String>);
 struct Verified {
     claims: Claims,
     biscuit: Option<Biscuit>,
+    /// Whether an attenuation block mentions `time` (then a cached decision
+    /// must be re-proved at the end of its reuse window).
+    time_checks: bool,
     /// request key → reuse the allow decision until then.
     decisions: Mutex<HashMap<RequestKey, SystemTime>>,
 }
@@ -348,7 +351,10 @@ impl Authority {
             expires_at,
             blocks: biscuit.block_count(),
         };
+        let time_checks = (1..biscuit.block_count())
+            .any(|i| biscuit.print_block_source(i).map_or(true, |src| src.contains("time(")));
         let verified = Arc::new(Verified {
+            time_checks,
             claims,
             biscuit: (biscuit.block_count() > 1).then_some(biscuit),
             decisions: Mutex::default(),
@@ -401,7 +407,7 @@ impl Authority {
                 // Reuse the decision only if it would still hold at the end
                 // of the reuse window (expiry checks are monotone in time).
                 let until = now + DECISION_TTL;
-                if run_checks(biscuit, req, until).is_ok() {
+                if !v.time_checks || run_checks(biscuit, req, until).is_ok() {
                     let mut d = v.decisions.lock().expect("decisions lock");
                     if d.len() > 256 {
                         d.clear();
