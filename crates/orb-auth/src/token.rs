@@ -351,8 +351,11 @@ impl Authority {
             expires_at,
             blocks: biscuit.block_count(),
         };
-        let time_checks = (1..biscuit.block_count())
-            .any(|i| biscuit.print_block_source(i).map_or(true, |src| src.contains("time(")));
+        let time_checks = (1..biscuit.block_count()).any(|i| {
+            biscuit
+                .print_block_source(i)
+                .map_or(true, |src| src.contains("time("))
+        });
         let verified = Arc::new(Verified {
             time_checks,
             claims,

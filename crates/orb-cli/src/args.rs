@@ -142,6 +142,22 @@ pub enum TokenCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum NsCommand {
+    /// List namespaces, or a namespace's keys.
+    Ls {
+        namespace: Option<String>,
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Print a key's JSON value.
+    Get { namespace: String, key: String },
+    /// Write a key: VALUE is JSON when it parses, else a string.
+    Put {
+        namespace: String,
+        key: String,
+        value: String,
+    },
+    /// Delete a key.
+    Rm { namespace: String, key: String },
     /// Show or set the function hashes public tokens may run against a namespace.
     Whitelist {
         namespace: String,

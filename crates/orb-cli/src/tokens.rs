@@ -137,6 +137,63 @@ pub async fn token_cmd(
 
 pub async fn ns_cmd(client: &Client, cmd: NsCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
+        NsCommand::Ls {
+            namespace: None, ..
+        } => {
+            let list = client.list_namespaces().await?;
+            if json_out {
+                print_json(&json!({ "namespaces": list }));
+            } else {
+                for n in list {
+                    println!(
+                        "{}  {} keys  {} bytes",
+                        crate::output::plain(&n["name"]),
+                        n["keys"],
+                        n["bytes"]
+                    );
+                }
+            }
+        }
+        NsCommand::Ls {
+            namespace: Some(ns),
+            prefix,
+        } => {
+            let keys = client.kv_keys(&ns, &prefix).await?;
+            if json_out {
+                print_json(&json!({ "namespace": ns, "keys": keys }));
+            } else {
+                for k in keys {
+                    println!("{k}");
+                }
+            }
+        }
+        NsCommand::Get { namespace, key } => {
+            let v = client.kv_get(&namespace, &key).await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("{}", crate::output::plain(&v));
+            }
+        }
+        NsCommand::Put {
+            namespace,
+            key,
+            value,
+        } => {
+            let v: Value = serde_json::from_str(&value).unwrap_or(Value::String(value));
+            let out = client.kv_put(&namespace, &key, &v).await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                println!("{namespace}/{key} revision {}", out["revision"]);
+            }
+        }
+        NsCommand::Rm { namespace, key } => {
+            client.kv_delete(&namespace, &key).await?;
+            if !json_out {
+                println!("deleted {namespace}/{key}");
+            }
+        }
         NsCommand::Whitelist {
             namespace,
             set,

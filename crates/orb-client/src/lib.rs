@@ -347,6 +347,99 @@ impl Client {
             .await
     }
 
+    fn key_url(&self, ns: &str, key: &str) -> Result<reqwest::Url, ClientError> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| self.transport(e))?;
+        url.path_segments_mut()
+            .map_err(|_| self.transport(std::io::Error::other("base URL cannot take a path")))?
+            .extend(["v1", "namespaces", ns, "keys", key]);
+        Ok(url)
+    }
+
+    /// A key's JSON value.
+    pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Json, ClientError> {
+        let resp = self
+            .http
+            .get(self.key_url(ns, key)?)
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// Writes a key (durable when this returns); `{"revision"}`.
+    pub async fn kv_put(&self, ns: &str, key: &str, value: &Json) -> Result<Json, ClientError> {
+        let resp = self
+            .http
+            .put(self.key_url(ns, key)?)
+            .json(value)
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// Deletes a key.
+    pub async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), ClientError> {
+        let resp = self
+            .http
+            .delete(self.key_url(ns, key)?)
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode::<Json>(resp).await.map(|_| ())
+    }
+
+    /// Keys of a namespace with `prefix` (all pages).
+    pub async fn kv_keys(&self, ns: &str, prefix: &str) -> Result<Vec<String>, ClientError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = reqwest::Url::parse(&format!("{}/v1/namespaces/{ns}/keys", self.base))
+                .map_err(|e| self.transport(e))?;
+            url.query_pairs_mut()
+                .append_pair("prefix", prefix)
+                .append_pair("limit", "1000");
+            if let Some(a) = &after {
+                url.query_pairs_mut().append_pair("after", a);
+            }
+            let resp = self
+                .http
+                .get(url)
+                .authed(self)
+                .send()
+                .await
+                .map_err(|e| self.transport(e))?;
+            let v: Json = self.decode(resp).await?;
+            out.extend(
+                v["keys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str().map(str::to_string)),
+            );
+            match v["next"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The account's namespaces (`[{"name","keys","bytes"}]`).
+    pub async fn list_namespaces(&self) -> Result<Vec<Json>, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/namespaces", self.base))
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let v: Json = self.decode(resp).await?;
+        Ok(v["namespaces"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Replaces a namespace's whitelist.
     pub async fn set_whitelist(
         &self,

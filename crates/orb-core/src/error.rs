@@ -82,6 +82,12 @@ codes! {
     AccountNotFound = ("account_not_found", 404, Caller),
     /// Too many calls for this token's rate limit.
     RateLimited = ("rate_limited", 429, Caller),
+    /// No such key in the namespace.
+    KeyNotFound = ("key_not_found", 404, Caller),
+    /// A key is empty, over 1 KiB or contains NUL.
+    InvalidKey = ("invalid_key", 400, Caller),
+    /// A value is not JSON.
+    InvalidValue = ("invalid_value", 400, Caller),
     /// A namespace name breaks the naming rules.
     InvalidName = ("invalid_name", 400, Caller),
     /// The function trapped (panic, unreachable, bad memory access…).

@@ -30,3 +30,13 @@ pub fn valid_namespace_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
+
+/// Largest key, bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Largest value (its JSON text), bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Whether `key` is a valid key: 1–1024 bytes of UTF-8 without NUL.
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_BYTES && !key.contains('\0')
+}

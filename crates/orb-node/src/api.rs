@@ -45,6 +45,12 @@ pub fn router(node: Arc<Node>) -> Router {
             get(get_whitelist).put(put_whitelist),
         )
         .route("/v1/auth/public-key", get(public_key))
+        .route("/v1/namespaces", get(list_namespaces))
+        .route("/v1/namespaces/{ns}/keys", get(list_keys))
+        .route(
+            "/v1/namespaces/{ns}/keys/{*key}",
+            get(get_key).put(put_key).delete(delete_key),
+        )
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive())
@@ -461,4 +467,45 @@ async fn get_whitelist(
 /// The root public key: enough for anyone to verify Orb tokens offline.
 async fn public_key(State(node): S) -> Json<Value> {
     Json(json!({ "public_key": node.auth.public_key_text() }))
+}
+
+async fn list_namespaces(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::kv::list_namespaces(&node, &headers).await?))
+}
+
+async fn list_keys(
+    State(node): S,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::kv::list_keys(&node, &headers, &ns, &q).await?))
+}
+
+async fn get_key(
+    State(node): S,
+    headers: HeaderMap,
+    Path((ns, key)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    crate::kv::get_key(&node, &headers, &ns, &key).await
+}
+
+async fn put_key(
+    State(node): S,
+    headers: HeaderMap,
+    Path((ns, key)): Path<(String, String)>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(body, orb_core::MAX_VALUE_BYTES as u64).await?;
+    Ok(Json(
+        crate::kv::put_key(&node, &headers, &ns, &key, &bytes).await?,
+    ))
+}
+
+async fn delete_key(
+    State(node): S,
+    headers: HeaderMap,
+    Path((ns, key)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    crate::kv::delete_key(&node, &headers, &ns, &key).await
 }

@@ -13,6 +13,7 @@ mod auth;
 mod config;
 mod error;
 mod invoke;
+mod kv;
 mod metrics;
 mod tls;
 

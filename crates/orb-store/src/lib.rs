@@ -25,6 +25,21 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A stored value: its JSON text and a revision that grows on every write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvEntry {
+    pub value: Vec<u8>,
+    pub revision: u64,
+}
+
+/// A namespace and its size.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NamespaceInfo {
+    pub name: String,
+    pub keys: u64,
+    pub bytes: u64,
+}
+
 /// A page of activations, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ActivationQuery {
@@ -80,6 +95,35 @@ pub trait Store: Send + Sync + 'static {
         account: &str,
         namespace: &str,
     ) -> StoreResult<Option<Vec<FunctionId>>>;
+
+    /// A key's value (JSON text) and revision.
+    async fn kv_get(
+        &self,
+        account: &str,
+        namespace: &str,
+        key: &str,
+    ) -> StoreResult<Option<KvEntry>>;
+    /// Writes a key durably (fsync before returning); returns its new revision.
+    async fn kv_put(
+        &self,
+        account: &str,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+    ) -> StoreResult<u64>;
+    /// Removes a key durably; `false` when it did not exist.
+    async fn kv_delete(&self, account: &str, namespace: &str, key: &str) -> StoreResult<bool>;
+    /// Keys with `prefix`, in order, strictly after `after`, at most `limit`.
+    async fn kv_keys(
+        &self,
+        account: &str,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+    /// The account's namespaces that hold at least one key.
+    async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>>;
 
     /// Records (or replaces) an activation. May be buffered; [`Store::flush`]
     /// makes every recorded activation durable.

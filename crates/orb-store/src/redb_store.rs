@@ -1,4 +1,4 @@
-use crate::{ActivationQuery, Store, StoreError, StoreResult};
+use crate::{ActivationQuery, KvEntry, NamespaceInfo, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use orb_core::{Account, Activation, FunctionId, FunctionInfo};
@@ -24,6 +24,10 @@ const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("function_owne
 const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
 /// revocation id (hex) → () — revoked tokens.
 const REVOKED: TableDefinition<&str, ()> = TableDefinition::new("revoked_tokens");
+/// "<account>\0<namespace>\0<key>" → revision (8 bytes BE) + value JSON text.
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// "<account>\0<namespace>" → (keys, bytes).
+const NS_STATS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("namespace_stats");
 /// "<account>/<namespace>" → JSON array of function ids.
 const WHITELISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("whitelists");
 
@@ -74,6 +78,8 @@ impl RedbStore {
             txn.open_table(ACCOUNTS).map_err(backend)?;
             txn.open_table(REVOKED).map_err(backend)?;
             txn.open_table(WHITELISTS).map_err(backend)?;
+            txn.open_table(KV).map_err(backend)?;
+            txn.open_table(NS_STATS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         Ok(Self {
@@ -90,6 +96,16 @@ impl RedbStore {
         tokio::task::spawn_blocking(move || f(&this.db, &this.config))
             .await
             .map_err(backend)?
+    }
+}
+
+fn split_entry(raw: &[u8]) -> KvEntry {
+    let (rev, value) = raw.split_at(8.min(raw.len()));
+    let mut b = [0u8; 8];
+    b[..rev.len()].copy_from_slice(rev);
+    KvEntry {
+        value: value.to_vec(),
+        revision: u64::from_be_bytes(b),
     }
 }
 
@@ -331,6 +347,159 @@ impl Store for RedbStore {
                 .map_err(backend)?
                 .map(|v| decode(v.value()))
                 .transpose()
+        })
+        .await
+    }
+
+    async fn kv_get(
+        &self,
+        account: &str,
+        namespace: &str,
+        key: &str,
+    ) -> StoreResult<Option<KvEntry>> {
+        let k = format!("{account}\0{namespace}\0{key}");
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(KV).map_err(backend)?;
+            Ok(t.get(k.as_str())
+                .map_err(backend)?
+                .map(|v| split_entry(v.value())))
+        })
+        .await
+    }
+
+    async fn kv_put(
+        &self,
+        account: &str,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+    ) -> StoreResult<u64> {
+        let k = format!("{account}\0{namespace}\0{key}");
+        let ns = format!("{account}\0{namespace}");
+        let value = value.to_vec();
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(backend)?;
+            let revision;
+            {
+                let mut t = txn.open_table(KV).map_err(backend)?;
+                let old = t
+                    .get(k.as_str())
+                    .map_err(backend)?
+                    .map(|v| split_entry(v.value()));
+                revision = old.as_ref().map_or(1, |o| o.revision + 1);
+                let mut buf = Vec::with_capacity(8 + value.len());
+                buf.extend_from_slice(&revision.to_be_bytes());
+                buf.extend_from_slice(&value);
+                t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
+                let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
+                let (keys, bytes) = stats
+                    .get(ns.as_str())
+                    .map_err(backend)?
+                    .map_or((0, 0), |v| v.value());
+                let (keys, bytes) = match old {
+                    Some(o) => (keys, bytes - o.value.len() as u64 + value.len() as u64),
+                    None => (keys + 1, bytes + value.len() as u64),
+                };
+                stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
+            }
+            txn.commit().map_err(backend)?;
+            Ok(revision)
+        })
+        .await
+    }
+
+    async fn kv_delete(&self, account: &str, namespace: &str, key: &str) -> StoreResult<bool> {
+        let k = format!("{account}\0{namespace}\0{key}");
+        let ns = format!("{account}\0{namespace}");
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(backend)?;
+            let existed;
+            {
+                let mut t = txn.open_table(KV).map_err(backend)?;
+                let old = t
+                    .remove(k.as_str())
+                    .map_err(backend)?
+                    .map(|v| split_entry(v.value()));
+                existed = old.is_some();
+                if let Some(o) = old {
+                    let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
+                    let (keys, bytes) = stats
+                        .get(ns.as_str())
+                        .map_err(backend)?
+                        .map_or((1, 0), |v| v.value());
+                    if keys <= 1 {
+                        stats.remove(ns.as_str()).map_err(backend)?;
+                    } else {
+                        stats
+                            .insert(
+                                ns.as_str(),
+                                (keys - 1, bytes.saturating_sub(o.value.len() as u64)),
+                            )
+                            .map_err(backend)?;
+                    }
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn kv_keys(
+        &self,
+        account: &str,
+        namespace: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let base = format!("{account}\0{namespace}\0");
+        let start = format!("{base}{prefix}");
+        let after = after.map(|a| format!("{base}{a}"));
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(KV).map_err(backend)?;
+            let mut out = Vec::new();
+            let lo = match &after {
+                Some(a) if a.as_str() > start.as_str() => a.clone(),
+                _ => start.clone(),
+            };
+            for entry in t.range(lo.as_str()..).map_err(backend)? {
+                let (k, _) = entry.map_err(backend)?;
+                let k = k.value();
+                if !k.starts_with(start.as_str()) || out.len() >= limit {
+                    break;
+                }
+                if after.as_deref() == Some(k) {
+                    continue;
+                }
+                out.push(k[base.len()..].to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>> {
+        let prefix = format!("{account}\0");
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(NS_STATS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in t.range(prefix.as_str()..).map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                let Some(name) = k.value().strip_prefix(prefix.as_str()) else {
+                    break;
+                };
+                let (keys, bytes) = v.value();
+                out.push(NamespaceInfo {
+                    name: name.to_string(),
+                    keys,
+                    bytes,
+                });
+            }
+            Ok(out)
         })
         .await
     }
@@ -582,5 +751,43 @@ mod tests {
         assert_eq!(s.delete_function("a", &f1).await.unwrap(), (false, false));
         assert_eq!(s.delete_function("b", &f1).await.unwrap(), (true, true));
         assert!(s.function_bytes(&f1).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn key_values_with_revisions_prefixes_and_stats() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        assert_eq!(s.kv_put("a", "home", "t/1", b"20").await.unwrap(), 1);
+        assert_eq!(s.kv_put("a", "home", "t/1", b"21").await.unwrap(), 2);
+        s.kv_put("a", "home", "t/2", b"\"x\"").await.unwrap();
+        s.kv_put("a", "home", "u", b"true").await.unwrap();
+        s.kv_put("a", "homework", "t/9", b"1").await.unwrap();
+        s.kv_put("b", "home", "t/1", b"99").await.unwrap();
+        let e = s.kv_get("a", "home", "t/1").await.unwrap().unwrap();
+        assert_eq!((e.value.as_slice(), e.revision), (&b"21"[..], 2));
+        assert_eq!(
+            s.kv_keys("a", "home", "t/", None, 10).await.unwrap(),
+            ["t/1", "t/2"]
+        );
+        assert_eq!(
+            s.kv_keys("a", "home", "", Some("t/1"), 10).await.unwrap(),
+            ["t/2", "u"]
+        );
+        assert_eq!(s.kv_keys("a", "home", "", None, 1).await.unwrap(), ["t/1"]);
+        let ns = s.list_namespaces("a").await.unwrap();
+        assert_eq!(
+            ns.iter()
+                .map(|n| (n.name.as_str(), n.keys))
+                .collect::<Vec<_>>(),
+            [("home", 3), ("homework", 1)]
+        );
+        assert!(s.kv_delete("a", "home", "u").await.unwrap());
+        assert!(!s.kv_delete("a", "home", "u").await.unwrap());
+        assert!(s.kv_get("a", "home", "u").await.unwrap().is_none());
+        assert_eq!(s.list_namespaces("a").await.unwrap()[0].keys, 2);
+        assert_eq!(
+            s.kv_get("b", "home", "t/1").await.unwrap().unwrap().value,
+            b"99"
+        );
     }
 }

@@ -1,0 +1,191 @@
+//! Namespaces over HTTP: durable key/value state owned by an account.
+//!
+//! Values are JSON; a write is acknowledged only after it is durable.
+//! Public tokens need `r` to read and `w` to write the namespace.
+
+use crate::auth::{self, Request};
+use crate::{ApiError, Node};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orb_core::{ErrorCode, MAX_VALUE_BYTES, OrbError, valid_key};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub const OP_READ: &str = "namespace.read";
+pub const OP_WRITE: &str = "namespace.write";
+
+async fn caller(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    write: bool,
+) -> Result<auth::Claims, ApiError> {
+    auth::check_namespace_name(ns)?;
+    let claims = auth::authorize(
+        node,
+        headers,
+        Request {
+            operation: if write { OP_WRITE } else { OP_READ },
+            namespace: Some(ns),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(g) = &claims.grant {
+        let access = g
+            .namespaces
+            .get(ns)
+            .ok_or_else(|| auth::denied(format!("this token has no access to namespace `{ns}`")))?;
+        if write && !access.can_write() {
+            return Err(auth::denied(format!(
+                "this token may only read namespace `{ns}`"
+            )));
+        }
+        if !write && !access.can_read() {
+            return Err(auth::denied(format!(
+                "this token may only write namespace `{ns}`"
+            )));
+        }
+    }
+    Ok(claims)
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if valid_key(key) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidKey,
+            format!(
+                "keys are 1–{} bytes of UTF-8 without NUL",
+                orb_core::MAX_KEY_BYTES
+            ),
+        ))
+    }
+}
+
+fn key_not_found(ns: &str, key: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::KeyNotFound,
+            format!("no key `{key}` in namespace `{ns}`"),
+        )
+        .with_details(json!({ "namespace": ns, "key": key })),
+    )
+}
+
+pub async fn list_namespaces(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
+    let claims = auth::authorize(
+        node,
+        headers,
+        Request {
+            operation: OP_READ,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut list = node.store.list_namespaces(&claims.account).await?;
+    if let Some(g) = &claims.grant {
+        list.retain(|n| g.namespaces.contains_key(&n.name));
+    }
+    Ok(json!({ "namespaces": list }))
+}
+
+pub async fn list_keys(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    q: &BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
+    let claims = caller(node, headers, ns, false).await?;
+    let limit = match q.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`limit` must be 1–1000"))?,
+        None => 100,
+    };
+    let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
+    let keys = node
+        .store
+        .kv_keys(
+            &claims.account,
+            ns,
+            prefix,
+            q.get("after").map(String::as_str),
+            limit,
+        )
+        .await?;
+    let next = (keys.len() == limit)
+        .then(|| keys.last().cloned())
+        .flatten();
+    Ok(json!({ "namespace": ns, "keys": keys, "next": next }))
+}
+
+pub async fn get_key(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    key: &str,
+) -> Result<Response, ApiError> {
+    check_key(key)?;
+    let claims = caller(node, headers, ns, false).await?;
+    let entry = node
+        .store
+        .kv_get(&claims.account, ns, key)
+        .await?
+        .ok_or_else(|| key_not_found(ns, key))?;
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        entry.value,
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{}\"", entry.revision)).expect("digits"),
+    );
+    Ok(resp)
+}
+
+pub async fn put_key(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    key: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    check_key(key)?;
+    let claims = caller(node, headers, ns, true).await?;
+    if body.len() > MAX_VALUE_BYTES {
+        return Err(crate::invoke::too_large(
+            body.len() as u64,
+            MAX_VALUE_BYTES as u64,
+        ));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidValue,
+            format!("values are JSON (send `\"text\"` for a string): {e}"),
+        )
+    })?;
+    let text = serde_json::to_vec(&value).expect("serialisable");
+    let revision = node.store.kv_put(&claims.account, ns, key, &text).await?;
+    Ok(json!({ "namespace": ns, "key": key, "revision": revision }))
+}
+
+pub async fn delete_key(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    key: &str,
+) -> Result<StatusCode, ApiError> {
+    check_key(key)?;
+    let claims = caller(node, headers, ns, true).await?;
+    if node.store.kv_delete(&claims.account, ns, key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(key_not_found(ns, key))
+    }
+}
