@@ -479,6 +479,7 @@ async fn invoke_local(
             orb_runtime::CallRequest {
                 globals,
                 limits: None,
+                kv: None,
             },
         )
         .await;

@@ -80,6 +80,8 @@ codes! {
     CodeNotWhitelisted = ("code_not_whitelisted", 403, Caller),
     /// No such account.
     AccountNotFound = ("account_not_found", 404, Caller),
+    /// Concurrent calls kept changing what this call read; retried and gave up.
+    Conflict = ("conflict", 409, Caller),
     /// Too many calls for this token's rate limit.
     RateLimited = ("rate_limited", 429, Caller),
     /// No such key in the namespace.

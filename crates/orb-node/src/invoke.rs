@@ -186,6 +186,85 @@ fn globals_to_config(globals: &Map<String, Json>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Held while a call runs and commits (see `Node::ns_gates`).
+enum Gate {
+    Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
+    Exclusive(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
+}
+
+/// Tries of a call whose namespace reads were changed by a concurrent call.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The guest's view of the call's namespace, with `set` applied first.
+fn namespace_access(
+    node: &Node,
+    account: &str,
+    ns: &str,
+    req: &InvokeRequest,
+    read_only: bool,
+) -> Result<orb_runtime::KvAccess, ApiError> {
+    let mut preset = std::collections::BTreeMap::new();
+    for (k, v) in req.set.iter().flatten() {
+        if !orb_core::valid_key(k) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidKey,
+                format!("`set` key `{k}` is not a valid key (1–1024 bytes, no NUL)"),
+            ));
+        }
+        let text = serde_json::to_vec(v).expect("serialisable");
+        if text.len() > orb_core::MAX_VALUE_BYTES {
+            return Err(too_large(
+                text.len() as u64,
+                orb_core::MAX_VALUE_BYTES as u64,
+            ));
+        }
+        preset.insert(k.clone(), text);
+    }
+    if let Some(key) = &req.write_to
+        && !orb_core::valid_key(key)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidKey,
+            format!("`write_to` key `{key}` is not a valid key"),
+        ));
+    }
+    Ok(orb_runtime::KvAccess {
+        namespace: ns.to_string(),
+        backend: std::sync::Arc::new(NodeKv {
+            store: node.store.clone(),
+            account: account.to_string(),
+            namespace: ns.to_string(),
+        }),
+        preset,
+        read_only,
+    })
+}
+
+/// Reads a namespace's committed state for a guest.
+struct NodeKv {
+    store: std::sync::Arc<dyn orb_store::Store>,
+    account: String,
+    namespace: String,
+}
+
+#[async_trait::async_trait]
+impl orb_runtime::KvBackend for NodeKv {
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
+        self.store
+            .kv_get(&self.account, &self.namespace, key)
+            .await
+            .map(|e| e.map(|e| (e.value, e.revision)))
+            .map_err(|e| e.to_string())
+    }
+
+    async fn keys(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, String> {
+        self.store
+            .kv_keys(&self.account, &self.namespace, "", after, limit)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The result of a call that ran: the response or the function's failure.
 pub(crate) async fn invoke(
     node: &Node,
@@ -198,11 +277,7 @@ pub(crate) async fn invoke(
             "the node is shutting down; retry on another node",
         ));
     }
-    for (field, present) in [
-        ("set", req.set.is_some()),
-        ("write_to", req.write_to.is_some()),
-        ("async", req.is_async),
-    ] {
+    for (field, present) in [("async", req.is_async)] {
         if present {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -212,6 +287,11 @@ pub(crate) async fn invoke(
     }
     if let Some(ns) = &req.namespace {
         auth::check_namespace_name(ns)?;
+    } else if req.set.is_some() || req.write_to.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "`set` and `write_to` need a `namespace`",
+        ));
     }
     let (id, inline) = match (&req.component, &req.function) {
         (Some(b64), named) => {
@@ -278,20 +358,109 @@ pub(crate) async fn invoke(
     let f = load(node, &id).await?;
     let checked = f.check_params(&req.export, &req.params)?;
     let export = checked.export().to_string();
+    drop(checked);
+    let kv = match &req.namespace {
+        Some(ns) => {
+            let read_only = claims
+                .grant
+                .as_ref()
+                .and_then(|g| g.namespaces.get(ns))
+                .is_some_and(|a| !a.can_write());
+            Some(namespace_access(
+                node,
+                &claims.account,
+                ns,
+                &req,
+                read_only,
+            )?)
+        }
+        None => None,
+    };
     let start = now_rfc3339();
-    metrics::gauge!(m::IN_FLIGHT).increment(1.0);
-    let outcome = node
-        .runtime
-        .call(
-            &f,
-            checked,
-            CallRequest {
-                globals: globals_to_config(&req.globals),
-                limits: None,
-            },
-        )
-        .await;
-    metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+    let gate = kv.as_ref().map(|a| {
+        let mut gates = node.ns_gates.lock().expect("gates lock");
+        gates
+            .entry(format!("{}\0{}", claims.account, a.namespace))
+            .or_default()
+            .clone()
+    });
+    let mut attempt = 0;
+    let (outcome, mut result) = loop {
+        attempt += 1;
+        let _gate = match &gate {
+            Some(g) if attempt == 1 => Some(Gate::Shared(g.clone().read_owned().await)),
+            Some(g) => Some(Gate::Exclusive(g.clone().write_owned().await)),
+            None => None,
+        };
+        let checked = f.check_params(&req.export, &req.params)?;
+        metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+        let mut outcome = node
+            .runtime
+            .call(
+                &f,
+                checked,
+                CallRequest {
+                    globals: globals_to_config(&req.globals),
+                    limits: None,
+                    kv: kv.clone(),
+                },
+            )
+            .await;
+        metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+        let result = std::mem::replace(&mut outcome.result, Ok(Json::Null));
+        let Some(access) = &kv else {
+            break (outcome, result);
+        };
+        let tx = std::mem::take(&mut outcome.kv);
+        let (reads, mut writes): (Vec<_>, Vec<_>) = match &result {
+            Ok(_) => (
+                tx.reads.into_iter().collect(),
+                tx.writes.into_iter().collect(),
+            ),
+            // A failed call keeps only the pairs sent with it (`set`).
+            Err(_) => (
+                Vec::new(),
+                access
+                    .preset
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect(),
+            ),
+        };
+        if let (Ok(value), Some(key)) = (&result, &req.write_to) {
+            writes.retain(|(k, _)| k != key);
+            writes.push((
+                key.clone(),
+                Some(serde_json::to_vec(value).expect("serialisable")),
+            ));
+        }
+        if reads.is_empty() && writes.is_empty() {
+            break (outcome, result);
+        }
+        if node
+            .store
+            .kv_commit(&claims.account, &access.namespace, reads, writes)
+            .await?
+        {
+            break (outcome, result);
+        }
+        metrics::counter!(m::KV_CONFLICTS).increment(1);
+        if attempt >= MAX_ATTEMPTS {
+            let err = OrbError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "namespace `{}` kept changing under this call; gave up after {MAX_ATTEMPTS} tries — retry later",
+                    access.namespace
+                ),
+            )
+            .with_details(json!({ "attempts": attempt }));
+            break (outcome, Err(err));
+        }
+    };
+    let outcome = orb_runtime::CallOutcome {
+        result: std::mem::replace(&mut result, Ok(Json::Null)),
+        ..outcome
+    };
     let status = match &outcome.result {
         Ok(_) => "succeeded",
         Err(e) => e.error_code().map_or("internal", |c| c.as_str()),

@@ -37,6 +37,11 @@ pub struct Node {
     pub(crate) shutting_down: AtomicBool,
     /// Tokens: root key, verification cache, revocations, rate limits.
     pub(crate) auth: orb_auth::Authority,
+    /// Per-namespace gates: first attempts of calls run side by side (shared),
+    /// a call retried after a conflict runs alone (exclusive), so a retry
+    /// always commits and 100 racing read-modify-writes all land.
+    pub(crate) ns_gates:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
     /// The admin account, once bootstrapped.
     pub(crate) admin: std::sync::OnceLock<String>,
     /// Set when the node serves HTTPS.
@@ -70,6 +75,7 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             auth,
             admin: std::sync::OnceLock::new(),
+            ns_gates: Default::default(),
             tls,
         }))
     }

@@ -10,6 +10,7 @@ pub const CACHE_MISSES: &str = "orb_compile_cache_misses_total";
 pub const COMPILE_SECONDS: &str = "orb_compile_duration_seconds";
 pub const IN_FLIGHT: &str = "orb_instances_in_flight";
 pub const FUNCTIONS_STORED: &str = "orb_function_uploads_total";
+pub const KV_CONFLICTS: &str = "orb_kv_conflicts_total";
 
 #[derive(Clone)]
 pub struct Metrics {

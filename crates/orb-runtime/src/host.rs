@@ -37,6 +37,7 @@ pub struct HostState {
     pub(crate) config: WasiConfigVariables,
     pub(crate) logs: LogSink,
     pub(crate) limiter: MemoryLimiter,
+    pub(crate) kv: Option<crate::kv::KvState>,
 }
 
 impl WasiView for HostState {
@@ -72,6 +73,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_config::add_to_linker(linker, |h: &mut HostState| WasiConfig::from(&h.config))?;
     wasi_logging::add_to_linker::<HostState, HasSelf<HostState>>(linker, |h| h)?;
+    crate::kv::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -85,6 +87,9 @@ pub const SUPPORTED_PACKAGES: &[&str] = &[
     "wasi:sockets/",
     "wasi:config/store@0.2.0-rc.1",
     "wasi:logging/logging@0.1.0-draft",
+    "wasi:keyvalue/store@0.2.0-draft",
+    "wasi:keyvalue/atomics@0.2.0-draft",
+    "wasi:keyvalue/batch@0.2.0-draft",
 ];
 
 #[derive(Default)]

@@ -12,8 +12,10 @@
 //! ([`orb_core::OrbError`] with codes that say who is to blame).
 
 mod host;
+mod kv;
 mod runtime;
 pub mod values;
 
 pub use host::{LogSink, SUPPORTED_PACKAGES};
+pub use kv::{KvAccess, KvBackend, KvTransaction};
 pub use runtime::{CacheSource, CallOutcome, CallRequest, LoadedFunction, Runtime, RuntimeConfig};

@@ -207,6 +207,8 @@ pub struct CallRequest {
     pub globals: Vec<(String, String)>,
     /// Overrides of the engine's default limits (only lower is honoured for memory).
     pub limits: Option<Limits>,
+    /// The namespace the guest may open through `wasi:keyvalue`.
+    pub kv: Option<crate::KvAccess>,
 }
 
 /// What came out of running a function.
@@ -218,6 +220,8 @@ pub struct CallOutcome {
     pub logs_truncated: bool,
     pub fuel: u64,
     pub duration: Duration,
+    /// What the call read and wrote through `wasi:keyvalue` (commit it).
+    pub kv: crate::KvTransaction,
 }
 
 /// The sandbox. Cheap to share behind an `Arc`.
@@ -497,6 +501,20 @@ impl Runtime {
                 max_bytes: limits.memory_bytes.min(self.config.limits.memory_bytes) as usize,
                 hit: false,
             },
+            kv: req.kv.map(|access| {
+                let writes = access
+                    .preset
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect();
+                crate::kv::KvState {
+                    access,
+                    tx: crate::KvTransaction {
+                        reads: Default::default(),
+                        writes,
+                    },
+                }
+            }),
         };
         let started = Instant::now();
         let mut store = Store::new(&self.engine, state);
@@ -506,6 +524,7 @@ impl Runtime {
         let duration = started.elapsed();
         let fuel = fuel_budget.saturating_sub(store.get_fuel().unwrap_or(0));
         let memory_hit = store.data().limiter.hit;
+        let kv = store.data_mut().kv.take().map(|k| k.tx).unwrap_or_default();
         drop(store);
         let result = result.map_err(|e| classify(e, memory_hit, &limits));
         let (logs, logs_truncated) = logs.finish();
@@ -515,6 +534,7 @@ impl Runtime {
             logs_truncated,
             fuel,
             duration,
+            kv,
         }
     }
 

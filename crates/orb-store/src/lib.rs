@@ -122,6 +122,16 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<String>>;
+    /// Commits a call's writes atomically and durably, only if every key in
+    /// `reads` still has the revision read (`None`: still absent). Returns
+    /// `false` (and writes nothing) on a conflict.
+    async fn kv_commit(
+        &self,
+        account: &str,
+        namespace: &str,
+        reads: Vec<(String, Option<u64>)>,
+        writes: Vec<(String, Option<Vec<u8>>)>,
+    ) -> StoreResult<bool>;
     /// The account's namespaces that hold at least one key.
     async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>>;
 

@@ -409,6 +409,75 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn kv_commit(
+        &self,
+        account: &str,
+        namespace: &str,
+        reads: Vec<(String, Option<u64>)>,
+        writes: Vec<(String, Option<Vec<u8>>)>,
+    ) -> StoreResult<bool> {
+        let base = format!("{account}\0{namespace}\0");
+        let ns = format!("{account}\0{namespace}");
+        self.blocking(move |db, _| {
+            let mut txn = db.begin_write().map_err(backend)?;
+            if writes.is_empty() {
+                txn.set_durability(Durability::None).map_err(backend)?;
+            }
+            {
+                let mut t = txn.open_table(KV).map_err(backend)?;
+                for (key, seen) in &reads {
+                    let now = t
+                        .get(format!("{base}{key}").as_str())
+                        .map_err(backend)?
+                        .map(|v| split_entry(v.value()).revision);
+                    if now != *seen {
+                        drop(t);
+                        txn.abort().map_err(backend)?;
+                        return Ok(false);
+                    }
+                }
+                let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
+                let (mut keys, mut bytes) = stats
+                    .get(ns.as_str())
+                    .map_err(backend)?
+                    .map_or((0, 0), |v| v.value());
+                for (key, value) in &writes {
+                    let k = format!("{base}{key}");
+                    let old = t
+                        .get(k.as_str())
+                        .map_err(backend)?
+                        .map(|v| split_entry(v.value()));
+                    if let Some(o) = &old {
+                        keys -= 1;
+                        bytes = bytes.saturating_sub(o.value.len() as u64);
+                    }
+                    match value {
+                        Some(v) => {
+                            let revision = old.as_ref().map_or(1, |o| o.revision + 1);
+                            let mut buf = Vec::with_capacity(8 + v.len());
+                            buf.extend_from_slice(&revision.to_be_bytes());
+                            buf.extend_from_slice(v);
+                            t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
+                            keys += 1;
+                            bytes += v.len() as u64;
+                        }
+                        None => {
+                            t.remove(k.as_str()).map_err(backend)?;
+                        }
+                    }
+                }
+                if keys == 0 {
+                    stats.remove(ns.as_str()).map_err(backend)?;
+                } else {
+                    stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn kv_delete(&self, account: &str, namespace: &str, key: &str) -> StoreResult<bool> {
         let k = format!("{account}\0{namespace}\0{key}");
         let ns = format!("{account}\0{namespace}");

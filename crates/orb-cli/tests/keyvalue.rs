@@ -1,0 +1,237 @@
+//! Guests read and write the call's namespace through `wasi:keyvalue`;
+//! calls are serializable (optimistic, re-run on conflict).
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+
+async fn call_ns(s: &Server, hash: &str, export: &str, params: Value, ns: &str) -> (u16, Value) {
+    s.post_json(
+        "/v1/invoke",
+        &json!({"function": hash, "export": export, "params": params, "namespace": ns}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_store_operation_from_a_rust_guest() {
+    let s = Server::start(&[]);
+    let kv = s.deploy("kv").await;
+    let ok = |r: (u16, Value)| {
+        assert_eq!(r.0, 200, "{}", r.1);
+        r.1["result"].clone()
+    };
+    ok(call_ns(
+        &s,
+        &kv,
+        "put",
+        json!({"key": "a", "value": "\"alpha\""}),
+        "t",
+    )
+    .await);
+    assert_eq!(
+        ok(call_ns(&s, &kv, "get", json!({"key": "a"}), "t").await),
+        "\"alpha\""
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "exists", json!({"key": "a"}), "t").await),
+        true
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "get", json!({"key": "zz"}), "t").await),
+        Value::Null
+    );
+    ok(call_ns(
+        &s,
+        &kv,
+        "put-many",
+        json!({"pairs": [["b", "2"], ["c", "{\"x\":3}"]]}),
+        "t",
+    )
+    .await);
+    assert_eq!(
+        ok(call_ns(
+            &s,
+            &kv,
+            "get-many",
+            json!({"keys": ["b", "c", "nope"]}),
+            "t"
+        )
+        .await),
+        json!(["2", "{\"x\":3}", null])
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "keys", json!({}), "t").await),
+        json!(["a", "b", "c"])
+    );
+    ok(call_ns(&s, &kv, "del", json!({"key": "b"}), "t").await);
+    assert_eq!(
+        ok(call_ns(&s, &kv, "exists", json!({"key": "b"}), "t").await),
+        false
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "incr", json!({"delta": 5}), "t").await),
+        5
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "incr", json!({"delta": 2}), "t").await),
+        7
+    );
+    // The guest's writes are the namespace's values over HTTP.
+    assert_eq!(s.get("/v1/namespaces/t/keys/c").await.1, json!({"x": 3}));
+    assert_eq!(s.get("/v1/namespaces/t/keys/atomic").await.1, json!(7));
+    // And HTTP writes are what the guest reads.
+    s.http
+        .put(format!("{}/v1/namespaces/t/keys/h", s.url))
+        .bearer_auth(&s.token)
+        .json(&json!([1, 2]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ok(call_ns(&s, &kv, "get", json!({"key": "h"}), "t").await),
+        "[1,2]"
+    );
+
+    // Another bucket: access denied to the guest; the call's own name or "" opens it.
+    assert_eq!(
+        ok(call_ns(&s, &kv, "open", json!({"name": "other"}), "t").await),
+        json!({"err": "access-denied"})
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "open", json!({"name": "t"}), "t").await),
+        json!({"ok": "opened"})
+    );
+    // No namespace: a clear error (the guest turns it into a trap).
+    let (st, body) = s.call(&kv, "get", json!({"key": "a"})).await;
+    let e = assert_error(st, &body, 422, "function_trap");
+    let act = e["details"]["activation"].as_str().unwrap();
+    let logs = s.get(&format!("/v1/activations/{act}")).await.1["logs"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(logs.contains("names no namespace"), "{logs}");
+    // Non-JSON values are refused and nothing of that call is written.
+    let (st, _) = call_ns(
+        &s,
+        &kv,
+        "put-many",
+        json!({"pairs": [["good", "1"], ["bad", "not json"]]}),
+        "t",
+    )
+    .await;
+    assert_eq!(st, 422);
+    assert_eq!(s.get("/v1/namespaces/t/keys/good").await.0, 404);
+}
+
+#[tokio::test]
+async fn set_and_write_to_modes() {
+    let s = Server::start(&[]);
+    let kv = s.deploy("kv").await;
+    // `set`: written before the function runs, visible to it, persisted.
+    let (st, out) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": kv, "export": "get", "params": {"key": "reading"}, "namespace": "home",
+                    "set": {"reading": {"celsius": 19}}, "write_to": "echo"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{out}");
+    assert_eq!(out["result"], "{\"celsius\":19}");
+    assert_eq!(
+        s.get("/v1/namespaces/home/keys/reading").await.1,
+        json!({"celsius": 19})
+    );
+    // `write_to`: the return value stored under the key.
+    assert_eq!(
+        s.get("/v1/namespaces/home/keys/echo").await.1,
+        json!("{\"celsius\":19}")
+    );
+    let (st, body) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": kv, "export": "counter", "write_to": "x"}),
+        )
+        .await;
+    assert_error(st, &body, 400, "invalid_request");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_read_modify_writes_all_land() {
+    let s = std::sync::Arc::new(Server::start(&[]));
+    let kv = s.deploy("kv").await;
+    for export in ["counter", "incr"] {
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (s, kv) = (s.clone(), kv.clone());
+            let params = if export == "incr" {
+                json!({"delta": 1})
+            } else {
+                json!({})
+            };
+            tasks.push(tokio::spawn(async move {
+                call_ns(&s, &kv, export, params, "race").await
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            let (st, out) = t.await.unwrap();
+            assert_eq!(st, 200, "{out}");
+            seen.push(out["result"].as_u64().unwrap());
+        }
+        seen.sort();
+        // Serializable: every call saw a distinct value, 1..=100.
+        assert_eq!(seen, (1..=100).collect::<Vec<u64>>(), "{export}");
+    }
+    assert_eq!(
+        s.get("/v1/namespaces/race/keys/counter").await.1,
+        json!(100)
+    );
+    assert_eq!(s.get("/v1/namespaces/race/keys/atomic").await.1, json!(100));
+}
+
+#[tokio::test]
+async fn python_guest_uses_the_namespace_and_read_only_tokens_cannot_write() {
+    let s = Server::start(&[]);
+    let py = s.deploy("py-kv").await;
+    for want in 1..=3u64 {
+        let (st, out) = call_ns(&s, &py, "counter", json!({}), "py").await;
+        assert_eq!((st, out["result"].as_u64()), (200, Some(want)), "{out}");
+    }
+    let (st, out) = call_ns(&s, &py, "put", json!({"key": "k", "value": "\"v\""}), "py").await;
+    assert_eq!(st, 200, "{out}");
+    assert_eq!(s.get("/v1/namespaces/py/keys/k").await.1, "v");
+
+    // A public token with read access runs whitelisted code that reads, but its writes are denied.
+    s.put_json_as(
+        "/v1/namespaces/py/whitelist",
+        &json!({"functions": [py]}),
+        Some(&s.token),
+    )
+    .await;
+    let reader = s
+        .post_json("/v1/tokens", &json!({"namespaces": {"py": "r"}}))
+        .await
+        .1["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let call = |export: &str, params: Value| json!({"function": py, "export": export, "params": params, "namespace": "py"});
+    let (st, out) = s
+        .post_json_as(
+            "/v1/invoke",
+            &call("get", json!({"key": "k"})),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!((st, out["result"].clone()), (200, json!("\"v\"")), "{out}");
+    let (st, _) = s
+        .post_json_as(
+            "/v1/invoke",
+            &call("put", json!({"key": "k", "value": "1"})),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(st, 422);
+    assert_eq!(s.get("/v1/namespaces/py/keys/k").await.1, "v");
+}
