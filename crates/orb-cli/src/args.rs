@@ -158,6 +158,14 @@ pub enum NsCommand {
     },
     /// Delete a key.
     Rm { namespace: String, key: String },
+    /// Write a namespace as JSON (to FILE or stdout).
+    Export {
+        namespace: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Load a namespace from an export (FILE, or `-` for stdin).
+    Import { namespace: String, file: PathBuf },
     /// Show or set the function hashes public tokens may run against a namespace.
     Whitelist {
         namespace: String,

@@ -188,6 +188,36 @@ pub async fn ns_cmd(client: &Client, cmd: NsCommand, json_out: bool) -> anyhow::
                 println!("{namespace}/{key} revision {}", out["revision"]);
             }
         }
+        NsCommand::Export { namespace, output } => {
+            let v = client.ns_export(&namespace).await?;
+            let text = serde_json::to_string_pretty(&v)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    if !json_out {
+                        let n = v["keys"].as_object().map_or(0, |m| m.len());
+                        eprintln!("exported {n} keys of `{namespace}` to {}", path.display());
+                    }
+                }
+                None => println!("{text}"),
+            }
+        }
+        NsCommand::Import { namespace, file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let v: Value = serde_json::from_str(&text).context("the export is not JSON")?;
+            let out = client.ns_import(&namespace, &v).await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                println!("imported {} keys into `{namespace}`", out["imported"]);
+            }
+        }
         NsCommand::Rm { namespace, key } => {
             client.kv_delete(&namespace, &key).await?;
             if !json_out {

@@ -271,3 +271,44 @@ async fn cli_namespace_commands() {
     let (ok, out, _) = orb(&["ns", "ls"]);
     assert!(ok && out.contains("feeds  1 keys"), "{out}");
 }
+
+#[tokio::test]
+async fn export_then_import_into_a_fresh_node_reproduces_the_namespace() {
+    let a = Server::start(&[]);
+    for (k, v) in [
+        ("t/1", json!(20.5)),
+        ("t/2", json!({"on": true})),
+        ("name", json!("home")),
+        ("list", json!([1, "x", null])),
+    ] {
+        assert_eq!(put(&a, &a.token, "home", k, &v).await.0, 200);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("home.json");
+    let cli = |s: &Server, args: &[&str]| {
+        let out = std::process::Command::new(orb_bin())
+            .env("ORB_TOKEN", &s.token)
+            .args(args)
+            .args(["--server", &s.url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&a, &["ns", "export", "home", "-o", file.to_str().unwrap()]);
+    let b = Server::start(&[]);
+    cli(&b, &["ns", "import", "home", file.to_str().unwrap()]);
+    assert_eq!(
+        b.get("/v1/namespaces/home/export").await.1,
+        a.get("/v1/namespaces/home/export").await.1
+    );
+    assert_eq!(
+        b.get("/v1/namespaces/home/keys/t/2").await.1,
+        json!({"on": true})
+    );
+    let (st, body) = b.post_json("/v1/namespaces/home/import", &json!([1])).await;
+    assert_error(st, &body, 400, "invalid_request");
+}

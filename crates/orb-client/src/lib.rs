@@ -427,6 +427,24 @@ impl Client {
         }
     }
 
+    /// A namespace as `{"namespace","keys":{key: value}}`.
+    pub async fn ns_export(&self, ns: &str) -> Result<Json, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/namespaces/{ns}/export", self.base))
+            .authed(self)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// Writes an export into `ns` atomically.
+    pub async fn ns_import(&self, ns: &str, export: &Json) -> Result<Json, ClientError> {
+        self.post_json(&format!("/v1/namespaces/{ns}/import"), export)
+            .await
+    }
+
     /// The account's namespaces (`[{"name","keys","bytes"}]`).
     pub async fn list_namespaces(&self) -> Result<Vec<Json>, ClientError> {
         let resp = self

@@ -47,6 +47,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/auth/public-key", get(public_key))
         .route("/v1/namespaces", get(list_namespaces))
         .route("/v1/namespaces/{ns}/keys", get(list_keys))
+        .route("/v1/namespaces/{ns}/export", get(export_ns))
+        .route("/v1/namespaces/{ns}/import", post(import_ns))
         .route(
             "/v1/namespaces/{ns}/keys/{*key}",
             get(get_key).put(put_key).delete(delete_key),
@@ -508,4 +510,23 @@ async fn delete_key(
     Path((ns, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     crate::kv::delete_key(&node, &headers, &ns, &key).await
+}
+
+async fn export_ns(
+    State(node): S,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::kv::export(&node, &headers, &ns).await?))
+}
+
+async fn import_ns(
+    State(node): S,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(body, 256 << 20).await?;
+    let v: Value = json_body(&bytes)?;
+    Ok(Json(crate::kv::import(&node, &headers, &ns, v).await?))
 }

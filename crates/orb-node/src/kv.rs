@@ -189,3 +189,76 @@ pub async fn delete_key(
         Err(key_not_found(ns, key))
     }
 }
+
+/// Everything in a namespace as one JSON object `{key: value}` — the
+/// seed's "cloud hopping": take your state to another node.
+pub async fn export(node: &Node, headers: &HeaderMap, ns: &str) -> Result<Value, ApiError> {
+    let claims = caller(node, headers, ns, false).await?;
+    let mut out = serde_json::Map::new();
+    let mut after: Option<String> = None;
+    loop {
+        let keys = node
+            .store
+            .kv_keys(&claims.account, ns, "", after.as_deref(), 1000)
+            .await?;
+        for k in &keys {
+            if let Some(e) = node.store.kv_get(&claims.account, ns, k).await? {
+                let v: Value = serde_json::from_slice(&e.value).map_err(|err| {
+                    ApiError::new(
+                        ErrorCode::Internal,
+                        format!("stored value of `{k}` is not JSON: {err}"),
+                    )
+                })?;
+                out.insert(k.clone(), v);
+            }
+        }
+        if keys.len() < 1000 {
+            break;
+        }
+        after = keys.last().cloned();
+    }
+    Ok(json!({ "namespace": ns, "keys": out }))
+}
+
+/// Writes every pair of an export (`{"keys": {…}}` or a bare object) in one
+/// atomic, durable commit; existing other keys are kept.
+pub async fn import(
+    node: &Node,
+    headers: &HeaderMap,
+    ns: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let claims = caller(node, headers, ns, true).await?;
+    let map = match body {
+        Value::Object(mut o) if o.get("keys").is_some_and(Value::is_object) => {
+            match o.remove("keys") {
+                Some(Value::Object(m)) => m,
+                _ => unreachable!("checked"),
+            }
+        }
+        Value::Object(o) => o,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "send the JSON object `orb ns export` wrote",
+            ));
+        }
+    };
+    let mut writes = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        check_key(&k)?;
+        let text = serde_json::to_vec(&v).expect("serialisable");
+        if text.len() > MAX_VALUE_BYTES {
+            return Err(crate::invoke::too_large(
+                text.len() as u64,
+                MAX_VALUE_BYTES as u64,
+            ));
+        }
+        writes.push((k, Some(text)));
+    }
+    let n = writes.len();
+    node.store
+        .kv_commit(&claims.account, ns, Vec::new(), writes)
+        .await?;
+    Ok(json!({ "namespace": ns, "imported": n }))
+}
