@@ -235,3 +235,45 @@ async fn python_guest_uses_the_namespace_and_read_only_tokens_cannot_write() {
     assert_eq!(st, 422);
     assert_eq!(s.get("/v1/namespaces/py/keys/k").await.1, "v");
 }
+
+#[tokio::test]
+async fn globals_are_joined_with_the_namespace_for_wasi_config() {
+    let s = Server::start(&[]);
+    let hello = s.deploy("hello").await;
+    s.http
+        .put(format!("{}/v1/namespaces/home/keys/greeting", s.url))
+        .bearer_auth(&s.token)
+        .json(&json!("Howdy"))
+        .send()
+        .await
+        .unwrap();
+    // The namespace answers what the globals do not…
+    let (st, out) = call_ns(&s, &hello, "greet", json!({"name": "Ada"}), "home").await;
+    assert_eq!(
+        (st, out["result"].clone()),
+        (200, json!("Howdy, Ada!")),
+        "{out}"
+    );
+    // …globals come first…
+    let (st, out) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": hello, "export": "greet", "params": {"name": "Ada"}, "namespace": "home", "globals": {"greeting": "Hi"}}),
+        )
+        .await;
+    assert_eq!(
+        (st, out["result"].clone()),
+        (200, json!("Hi, Ada!")),
+        "{out}"
+    );
+    // …and globals are never persisted.
+    assert_eq!(
+        s.get("/v1/namespaces/home/keys/greeting").await.1,
+        json!("Howdy")
+    );
+    // Without a namespace only globals count.
+    assert_eq!(
+        s.call(&hello, "greet", json!({"name": "Ada"})).await.1["result"],
+        "Hello, Ada!"
+    );
+}

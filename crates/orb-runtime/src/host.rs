@@ -9,7 +9,6 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 
 mod logging_bindings {
     wasmtime::component::bindgen!({
@@ -34,7 +33,8 @@ use logging_bindings::wasi::logging::logging as wasi_logging;
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) config: WasiConfigVariables,
+    /// Globals of the call, read through `wasi:config` before the namespace.
+    pub(crate) config: Vec<(String, String)>,
     pub(crate) logs: LogSink,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) kv: Option<crate::kv::KvState>,
@@ -71,7 +71,7 @@ impl wasi_logging::Host for HostState {
 /// Adds every interface Orb provides to guests.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_config::add_to_linker(linker, |h: &mut HostState| WasiConfig::from(&h.config))?;
+    crate::config::add_to_linker(linker)?;
     wasi_logging::add_to_linker::<HostState, HasSelf<HostState>>(linker, |h| h)?;
     crate::kv::add_to_linker(linker)?;
     Ok(())

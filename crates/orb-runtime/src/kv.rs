@@ -97,7 +97,7 @@ impl HostState {
         })
     }
 
-    async fn kv_read(&mut self, key: &str) -> KvResult<Option<Vec<u8>>> {
+    pub(crate) async fn kv_read(&mut self, key: &str) -> KvResult<Option<Vec<u8>>> {
         let kv = self.kv()?;
         if let Some(w) = kv.tx.writes.get(key) {
             return Ok(w.clone());

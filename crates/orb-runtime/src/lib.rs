@@ -11,6 +11,7 @@
 //! it bytes and JSON and get back JSON, logs, fuel and typed errors
 //! ([`orb_core::OrbError`] with codes that say who is to blame).
 
+mod config;
 mod host;
 mod kv;
 mod runtime;

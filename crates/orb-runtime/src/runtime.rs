@@ -12,7 +12,6 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Type, Val};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi_config::WasiConfigVariables;
 
 /// How often the epoch ticks; the granularity of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -495,7 +494,7 @@ impl Runtime {
         let state = HostState {
             wasi: wasi.build(),
             table: Default::default(),
-            config: WasiConfigVariables::from_iter(req.globals),
+            config: req.globals,
             logs: logs.clone(),
             limiter: MemoryLimiter {
                 max_bytes: limits.memory_bytes.min(self.config.limits.memory_bytes) as usize,
