@@ -312,3 +312,60 @@ async fn export_then_import_into_a_fresh_node_reproduces_the_namespace() {
     let (st, body) = b.post_json("/v1/namespaces/home/import", &json!([1])).await;
     assert_error(st, &body, 400, "invalid_request");
 }
+
+#[tokio::test]
+async fn watch_streams_committed_changes_under_a_prefix() {
+    use futures_util::StreamExt as _;
+    let s = Server::start(&[]);
+    let kv = s.deploy("kv").await;
+    let resp = s
+        .http
+        .get(format!("{}/v1/namespaces/home/watch?prefix=sensor/", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut stream = resp.bytes_stream();
+    // Not under the prefix: not sent.
+    put(&s, &s.token, "home", "other", &json!(0)).await;
+    put(&s, &s.token, "home", "sensor/a", &json!({"t": 20})).await;
+    // A guest's committed write is a change too.
+    let (st, _) = s
+        .post_json("/v1/invoke", &json!({"function": kv, "export": "put", "params": {"key": "sensor/b", "value": "21"}, "namespace": "home"}))
+        .await;
+    assert_eq!(st, 200);
+    s.http
+        .delete(format!("{}/v1/namespaces/home/keys/sensor/a", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while text.matches("event:").count() < 3 {
+        let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(c) => c.unwrap().unwrap(),
+            Err(_) => panic!("timed out; got so far: {text:?}"),
+        };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let events: Vec<&str> = text.lines().filter(|l| l.starts_with("event:")).collect();
+    assert_eq!(
+        events,
+        ["event: set", "event: set", "event: delete"],
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""key":"sensor/a","value":{"t":20}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""key":"sensor/b","value":21"#), "{text}");
+    assert!(!text.contains(r#""key":"other""#), "{text}");
+}

@@ -48,6 +48,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/namespaces", get(list_namespaces))
         .route("/v1/namespaces/{ns}/keys", get(list_keys))
         .route("/v1/namespaces/{ns}/export", get(export_ns))
+        .route("/v1/namespaces/{ns}/watch", get(watch_ns))
         .route("/v1/namespaces/{ns}/import", post(import_ns))
         .route(
             "/v1/namespaces/{ns}/keys/{*key}",
@@ -529,4 +530,16 @@ async fn import_ns(
     let bytes = read_body(body, 256 << 20).await?;
     let v: Value = json_body(&bytes)?;
     Ok(Json(crate::kv::import(&node, &headers, &ns, v).await?))
+}
+
+async fn watch_ns(
+    State(node): S,
+    headers: HeaderMap,
+    Path(ns): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let prefix = q.get("prefix").cloned().unwrap_or_default();
+    Ok(crate::kv::watch(&node, &headers, &ns, prefix)
+        .await?
+        .into_response())
 }

@@ -439,9 +439,10 @@ pub(crate) async fn invoke(
         }
         if node
             .store
-            .kv_commit(&claims.account, &access.namespace, reads, writes)
+            .kv_commit(&claims.account, &access.namespace, reads, writes.clone())
             .await?
         {
+            crate::kv::publish(node, &claims.account, &access.namespace, &writes);
             break (outcome, result);
         }
         metrics::counter!(m::KV_CONFLICTS).increment(1);

@@ -11,6 +11,82 @@ use orb_core::{ErrorCode, MAX_VALUE_BYTES, OrbError, valid_key};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// One committed change of a key (`value` is `None` for a delete).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Change {
+    #[serde(skip)]
+    pub account: String,
+    pub namespace: String,
+    pub key: String,
+    pub value: Option<Value>,
+}
+
+/// Announces committed writes to watchers (nobody listening is fine).
+pub fn publish(node: &Node, account: &str, ns: &str, writes: &[(String, Option<Vec<u8>>)]) {
+    if node.changes.receiver_count() == 0 {
+        return;
+    }
+    for (key, value) in writes {
+        let value = value.as_ref().and_then(|v| serde_json::from_slice(v).ok());
+        let _ = node.changes.send(std::sync::Arc::new(Change {
+            account: account.to_string(),
+            namespace: ns.to_string(),
+            key: key.clone(),
+            value,
+        }));
+    }
+}
+
+/// `GET /v1/namespaces/{ns}/watch?prefix=`: Server-Sent Events, one per
+/// committed change (`event: set` / `event: delete`, data `{"namespace","key","value"}`).
+pub async fn watch(
+    node: &std::sync::Arc<Node>,
+    headers: &HeaderMap,
+    ns: &str,
+    prefix: String,
+) -> Result<
+    axum::response::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+        + use<>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let claims = caller(node, headers, ns, false).await?;
+    let rx = node.changes.subscribe();
+    let (account, ns) = (claims.account, ns.to_string());
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let (account, ns, prefix) = (account.clone(), ns.clone(), prefix.clone());
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(c)
+                        if c.account == account
+                            && c.namespace == ns
+                            && c.key.starts_with(&prefix) =>
+                    {
+                        let kind = if c.value.is_some() { "set" } else { "delete" };
+                        let ev = Event::default()
+                            .event(kind)
+                            .json_data(&*c)
+                            .unwrap_or_else(|_| Event::default());
+                        return Some((Ok(ev), rx));
+                    }
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let ev = Event::default()
+                            .event("lagged")
+                            .data(format!("{{\"missed\":{n}}}"));
+                        return Some((Ok(ev), rx));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
 pub const OP_READ: &str = "namespace.read";
 pub const OP_WRITE: &str = "namespace.write";
 
@@ -172,6 +248,7 @@ pub async fn put_key(
     })?;
     let text = serde_json::to_vec(&value).expect("serialisable");
     let revision = node.store.kv_put(&claims.account, ns, key, &text).await?;
+    publish(node, &claims.account, ns, &[(key.to_string(), Some(text))]);
     Ok(json!({ "namespace": ns, "key": key, "revision": revision }))
 }
 
@@ -184,6 +261,7 @@ pub async fn delete_key(
     check_key(key)?;
     let claims = caller(node, headers, ns, true).await?;
     if node.store.kv_delete(&claims.account, ns, key).await? {
+        publish(node, &claims.account, ns, &[(key.to_string(), None)]);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(key_not_found(ns, key))
@@ -258,7 +336,8 @@ pub async fn import(
     }
     let n = writes.len();
     node.store
-        .kv_commit(&claims.account, ns, Vec::new(), writes)
+        .kv_commit(&claims.account, ns, Vec::new(), writes.clone())
         .await?;
+    publish(node, &claims.account, ns, &writes);
     Ok(json!({ "namespace": ns, "imported": n }))
 }

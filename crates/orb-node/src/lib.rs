@@ -42,6 +42,8 @@ pub struct Node {
     /// always commits and 100 racing read-modify-writes all land.
     pub(crate) ns_gates:
         std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+    /// Committed namespace changes, for `GET /v1/namespaces/{ns}/watch`.
+    pub(crate) changes: tokio::sync::broadcast::Sender<Arc<kv::Change>>,
     /// The admin account, once bootstrapped.
     pub(crate) admin: std::sync::OnceLock<String>,
     /// Set when the node serves HTTPS.
@@ -76,6 +78,7 @@ impl Node {
             auth,
             admin: std::sync::OnceLock::new(),
             ns_gates: Default::default(),
+            changes: tokio::sync::broadcast::channel(4096).0,
             tls,
         }))
     }
