@@ -214,22 +214,7 @@ async fn deploy_examples(
     }
     for (name, info) in &deployed {
         println!("\n{name}  {}", info.hash);
-        for e in &info.exports {
-            let params: Vec<String> = e
-                .params
-                .iter()
-                .map(|p| format!("{}: {}", p.name, p.ty))
-                .collect();
-            println!(
-                "  {}({}){}",
-                e.name,
-                params.join(", "),
-                e.result
-                    .as_ref()
-                    .map(|r| format!(" -> {r}"))
-                    .unwrap_or_default()
-            );
-        }
+        print_exports(info);
     }
     if let Some((_, hello)) = deployed.iter().find(|(n, _)| n == "hello") {
         println!(

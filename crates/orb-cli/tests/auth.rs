@@ -526,19 +526,6 @@ async fn every_bad_token_is_refused_with_its_code_never_a_500() {
     assert_eq!(st, 200);
 }
 
-fn orb_t(token: &str, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(orb_bin())
-        .env("ORB_TOKEN", token)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn cli_accounts_tokens_and_whitelists() {
     let s = Server::start(&[]);
@@ -626,4 +613,23 @@ async fn cli_accounts_tokens_and_whitelists() {
     assert!(!ok && err.contains("error[token_revoked]"), "{err}");
     let (ok, _, err) = orb_t("", &["fn", "ls", "--server", &url]);
     assert!(!ok && err.contains("error[token_missing]"), "{err}");
+}
+
+#[tokio::test]
+async fn a_browser_get_call_takes_one_unit_of_the_rate() {
+    let s = Server::start(&[]);
+    let hello = s.deploy("hello").await;
+    let (_, tok) = s.post_json("/v1/tokens", &json!({"rate": "2/60s"})).await;
+    let tok = tok["token"].as_str().unwrap().to_string();
+    let path = format!("/v1/functions/{hello}/greet?name=Web");
+    for _ in 0..2 {
+        let (st, out) = s.get_as(&path, Some(&tok)).await;
+        assert_eq!(
+            (st, out["result"].clone()),
+            (200, json!("Hello, Web!")),
+            "{out}"
+        );
+    }
+    let (st, body) = s.get_as(&path, Some(&tok)).await;
+    assert_error(st, &body, 429, "rate_limited");
 }

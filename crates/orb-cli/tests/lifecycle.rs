@@ -39,20 +39,6 @@ fn orb(args: &[&str]) -> (bool, String, String) {
     orb_t("", args)
 }
 
-/// Runs the CLI with `ORB_TOKEN=token`.
-fn orb_t(token: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(orb_bin())
-        .env("ORB_TOKEN", token)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn cli_hash_first_flow_with_a_wasm_path() {
     let s = Server::start(&[]);

@@ -150,6 +150,11 @@ impl Client {
         }
     }
 
+    /// Sends a request with the token; transport failures become [`ClientError::Transport`].
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        rb.authed(self).send().await.map_err(|e| self.transport(e))
+    }
+
     async fn decode<T: serde::de::DeserializeOwned>(
         &self,
         resp: reqwest::Response,
@@ -184,14 +189,13 @@ impl Client {
     /// Uploads a component. `body` lets the caller wrap the bytes (progress).
     pub async fn upload_body(&self, body: reqwest::Body) -> Result<FunctionInfo, ClientError> {
         let resp = self
-            .http
-            .post(format!("{}/v1/functions", self.base))
-            .header("content-type", "application/wasm")
-            .body(body)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(
+                self.http
+                    .post(format!("{}/v1/functions", self.base))
+                    .header("content-type", "application/wasm")
+                    .body(body),
+            )
+            .await?;
         self.decode(resp).await
     }
 
@@ -215,13 +219,12 @@ impl Client {
             "globals": opts.globals,
         });
         let resp = self
-            .http
-            .post(format!("{}/v1/invoke", self.base))
-            .json(&body)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(
+                self.http
+                    .post(format!("{}/v1/invoke", self.base))
+                    .json(&body),
+            )
+            .await?;
         self.decode(resp).await
     }
 
@@ -246,12 +249,8 @@ impl Client {
 
     pub async fn get_function(&self, id: &FunctionId) -> Result<FunctionInfo, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/v1/functions/{id}", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.get(format!("{}/v1/functions/{id}", self.base)))
+            .await?;
         self.decode(resp).await
     }
 
@@ -261,23 +260,15 @@ impl Client {
             functions: Vec<FunctionInfo>,
         }
         let resp = self
-            .http
-            .get(format!("{}/v1/functions", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.get(format!("{}/v1/functions", self.base)))
+            .await?;
         Ok(self.decode::<L>(resp).await?.functions)
     }
 
     pub async fn delete_function(&self, id: &FunctionId) -> Result<(), ClientError> {
         let resp = self
-            .http
-            .delete(format!("{}/v1/functions/{id}", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.delete(format!("{}/v1/functions/{id}", self.base)))
+            .await?;
         self.decode::<Json>(resp).await.map(|_| ())
     }
 
@@ -291,13 +282,7 @@ impl Client {
         if let Some(f) = function {
             url.push_str(&format!("&function={f}"));
         }
-        let resp = self
-            .http
-            .get(url)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+        let resp = self.send(self.http.get(url)).await?;
         let v: Json = self.decode(resp).await?;
         Ok(v.get("activations")
             .and_then(Json::as_array)
@@ -307,24 +292,15 @@ impl Client {
 
     pub async fn get_activation(&self, id: &str) -> Result<Json, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/v1/activations/{id}", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.get(format!("{}/v1/activations/{id}", self.base)))
+            .await?;
         self.decode(resp).await
     }
 
     async fn post_json(&self, path: &str, body: &Json) -> Result<Json, ClientError> {
         let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await?;
         self.decode(resp).await
     }
 
@@ -357,38 +333,21 @@ impl Client {
 
     /// A key's JSON value.
     pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Json, ClientError> {
-        let resp = self
-            .http
-            .get(self.key_url(ns, key)?)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+        let resp = self.send(self.http.get(self.key_url(ns, key)?)).await?;
         self.decode(resp).await
     }
 
     /// Writes a key (durable when this returns); `{"revision"}`.
     pub async fn kv_put(&self, ns: &str, key: &str, value: &Json) -> Result<Json, ClientError> {
         let resp = self
-            .http
-            .put(self.key_url(ns, key)?)
-            .json(value)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.put(self.key_url(ns, key)?).json(value))
+            .await?;
         self.decode(resp).await
     }
 
     /// Deletes a key.
     pub async fn kv_delete(&self, ns: &str, key: &str) -> Result<(), ClientError> {
-        let resp = self
-            .http
-            .delete(self.key_url(ns, key)?)
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+        let resp = self.send(self.http.delete(self.key_url(ns, key)?)).await?;
         self.decode::<Json>(resp).await.map(|_| ())
     }
 
@@ -405,13 +364,7 @@ impl Client {
             if let Some(a) = &after {
                 url.query_pairs_mut().append_pair("after", a);
             }
-            let resp = self
-                .http
-                .get(url)
-                .authed(self)
-                .send()
-                .await
-                .map_err(|e| self.transport(e))?;
+            let resp = self.send(self.http.get(url)).await?;
             let v: Json = self.decode(resp).await?;
             out.extend(
                 v["keys"]
@@ -430,12 +383,11 @@ impl Client {
     /// A namespace as `{"namespace","keys":{key: value}}`.
     pub async fn ns_export(&self, ns: &str) -> Result<Json, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/v1/namespaces/{ns}/export", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(
+                self.http
+                    .get(format!("{}/v1/namespaces/{ns}/export", self.base)),
+            )
+            .await?;
         self.decode(resp).await
     }
 
@@ -448,12 +400,8 @@ impl Client {
     /// The account's namespaces (`[{"name","keys","bytes"}]`).
     pub async fn list_namespaces(&self) -> Result<Vec<Json>, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/v1/namespaces", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(self.http.get(format!("{}/v1/namespaces", self.base)))
+            .await?;
         let v: Json = self.decode(resp).await?;
         Ok(v["namespaces"].as_array().cloned().unwrap_or_default())
     }
@@ -465,25 +413,23 @@ impl Client {
         functions: &[String],
     ) -> Result<Json, ClientError> {
         let resp = self
-            .http
-            .put(format!("{}/v1/namespaces/{namespace}/whitelist", self.base))
-            .json(&json!({ "functions": functions }))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(
+                self.http
+                    .put(format!("{}/v1/namespaces/{namespace}/whitelist", self.base))
+                    .json(&json!({ "functions": functions })),
+            )
+            .await?;
         self.decode(resp).await
     }
 
     /// A namespace's whitelist.
     pub async fn get_whitelist(&self, namespace: &str) -> Result<Vec<String>, ClientError> {
         let resp = self
-            .http
-            .get(format!("{}/v1/namespaces/{namespace}/whitelist", self.base))
-            .authed(self)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+            .send(
+                self.http
+                    .get(format!("{}/v1/namespaces/{namespace}/whitelist", self.base)),
+            )
+            .await?;
         let v: Json = self.decode(resp).await?;
         Ok(v["functions"]
             .as_array()

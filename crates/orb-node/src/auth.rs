@@ -116,6 +116,14 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Verifies the request's token for `req` without taking from its rate.
+pub fn verify(node: &Node, headers: &HeaderMap, req: Request<'_>) -> Result<Claims, ApiError> {
+    let token = bearer(headers).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
+    node.auth
+        .verify(token, &req)
+        .map_err(|e| ApiError(e.into()))
+}
+
 /// Verifies the request's token for `req` and takes one unit of its rate.
 pub async fn authorize(
     node: &Node,

@@ -36,6 +36,20 @@ pub fn orb_bin() -> &'static str {
     env!("CARGO_BIN_EXE_orb")
 }
 
+/// Runs the `orb` CLI with `ORB_TOKEN=token`: (success, stdout, stderr).
+pub fn orb_t(token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(orb_bin())
+        .env("ORB_TOKEN", token)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub struct Server {
     pub url: String,
     pub data_dir: PathBuf,
