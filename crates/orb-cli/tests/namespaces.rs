@@ -369,3 +369,34 @@ async fn watch_streams_committed_changes_under_a_prefix() {
     assert!(text.contains(r#""key":"sensor/b","value":21"#), "{text}");
     assert!(!text.contains(r#""key":"other""#), "{text}");
 }
+
+#[tokio::test]
+async fn account_quotas_refuse_writes_from_http_and_guests() {
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("orb.toml");
+    std::fs::write(
+        &cfg,
+        "max_keys_per_account = 3\nmax_bytes_per_account = 1000\n",
+    )
+    .unwrap();
+    let s = Server::start(&["--config", cfg.to_str().unwrap()]);
+    for k in ["a", "b"] {
+        assert_eq!(put(&s, &s.token, "one", k, &json!(1)).await.0, 200);
+    }
+    assert_eq!(put(&s, &s.token, "two", "c", &json!(1)).await.0, 200);
+    let (st, body) = put(&s, &s.token, "two", "d", &json!(1)).await;
+    let e = assert_error(st, &body, 403, "quota_exceeded");
+    assert_eq!(e["details"]["quota"], "keys");
+    let (st, body) = put(&s, &s.token, "one", "a", &json!("x".repeat(2000))).await;
+    let e = assert_error(st, &body, 403, "quota_exceeded");
+    assert_eq!(e["details"]["quota"], "bytes");
+    // A guest's commit is refused the same way, and writes nothing.
+    let kv = s.deploy("kv").await;
+    let (st, body) = s
+        .post_json("/v1/invoke", &json!({"function": kv, "export": "put", "params": {"key": "e", "value": "1"}, "namespace": "two"}))
+        .await;
+    assert_error(st, &body, 403, "quota_exceeded");
+    assert_eq!(s.get("/v1/namespaces/two/keys/e").await.0, 404);
+    // Overwriting within the quota still works.
+    assert_eq!(put(&s, &s.token, "one", "a", &json!(2)).await.0, 200);
+}

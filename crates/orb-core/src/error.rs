@@ -80,6 +80,8 @@ codes! {
     CodeNotWhitelisted = ("code_not_whitelisted", 403, Caller),
     /// No such account.
     AccountNotFound = ("account_not_found", 404, Caller),
+    /// The account's namespaces would exceed its key or byte quota.
+    QuotaExceeded = ("quota_exceeded", 403, Caller),
     /// Concurrent calls kept changing what this call read; retried and gave up.
     Conflict = ("conflict", 409, Caller),
     /// Too many calls for this token's rate limit.

@@ -36,6 +36,10 @@ pub struct NodeConfig {
     /// Instances alive at once (pooling allocator size).
     pub max_instances: u32,
     pub log_format: LogFormat,
+    /// Keys an account may hold over all its namespaces.
+    pub max_keys_per_account: u64,
+    /// Bytes (of JSON values) an account may hold over all its namespaces.
+    pub max_bytes_per_account: u64,
     /// Anyone may create an account with `POST /v1/accounts` (off by default).
     pub open_registration: bool,
     /// `/healthz` and `/metrics` answer without a token (on by default).
@@ -63,6 +67,8 @@ impl Default for NodeConfig {
             max_activations: 10_000,
             max_instances: 200,
             log_format: LogFormat::Text,
+            max_keys_per_account: 1_000_000,
+            max_bytes_per_account: 1 << 30,
             open_registration: false,
             open_health: true,
             tls_cert: None,

@@ -437,13 +437,18 @@ pub(crate) async fn invoke(
         if reads.is_empty() && writes.is_empty() {
             break (outcome, result);
         }
-        if node
+        match node
             .store
             .kv_commit(&claims.account, &access.namespace, reads, writes.clone())
             .await?
         {
-            crate::kv::publish(node, &claims.account, &access.namespace, &writes);
-            break (outcome, result);
+            orb_store::Commit::Done => {
+                crate::kv::publish(node, &claims.account, &access.namespace, &writes);
+                break (outcome, result);
+            }
+            // The call's writes are dropped; the call fails with the quota error.
+            orb_store::Commit::OverQuota(q) => break (outcome, Err(crate::kv::over_quota(q).0)),
+            orb_store::Commit::Conflict => {}
         }
         metrics::counter!(m::KV_CONFLICTS).increment(1);
         if attempt >= MAX_ATTEMPTS {

@@ -87,6 +87,19 @@ pub async fn watch(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+pub fn over_quota(q: orb_store::QuotaExceeded) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "this write would give the account {} {} in its namespaces; the quota is {} (delete keys or ask the operator to raise it)",
+                q.would_be, q.what, q.limit
+            ),
+        )
+        .with_details(json!({ "quota": q.what, "limit": q.limit, "would_be": q.would_be })),
+    )
+}
+
 pub const OP_READ: &str = "namespace.read";
 pub const OP_WRITE: &str = "namespace.write";
 
@@ -247,7 +260,11 @@ pub async fn put_key(
         )
     })?;
     let text = serde_json::to_vec(&value).expect("serialisable");
-    let revision = node.store.kv_put(&claims.account, ns, key, &text).await?;
+    let revision = node
+        .store
+        .kv_put(&claims.account, ns, key, &text)
+        .await?
+        .map_err(over_quota)?;
     publish(node, &claims.account, ns, &[(key.to_string(), Some(text))]);
     Ok(json!({ "namespace": ns, "key": key, "revision": revision }))
 }
@@ -335,9 +352,13 @@ pub async fn import(
         writes.push((k, Some(text)));
     }
     let n = writes.len();
-    node.store
+    if let orb_store::Commit::OverQuota(q) = node
+        .store
         .kv_commit(&claims.account, ns, Vec::new(), writes.clone())
-        .await?;
+        .await?
+    {
+        return Err(over_quota(q));
+    }
     publish(node, &claims.account, ns, &writes);
     Ok(json!({ "namespace": ns, "imported": n }))
 }

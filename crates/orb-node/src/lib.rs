@@ -61,6 +61,10 @@ impl Node {
             &config.data_dir,
             StoreConfig {
                 max_activations: config.max_activations,
+                quota: orb_store::Quota {
+                    max_keys: config.max_keys_per_account,
+                    max_bytes: config.max_bytes_per_account,
+                },
             },
         )
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;

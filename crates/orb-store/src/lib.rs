@@ -32,6 +32,40 @@ pub struct KvEntry {
     pub revision: u64,
 }
 
+/// Per-account limits on namespace contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub max_keys: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Self {
+            max_keys: 1_000_000,
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+/// A write that would take the account past its quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    /// `"keys"` or `"bytes"`.
+    pub what: &'static str,
+    pub limit: u64,
+    pub would_be: u64,
+}
+
+/// How a [`Store::kv_commit`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Commit {
+    Done,
+    /// Something the call read has changed since.
+    Conflict,
+    OverQuota(QuotaExceeded),
+}
+
 /// A namespace and its size.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct NamespaceInfo {
@@ -103,14 +137,15 @@ pub trait Store: Send + Sync + 'static {
         namespace: &str,
         key: &str,
     ) -> StoreResult<Option<KvEntry>>;
-    /// Writes a key durably (fsync before returning); returns its new revision.
+    /// Writes a key durably (fsync before returning); returns its new
+    /// revision, or the quota it would break (nothing is written then).
     async fn kv_put(
         &self,
         account: &str,
         namespace: &str,
         key: &str,
         value: &[u8],
-    ) -> StoreResult<u64>;
+    ) -> StoreResult<Result<u64, QuotaExceeded>>;
     /// Removes a key durably; `false` when it did not exist.
     async fn kv_delete(&self, account: &str, namespace: &str, key: &str) -> StoreResult<bool>;
     /// Keys with `prefix`, in order, strictly after `after`, at most `limit`.
@@ -123,15 +158,15 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<String>>;
     /// Commits a call's writes atomically and durably, only if every key in
-    /// `reads` still has the revision read (`None`: still absent). Returns
-    /// `false` (and writes nothing) on a conflict.
+    /// `reads` still has the revision read (`None`: still absent) and the
+    /// account stays within its quota; otherwise writes nothing.
     async fn kv_commit(
         &self,
         account: &str,
         namespace: &str,
         reads: Vec<(String, Option<u64>)>,
         writes: Vec<(String, Option<Vec<u8>>)>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Commit>;
     /// The account's namespaces that hold at least one key.
     async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>>;
 

@@ -1,4 +1,7 @@
-use crate::{ActivationQuery, KvEntry, NamespaceInfo, Store, StoreError, StoreResult};
+use crate::{
+    ActivationQuery, Commit, KvEntry, NamespaceInfo, Quota, QuotaExceeded, Store, StoreError,
+    StoreResult,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use orb_core::{Account, Activation, FunctionId, FunctionInfo};
@@ -36,12 +39,15 @@ const WHITELISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("whitelist
 pub struct StoreConfig {
     /// Activations kept; the oldest are pruned beyond this.
     pub max_activations: u64,
+    /// Per-account limits on keys and bytes in namespaces.
+    pub quota: Quota,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             max_activations: 10_000,
+            quota: Quota::default(),
         }
     }
 }
@@ -97,6 +103,136 @@ impl RedbStore {
             .await
             .map_err(backend)?
     }
+}
+
+/// One atomic write transaction: validate read revisions, apply writes,
+/// update namespace stats, check the quota, commit (fsync when writing).
+/// Returns the outcome and the new revision of each written key (0 for deletes).
+fn commit_sync(
+    db: &Database,
+    quota: Quota,
+    account: &str,
+    namespace: &str,
+    reads: &[(String, Option<u64>)],
+    writes: &[(String, Option<Vec<u8>>)],
+) -> StoreResult<(Commit, Vec<u64>)> {
+    let base = format!("{account}\0{namespace}\0");
+    let ns = format!("{account}\0{namespace}");
+    let mut txn = db.begin_write().map_err(backend)?;
+    if writes.is_empty() {
+        txn.set_durability(Durability::None).map_err(backend)?;
+    }
+    let mut revisions = Vec::with_capacity(writes.len());
+    let outcome = {
+        let mut t = txn.open_table(KV).map_err(backend)?;
+        let mut conflict = false;
+        for (key, seen) in reads {
+            let now = t
+                .get(format!("{base}{key}").as_str())
+                .map_err(backend)?
+                .map(|v| split_entry(v.value()).revision);
+            if now != *seen {
+                conflict = true;
+                break;
+            }
+        }
+        if conflict {
+            Commit::Conflict
+        } else {
+            let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
+            let before = stats
+                .get(ns.as_str())
+                .map_err(backend)?
+                .map_or((0, 0), |v| v.value());
+            let (mut keys, mut bytes) = before;
+            for (key, value) in writes {
+                let k = format!("{base}{key}");
+                let old = t
+                    .get(k.as_str())
+                    .map_err(backend)?
+                    .map(|v| split_entry(v.value()));
+                if let Some(o) = &old {
+                    keys -= 1;
+                    bytes = bytes.saturating_sub(o.value.len() as u64);
+                }
+                match value {
+                    Some(v) => {
+                        let revision = old.as_ref().map_or(1, |o| o.revision + 1);
+                        let mut buf = Vec::with_capacity(8 + v.len());
+                        buf.extend_from_slice(&revision.to_be_bytes());
+                        buf.extend_from_slice(v);
+                        t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
+                        keys += 1;
+                        bytes += v.len() as u64;
+                        revisions.push(revision);
+                    }
+                    None => {
+                        t.remove(k.as_str()).map_err(backend)?;
+                        revisions.push(0);
+                    }
+                }
+            }
+            match check_quota(&stats, account, before, (keys, bytes), quota)? {
+                Err(q) => Commit::OverQuota(q),
+                Ok(()) => {
+                    if keys == 0 {
+                        stats.remove(ns.as_str()).map_err(backend)?;
+                    } else {
+                        stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
+                    }
+                    Commit::Done
+                }
+            }
+        }
+    };
+    if outcome == Commit::Done {
+        txn.commit().map_err(backend)?;
+    } else {
+        txn.abort().map_err(backend)?;
+    }
+    Ok((outcome, revisions))
+}
+
+/// The account's keys and bytes over all namespaces, and a check of the
+/// totals after replacing `ns`'s stats `before` by `after`.
+fn check_quota(
+    stats: &impl ReadableTable<&'static str, (u64, u64)>,
+    account: &str,
+    before: (u64, u64),
+    after: (u64, u64),
+    quota: Quota,
+) -> StoreResult<Result<(), QuotaExceeded>> {
+    if after.0 <= before.0 && after.1 <= before.1 {
+        return Ok(Ok(())); // shrinking is always allowed
+    }
+    let prefix = format!("{account}\0");
+    let (mut keys, mut bytes) = (0u64, 0u64);
+    for entry in stats.range(prefix.as_str()..).map_err(backend)? {
+        let (k, v) = entry.map_err(backend)?;
+        if !k.value().starts_with(prefix.as_str()) {
+            break;
+        }
+        let (ks, bs) = v.value();
+        keys += ks;
+        bytes += bs;
+    }
+    let keys = keys - before.0 + after.0;
+    let bytes = bytes - before.1 + after.1;
+    if keys > quota.max_keys {
+        return Ok(Err(QuotaExceeded {
+            what: "keys",
+            limit: quota.max_keys,
+            would_be: keys,
+        }));
+    }
+    if bytes > quota.max_bytes {
+        return Ok(Err(QuotaExceeded {
+            what: "bytes",
+            limit: quota.max_bytes,
+            would_be: bytes,
+        }));
+    }
+    Ok(Ok(()))
 }
 
 fn split_entry(raw: &[u8]) -> KvEntry {
@@ -374,37 +510,16 @@ impl Store for RedbStore {
         namespace: &str,
         key: &str,
         value: &[u8],
-    ) -> StoreResult<u64> {
-        let k = format!("{account}\0{namespace}\0{key}");
-        let ns = format!("{account}\0{namespace}");
-        let value = value.to_vec();
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
-            let revision;
-            {
-                let mut t = txn.open_table(KV).map_err(backend)?;
-                let old = t
-                    .get(k.as_str())
-                    .map_err(backend)?
-                    .map(|v| split_entry(v.value()));
-                revision = old.as_ref().map_or(1, |o| o.revision + 1);
-                let mut buf = Vec::with_capacity(8 + value.len());
-                buf.extend_from_slice(&revision.to_be_bytes());
-                buf.extend_from_slice(&value);
-                t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
-                let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
-                let (keys, bytes) = stats
-                    .get(ns.as_str())
-                    .map_err(backend)?
-                    .map_or((0, 0), |v| v.value());
-                let (keys, bytes) = match old {
-                    Some(o) => (keys, bytes - o.value.len() as u64 + value.len() as u64),
-                    None => (keys + 1, bytes + value.len() as u64),
-                };
-                stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
-            }
-            txn.commit().map_err(backend)?;
-            Ok(revision)
+    ) -> StoreResult<Result<u64, QuotaExceeded>> {
+        let (account, namespace) = (account.to_string(), namespace.to_string());
+        let writes = vec![(key.to_string(), Some(value.to_vec()))];
+        self.blocking(move |db, cfg| {
+            let (outcome, revisions) =
+                commit_sync(db, cfg.quota, &account, &namespace, &[], &writes)?;
+            Ok(match outcome {
+                Commit::OverQuota(q) => Err(q),
+                _ => Ok(revisions[0]),
+            })
         })
         .await
     }
@@ -415,65 +530,10 @@ impl Store for RedbStore {
         namespace: &str,
         reads: Vec<(String, Option<u64>)>,
         writes: Vec<(String, Option<Vec<u8>>)>,
-    ) -> StoreResult<bool> {
-        let base = format!("{account}\0{namespace}\0");
-        let ns = format!("{account}\0{namespace}");
-        self.blocking(move |db, _| {
-            let mut txn = db.begin_write().map_err(backend)?;
-            if writes.is_empty() {
-                txn.set_durability(Durability::None).map_err(backend)?;
-            }
-            {
-                let mut t = txn.open_table(KV).map_err(backend)?;
-                for (key, seen) in &reads {
-                    let now = t
-                        .get(format!("{base}{key}").as_str())
-                        .map_err(backend)?
-                        .map(|v| split_entry(v.value()).revision);
-                    if now != *seen {
-                        drop(t);
-                        txn.abort().map_err(backend)?;
-                        return Ok(false);
-                    }
-                }
-                let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
-                let (mut keys, mut bytes) = stats
-                    .get(ns.as_str())
-                    .map_err(backend)?
-                    .map_or((0, 0), |v| v.value());
-                for (key, value) in &writes {
-                    let k = format!("{base}{key}");
-                    let old = t
-                        .get(k.as_str())
-                        .map_err(backend)?
-                        .map(|v| split_entry(v.value()));
-                    if let Some(o) = &old {
-                        keys -= 1;
-                        bytes = bytes.saturating_sub(o.value.len() as u64);
-                    }
-                    match value {
-                        Some(v) => {
-                            let revision = old.as_ref().map_or(1, |o| o.revision + 1);
-                            let mut buf = Vec::with_capacity(8 + v.len());
-                            buf.extend_from_slice(&revision.to_be_bytes());
-                            buf.extend_from_slice(v);
-                            t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
-                            keys += 1;
-                            bytes += v.len() as u64;
-                        }
-                        None => {
-                            t.remove(k.as_str()).map_err(backend)?;
-                        }
-                    }
-                }
-                if keys == 0 {
-                    stats.remove(ns.as_str()).map_err(backend)?;
-                } else {
-                    stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
-                }
-            }
-            txn.commit().map_err(backend)?;
-            Ok(true)
+    ) -> StoreResult<Commit> {
+        let (account, namespace) = (account.to_string(), namespace.to_string());
+        self.blocking(move |db, cfg| {
+            Ok(commit_sync(db, cfg.quota, &account, &namespace, &reads, &writes)?.0)
         })
         .await
     }
@@ -740,6 +800,7 @@ mod tests {
                 dir.path(),
                 StoreConfig {
                     max_activations: 10,
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -775,6 +836,7 @@ mod tests {
             dir.path(),
             StoreConfig {
                 max_activations: 10,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -826,12 +888,18 @@ mod tests {
     async fn key_values_with_revisions_prefixes_and_stats() {
         let dir = tempfile::tempdir().unwrap();
         let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
-        assert_eq!(s.kv_put("a", "home", "t/1", b"20").await.unwrap(), 1);
-        assert_eq!(s.kv_put("a", "home", "t/1", b"21").await.unwrap(), 2);
-        s.kv_put("a", "home", "t/2", b"\"x\"").await.unwrap();
-        s.kv_put("a", "home", "u", b"true").await.unwrap();
-        s.kv_put("a", "homework", "t/9", b"1").await.unwrap();
-        s.kv_put("b", "home", "t/1", b"99").await.unwrap();
+        assert_eq!(s.kv_put("a", "home", "t/1", b"20").await.unwrap(), Ok(1));
+        assert_eq!(s.kv_put("a", "home", "t/1", b"21").await.unwrap(), Ok(2));
+        s.kv_put("a", "home", "t/2", b"\"x\"")
+            .await
+            .unwrap()
+            .unwrap();
+        s.kv_put("a", "home", "u", b"true").await.unwrap().unwrap();
+        s.kv_put("a", "homework", "t/9", b"1")
+            .await
+            .unwrap()
+            .unwrap();
+        s.kv_put("b", "home", "t/1", b"99").await.unwrap().unwrap();
         let e = s.kv_get("a", "home", "t/1").await.unwrap().unwrap();
         assert_eq!((e.value.as_slice(), e.revision), (&b"21"[..], 2));
         assert_eq!(
@@ -857,6 +925,55 @@ mod tests {
         assert_eq!(
             s.kv_get("b", "home", "t/1").await.unwrap().unwrap().value,
             b"99"
+        );
+    }
+
+    #[tokio::test]
+    async fn quotas_count_every_namespace_of_the_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let quota = Quota {
+            max_keys: 3,
+            max_bytes: 10,
+        };
+        let s = RedbStore::open(
+            dir.path(),
+            StoreConfig {
+                quota,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(s.kv_put("a", "one", "k1", b"1").await.unwrap().is_ok());
+        assert!(s.kv_put("a", "two", "k2", b"2").await.unwrap().is_ok());
+        assert!(s.kv_put("a", "two", "k3", b"3").await.unwrap().is_ok());
+        let over = s.kv_put("a", "one", "k4", b"4").await.unwrap().unwrap_err();
+        assert_eq!((over.what, over.limit, over.would_be), ("keys", 3, 4));
+        assert!(
+            s.kv_get("a", "one", "k4").await.unwrap().is_none(),
+            "nothing written"
+        );
+        // Replacing a key adds no key; growing past the bytes does not pass.
+        assert!(
+            s.kv_put("a", "one", "k1", b"12345678")
+                .await
+                .unwrap()
+                .is_ok()
+        );
+        let over = s
+            .kv_put("a", "one", "k1", b"123456789")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(over.what, "bytes");
+        // Another account has its own quota; shrinking is always allowed.
+        assert!(s.kv_put("b", "one", "k4", b"4").await.unwrap().is_ok());
+        let writes = vec![
+            ("k1".to_string(), None),
+            ("k5".to_string(), Some(b"5".to_vec())),
+        ];
+        assert_eq!(
+            s.kv_commit("a", "one", vec![], writes).await.unwrap(),
+            Commit::Done
         );
     }
 }
