@@ -312,22 +312,28 @@ async fn deploy(client: &Client, file: &Path, json_out: bool) -> anyhow::Result<
     Ok(())
 }
 
+/// One line per export; very long signatures (generated plumbing such as
+/// componentize-py's `exports#init`) are cut — `orb fn show --json` has them whole.
 fn print_exports(info: &FunctionInfo) {
+    const WIDTH: usize = 160;
     for e in &info.exports {
         let params: Vec<String> = e
             .params
             .iter()
             .map(|p| format!("{}: {}", p.name, p.ty))
             .collect();
-        println!(
-            "  {}({}){}",
-            e.name,
-            params.join(", "),
-            e.result
-                .as_ref()
-                .map(|r| format!(" -> {r}"))
-                .unwrap_or_default()
-        );
+        let result = e
+            .result
+            .as_ref()
+            .map(|r| format!(" -> {r}"))
+            .unwrap_or_default();
+        let line = format!("  {}({}){result}", e.name, params.join(", "));
+        if line.chars().count() > WIDTH {
+            let cut: String = line.chars().take(WIDTH - 1).collect();
+            println!("{cut}…");
+        } else {
+            println!("{line}");
+        }
     }
 }
 

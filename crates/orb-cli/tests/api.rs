@@ -69,6 +69,13 @@ async fn deploy_then_call_hello_by_hash_with_globals_and_logs() {
     assert!(logs.contains("greeting Grace"), "{logs}");
     assert!(logs.contains("[info hello]"), "{logs}");
     assert_eq!(s.activations(&hash).await.len(), 3);
+    // A number-looking value for a string parameter stays text.
+    let (st, out) = s.get(&format!("/v1/functions/{hash}/greet?name=42")).await;
+    assert_eq!(
+        (st, out["result"].clone()),
+        (200, json!("Hello, 42!")),
+        "{out}"
+    );
 
     let (status, list) = s.get("/v1/functions").await;
     assert_eq!(status, 200);
@@ -131,6 +138,12 @@ async fn every_wit_value_type_round_trips() {
         "negative"
     );
 
+    // GET query values are typed by the signature: JSON for numbers, text for enums.
+    let (st, out) = s.get(&format!("/v1/functions/{hash}/add?a=40&b=2")).await;
+    assert_eq!((st, out["result"].clone()), (200, json!(42)), "{out}");
+    let (st, out) = s.get(&format!("/v1/functions/{hash}/classify?n=0")).await;
+    assert_eq!((st, out["result"].clone()), (200, json!("zero")), "{out}");
+
     // Functions with results, options, variants.
     assert_eq!(
         s.call(&hash, "add", json!({"a": 2, "b": 40})).await.1["result"],
@@ -185,6 +198,16 @@ async fn bad_parameters_are_refused_without_running_the_function() {
     assert_eq!(e["details"]["expected"], "s32");
 
     let (st, body) = s.call(&hash, "add", json!({"a": 1, "b": 1u64 << 40})).await;
+    assert_error(st, &body, 400, "invalid_params");
+
+    // GET query values are typed by the signature; names that are no
+    // parameter, and values that do not fit, are refused.
+    let (st, body) = s
+        .get(&format!("/v1/functions/{hash}/add?a=40&b=2&c=1"))
+        .await;
+    let e = assert_error(st, &body, 400, "invalid_params");
+    assert_eq!(e["details"]["param"], "c");
+    let (st, body) = s.get(&format!("/v1/functions/{hash}/add?a=40&b=two")).await;
     assert_error(st, &body, 400, "invalid_params");
 
     // A nested mistake names the path.

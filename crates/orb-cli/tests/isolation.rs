@@ -91,3 +91,26 @@ async fn a_ten_megabyte_print_is_capped_in_the_logs() {
     );
     assert_eq!(rec["logs_truncated"], true);
 }
+
+#[tokio::test]
+async fn guests_see_no_environment_files_or_stdin() {
+    // The node itself has environment variables, a root file system and a stdin.
+    let s = Server::start(&[]);
+    let hash = s.deploy("misbehave").await;
+    let (st, out) = s.call(&hash, "snoop", json!({})).await;
+    assert_eq!(st, 200, "{out}");
+    let lines: Vec<&str> = out["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(lines[0], "env: 0 vars", "{lines:?}");
+    assert_eq!(lines[1], "args: 0", "{lines:?}");
+    assert!(lines[2].starts_with("fs /: error"), "{lines:?}");
+    assert!(lines[3].starts_with("passwd: error"), "{lines:?}");
+    assert!(
+        lines[4] == "stdin: 0 bytes" || lines[4].starts_with("stdin: error"),
+        "{lines:?}"
+    );
+}

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orb_core::ErrorCode;
 use orb_store::ActivationQuery;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tower_http::cors::CorsLayer;
@@ -335,30 +335,15 @@ async fn call_get(
         return Err(invoke::not_found(&id));
     }
     let f = invoke::load(&node, &id).await?;
-    let sig = f
-        .exports()
-        .into_iter()
-        .find(|e| e.name == export || e.name.ends_with(&format!("#{export}")));
-    let mut params = Map::new();
+    let (mut params, rest) = f.params_from_text(&export, query)?;
     let mut namespace = None;
-    for (k, v) in query {
-        let ty = sig
-            .as_ref()
-            .and_then(|s| s.params.iter().find(|p| p.name == k))
-            .map(|p| p.ty.clone());
-        if ty.is_none() && k == "namespace" {
+    for (k, v) in rest {
+        if k == "namespace" && namespace.is_none() {
             namespace = Some(v);
-            continue;
-        }
-        let ty = ty.unwrap_or_default();
-        let stringy =
-            ty == "string" || ty == "char" || ty == "option<string>" || ty.starts_with("enum");
-        let value = if stringy {
-            Value::String(v)
         } else {
-            serde_json::from_str(&v).unwrap_or(Value::String(v))
-        };
-        params.insert(k, value);
+            // Not a parameter: left in so the call is refused naming it.
+            params.insert(k, Value::String(v));
+        }
     }
     let req = InvokeRequest {
         function: Some(target),

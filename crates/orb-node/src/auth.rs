@@ -145,6 +145,18 @@ pub fn denied(message: impl Into<String>) -> ApiError {
     ApiError(OrbError::new(ErrorCode::PermissionDenied, message))
 }
 
+/// [`authorize`], for operations only a private token may do.
+pub async fn authorize_private(
+    node: &Node,
+    headers: &HeaderMap,
+    req: Request<'_>,
+    what: &str,
+) -> Result<Claims, ApiError> {
+    let claims = authorize(node, headers, req).await?;
+    require_private(&claims, what)?;
+    Ok(claims)
+}
+
 /// Only private tokens.
 pub fn require_private(claims: &Claims, what: &str) -> Result<(), ApiError> {
     if claims.kind == Kind::Private {
@@ -250,16 +262,16 @@ pub async fn post_account(
     body: NewAccount,
 ) -> Result<serde_json::Value, ApiError> {
     if !node.config.open_registration || body.admin {
-        let claims = authorize(
+        let claims = authorize_private(
             node,
             headers,
             Request {
                 operation: op::ACCOUNTS_CREATE,
                 ..Default::default()
             },
+            "creating accounts",
         )
         .await?;
-        require_private(&claims, "creating accounts")?;
         let is_admin = node
             .store
             .get_account(&claims.account)
@@ -342,16 +354,16 @@ pub async fn post_token(
     headers: &HeaderMap,
     body: MintRequest,
 ) -> Result<Minted, ApiError> {
-    let claims = authorize(
+    let claims = authorize_private(
         node,
         headers,
         Request {
             operation: op::TOKENS_MINT,
             ..Default::default()
         },
+        "minting tokens",
     )
     .await?;
-    require_private(&claims, "minting tokens")?;
     let mut namespaces = std::collections::BTreeMap::new();
     for (ns, mode) in body.namespaces {
         check_namespace_name(&ns)?;
@@ -406,16 +418,16 @@ pub async fn post_revoke(
     headers: &HeaderMap,
     body: RevokeRequest,
 ) -> Result<serde_json::Value, ApiError> {
-    let claims = authorize(
+    let claims = authorize_private(
         node,
         headers,
         Request {
             operation: op::TOKENS_REVOKE,
             ..Default::default()
         },
+        "revoking tokens",
     )
     .await?;
-    require_private(&claims, "revoking tokens")?;
     // The token to revoke must carry a valid signature and belong to the
     // same account; expired, narrowed or already revoked tokens qualify.
     let target = node
@@ -446,7 +458,7 @@ pub async fn put_whitelist(
     body: serde_json::Value,
 ) -> Result<serde_json::Value, ApiError> {
     check_namespace_name(ns)?;
-    let claims = authorize(
+    let claims = authorize_private(
         node,
         headers,
         Request {
@@ -454,9 +466,9 @@ pub async fn put_whitelist(
             namespace: Some(ns),
             ..Default::default()
         },
+        "changing a whitelist",
     )
     .await?;
-    require_private(&claims, "changing a whitelist")?;
     let list = match &body {
         serde_json::Value::Array(a) => a.clone(),
         serde_json::Value::Object(o) => o

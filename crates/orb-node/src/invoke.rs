@@ -265,6 +265,63 @@ impl orb_runtime::KvBackend for NodeKv {
     }
 }
 
+/// Commits what a call did to its namespace: on success its reads are
+/// validated and its writes (plus `write_to`) applied; on failure only its
+/// `set` pairs are written. Returns `false` on a conflict (re-run the call).
+/// A quota refusal becomes the call's error.
+async fn commit(
+    node: &Node,
+    account: &str,
+    access: &orb_runtime::KvAccess,
+    write_to: Option<&str>,
+    outcome: &mut orb_runtime::CallOutcome,
+) -> Result<bool, ApiError> {
+    let tx = std::mem::take(&mut outcome.kv);
+    let (reads, mut writes): (Vec<_>, Vec<_>) = match &outcome.result {
+        Ok(_) => (
+            tx.reads.into_iter().collect(),
+            tx.writes.into_iter().collect(),
+        ),
+        Err(_) => (
+            Vec::new(),
+            access
+                .preset
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect(),
+        ),
+    };
+    if let (Ok(value), Some(key)) = (&outcome.result, write_to) {
+        writes.retain(|(k, _)| k != key);
+        writes.push((
+            key.to_string(),
+            Some(serde_json::to_vec(value).expect("serialisable")),
+        ));
+    }
+    if reads.is_empty() && writes.is_empty() {
+        return Ok(true);
+    }
+    // Watchers get the changes; copy them only when someone listens.
+    let announce = (node.changes.receiver_count() > 0).then(|| writes.clone());
+    match node
+        .store
+        .kv_commit(account, &access.namespace, reads, writes)
+        .await?
+    {
+        orb_store::Commit::Done => {
+            if let Some(w) = announce {
+                crate::kv::publish(node, account, &access.namespace, &w);
+            }
+            Ok(true)
+        }
+        orb_store::Commit::OverQuota(q) => {
+            outcome.result = Err(crate::kv::over_quota(q).0);
+            Ok(true)
+        }
+        orb_store::Commit::Conflict => Ok(false),
+    }
+}
+
 /// The result of a call that ran: the response or the function's failure.
 pub(crate) async fn invoke(
     node: &Node,
@@ -356,9 +413,13 @@ pub(crate) async fn invoke(
     )
     .await?;
     let f = load(node, &id).await?;
-    let checked = f.check_params(&req.export, &req.params)?;
-    let export = checked.export().to_string();
-    drop(checked);
+    // Parameters are converted once; only a re-run after a conflict converts again.
+    let mut checked = Some(f.check_params(&req.export, &req.params)?);
+    let export = checked
+        .as_ref()
+        .map(|c| c.export().to_string())
+        .unwrap_or_default();
+    let globals = globals_to_config(&req.globals);
     let kv = match &req.namespace {
         Some(ns) => {
             let read_only = claims
@@ -385,87 +446,49 @@ pub(crate) async fn invoke(
             .clone()
     });
     let mut attempt = 0;
-    let (outcome, mut result) = loop {
+    let outcome = loop {
         attempt += 1;
         let _gate = match &gate {
             Some(g) if attempt == 1 => Some(Gate::Shared(g.clone().read_owned().await)),
             Some(g) => Some(Gate::Exclusive(g.clone().write_owned().await)),
             None => None,
         };
-        let checked = f.check_params(&req.export, &req.params)?;
+        let call = match checked.take() {
+            Some(c) => c,
+            None => f.check_params(&req.export, &req.params)?,
+        };
         metrics::gauge!(m::IN_FLIGHT).increment(1.0);
-        let mut outcome = node
-            .runtime
-            .call(
-                &f,
-                checked,
-                CallRequest {
-                    globals: globals_to_config(&req.globals),
-                    limits: None,
-                    kv: kv.clone(),
-                },
-            )
-            .await;
+        let request = CallRequest {
+            globals: globals.clone(),
+            limits: None,
+            kv: kv.clone(),
+        };
+        let mut outcome = node.runtime.call(&f, call, request).await;
         metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
-        let result = std::mem::replace(&mut outcome.result, Ok(Json::Null));
-        let Some(access) = &kv else {
-            break (outcome, result);
-        };
-        let tx = std::mem::take(&mut outcome.kv);
-        let (reads, mut writes): (Vec<_>, Vec<_>) = match &result {
-            Ok(_) => (
-                tx.reads.into_iter().collect(),
-                tx.writes.into_iter().collect(),
-            ),
-            // A failed call keeps only the pairs sent with it (`set`).
-            Err(_) => (
-                Vec::new(),
-                access
-                    .preset
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .collect(),
-            ),
-        };
-        if let (Ok(value), Some(key)) = (&result, &req.write_to) {
-            writes.retain(|(k, _)| k != key);
-            writes.push((
-                key.clone(),
-                Some(serde_json::to_vec(value).expect("serialisable")),
-            ));
-        }
-        if reads.is_empty() && writes.is_empty() {
-            break (outcome, result);
-        }
-        match node
-            .store
-            .kv_commit(&claims.account, &access.namespace, reads, writes.clone())
-            .await?
+        let Some(access) = &kv else { break outcome };
+        if commit(
+            node,
+            &claims.account,
+            access,
+            req.write_to.as_deref(),
+            &mut outcome,
+        )
+        .await?
         {
-            orb_store::Commit::Done => {
-                crate::kv::publish(node, &claims.account, &access.namespace, &writes);
-                break (outcome, result);
-            }
-            // The call's writes are dropped; the call fails with the quota error.
-            orb_store::Commit::OverQuota(q) => break (outcome, Err(crate::kv::over_quota(q).0)),
-            orb_store::Commit::Conflict => {}
+            break outcome;
         }
         metrics::counter!(m::KV_CONFLICTS).increment(1);
         if attempt >= MAX_ATTEMPTS {
-            let err = OrbError::new(
+            outcome.result = Err(OrbError::new(
                 ErrorCode::Conflict,
                 format!(
                     "namespace `{}` kept changing under this call; gave up after {MAX_ATTEMPTS} tries — retry later",
                     access.namespace
                 ),
             )
-            .with_details(json!({ "attempts": attempt }));
-            break (outcome, Err(err));
+            .with_details(json!({ "attempts": attempt })));
+            break outcome;
         }
-    };
-    let outcome = orb_runtime::CallOutcome {
-        result: std::mem::replace(&mut result, Ok(Json::Null)),
-        ..outcome
     };
     let status = match &outcome.result {
         Ok(_) => "succeeded",

@@ -100,6 +100,39 @@ impl LoadedFunction {
         .with_details(json!({ "export": name, "exports": names })))
     }
 
+    /// Parameters given as text (a URL query) typed by the export's
+    /// signature: text goes as is to `string`, `char`, `enum` and
+    /// `option<string>` parameters and is parsed as JSON for the others (an
+    /// unparsable value stays text and fails the type check with a clear
+    /// message). Pairs naming no parameter are returned apart.
+    pub fn params_from_text(
+        &self,
+        export: &str,
+        pairs: Vec<(String, String)>,
+    ) -> Result<(Map<String, Json>, TextPairs), OrbError> {
+        let sig = self.export(export)?;
+        let mut params = Map::new();
+        let mut rest = Vec::new();
+        for (name, text) in pairs {
+            let Some((_, ty)) = sig.params.iter().find(|(n, _)| *n == name) else {
+                rest.push((name, text));
+                continue;
+            };
+            let textual = match ty {
+                Type::String | Type::Char | Type::Enum(_) => true,
+                Type::Option(o) => matches!(o.ty(), Type::String | Type::Char | Type::Enum(_)),
+                _ => false,
+            };
+            let value = if textual {
+                Json::String(text)
+            } else {
+                serde_json::from_str(&text).unwrap_or(Json::String(text))
+            };
+            params.insert(name, value);
+        }
+        Ok((params, rest))
+    }
+
     /// Checks `params` against the export's signature and converts them.
     /// Nothing runs; a mismatch is an `invalid_params` error naming the
     /// parameter and the expected type.
@@ -183,6 +216,9 @@ fn signature(e: &ExportInfo) -> String {
         None => format!("({})", params.join(", ")),
     }
 }
+
+/// `name=value` pairs as text.
+pub type TextPairs = Vec<(String, String)>;
 
 /// A call whose parameters passed the type check.
 pub struct CheckedCall {

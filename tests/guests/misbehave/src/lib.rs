@@ -68,6 +68,25 @@ impl Guest for Misbehave {
         a.wrapping_add(b)
     }
 
+    fn snoop() -> Vec<String> {
+        let mut out = vec![format!("env: {} vars", std::env::vars().count())];
+        out.push(format!("args: {}", std::env::args().count()));
+        out.push(match std::fs::read_dir("/") {
+            Ok(d) => format!("fs /: {} entries", d.count()),
+            Err(e) => format!("fs /: error {e}"),
+        });
+        out.push(match std::fs::read_to_string("/etc/passwd") {
+            Ok(s) => format!("passwd: read {} bytes", s.len()),
+            Err(e) => format!("passwd: error {e}"),
+        });
+        let mut stdin = String::new();
+        out.push(match std::io::Read::read_to_string(&mut std::io::stdin(), &mut stdin) {
+            Ok(n) => format!("stdin: {n} bytes"),
+            Err(e) => format!("stdin: error {e}"),
+        });
+        out
+    }
+
     fn count() -> u64 {
         COUNTER.fetch_add(1, Ordering::SeqCst) + 1
     }
