@@ -199,6 +199,15 @@ pub struct InvokeArgs {
     /// Globals as a JSON object, readable through `wasi:config`.
     #[arg(long, value_name = "OBJ")]
     pub globals: Option<String>,
+    /// The namespace the function may read and write (`wasi:keyvalue`).
+    #[arg(long = "ns", value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// Pairs (a JSON object) written to the namespace before the call.
+    #[arg(long, value_name = "OBJ", requires = "namespace")]
+    pub set: Option<String>,
+    /// Store the result under this key of the namespace.
+    #[arg(long, value_name = "KEY", requires = "namespace")]
+    pub write_to: Option<String>,
     /// Run in this process, without a server.
     #[arg(long)]
     pub local: bool,

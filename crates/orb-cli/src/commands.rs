@@ -382,13 +382,32 @@ async fn invoke(
     };
     let is_hash = FunctionId::looks_like_id(&args.target);
     if args.local {
+        if args.namespace.is_some() {
+            bail!(
+                "--local runs without namespaces for now; drop --local to use `--ns` on the server"
+            );
+        }
         if is_hash {
             bail!("--local runs a component file; give the path to the .wasm instead of its hash");
         }
         return invoke_local(&args, params, globals, json_out).await;
     }
     let client = client(server, ca, token)?;
-    let opts = CallOptions { globals };
+    let set = match &args.set {
+        Some(text) => {
+            match serde_json::from_str::<Value>(text).context("--set is not valid JSON")? {
+                Value::Object(m) => Some(m),
+                _ => bail!("--set must be a JSON object"),
+            }
+        }
+        None => None,
+    };
+    let opts = CallOptions {
+        globals,
+        namespace: args.namespace.clone(),
+        set,
+        write_to: args.write_to.clone(),
+    };
     let out = if is_hash {
         let id: FunctionId = args.target.parse()?;
         client.invoke(&id, &args.export, params, opts).await?

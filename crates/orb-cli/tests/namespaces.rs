@@ -270,6 +270,39 @@ async fn cli_namespace_commands() {
     assert!(!ok && err.contains("error[key_not_found]"), "{err}");
     let (ok, out, _) = orb(&["ns", "ls"]);
     assert!(ok && out.contains("feeds  1 keys"), "{out}");
+
+    // `orb invoke --ns` gives a function its namespace, with --set and --write-to.
+    let kv = guest_path("kv");
+    let kv = kv.to_str().unwrap();
+    for want in ["1", "2"] {
+        let (ok, out, err) = orb(&[
+            "invoke",
+            kv,
+            "counter",
+            "--ns",
+            "feeds",
+            "--write-to",
+            "last",
+        ]);
+        assert!(ok, "{err}");
+        assert_eq!(out.trim(), want);
+    }
+    let (ok, out, _) = orb(&["ns", "get", "feeds", "last"]);
+    assert!(ok && out.trim() == "2", "{out}");
+    let (ok, out, err) = orb(&[
+        "invoke",
+        kv,
+        "get",
+        "key=mood",
+        "--ns",
+        "feeds",
+        "--set",
+        r#"{"mood":"sunny"}"#,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), r#""sunny""#);
+    let (ok, _, err) = orb(&["invoke", kv, "counter", "--ns", "feeds", "--local"]);
+    assert!(!ok && err.contains("--local"), "{err}");
 }
 
 #[tokio::test]

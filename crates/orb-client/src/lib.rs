@@ -56,7 +56,14 @@ pub struct Invocation {
 /// Optional parts of a call.
 #[derive(Debug, Clone, Default)]
 pub struct CallOptions {
+    /// Per-call values the function reads through `wasi:config`.
     pub globals: Map<String, Json>,
+    /// The namespace the function may use (`wasi:keyvalue`).
+    pub namespace: Option<String>,
+    /// Pairs written to the namespace before the function runs.
+    pub set: Option<Map<String, Json>>,
+    /// Store the result under this key of the namespace.
+    pub write_to: Option<String>,
 }
 
 /// Client for one Orb server.
@@ -212,12 +219,21 @@ impl Client {
         params: Json,
         opts: CallOptions,
     ) -> Result<Invocation, ClientError> {
-        let body = json!({
+        let mut body = json!({
             "function": function.to_string(),
             "export": export,
             "params": params,
             "globals": opts.globals,
         });
+        if let Some(ns) = opts.namespace {
+            body["namespace"] = json!(ns);
+        }
+        if let Some(set) = opts.set {
+            body["set"] = Json::Object(set);
+        }
+        if let Some(key) = opts.write_to {
+            body["write_to"] = json!(key);
+        }
         let resp = self
             .send(
                 self.http
