@@ -115,6 +115,13 @@ async fn public_token_permissions_each_on_and_off() {
     let no_upload = mint(&s, &private, json!({})).await;
     let (st, body) = s.upload_as(guest("misbehave"), Some(&no_upload)).await;
     assert_error(st, &body, 403, "permission_denied");
+    // A refused upload's body is still read, so the client gets the 403 (not
+    // a broken pipe) and its connection stays usable.
+    for _ in 0..3 {
+        let (st, body) = s.upload_as(vec![0u8; 8 << 20], Some(&no_upload)).await;
+        assert_error(st, &body, 403, "permission_denied");
+        assert_eq!(s.get_as("/v1/functions", Some(&no_upload)).await.0, 200);
+    }
     use base64::Engine as _;
     let inline = base64::engine::general_purpose::STANDARD.encode(guest("misbehave"));
     let (st, body) = s

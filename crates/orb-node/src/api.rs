@@ -134,6 +134,12 @@ async fn read_body(mut body: Body, limit: u64) -> Result<bytes::Bytes, ApiError>
     Ok(buf.freeze())
 }
 
+/// Reads and drops a refused request's body (up to the drain cap), so the
+/// client reads the error instead of a broken connection.
+async fn drain(body: Body) {
+    let _ = read_body(body, 0).await;
+}
+
 fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return serde_json::from_slice(b"{}").map_err(|e| {
@@ -157,16 +163,22 @@ fn json_limit(node: &Node) -> u64 {
 }
 
 async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let claims = auth::authorize(
-        &node,
-        &headers,
-        Request {
+    let allowed = async {
+        let req = Request {
             operation: op::FUNCTIONS_WRITE,
             ..Default::default()
-        },
-    )
-    .await?;
-    auth::require_upload(&claims)?;
+        };
+        let claims = auth::authorize(&node, &headers, req).await?;
+        auth::require_upload(&claims)?;
+        Ok::<_, ApiError>(claims)
+    };
+    let claims = match allowed.await {
+        Ok(c) => c,
+        Err(e) => {
+            drain(body).await;
+            return Err(e);
+        }
+    };
     let max = node.config.max_component_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
