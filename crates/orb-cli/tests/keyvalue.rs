@@ -93,10 +93,16 @@ async fn every_store_operation_from_a_rust_guest() {
         "[1,2]"
     );
 
-    // Another bucket: access denied to the guest; the call's own name or "" opens it.
+    // Another bucket: the admin's private token may name any of its
+    // namespaces, so the guest may open it; a name no namespace can have is
+    // no such store. (Public tokens: `other_buckets_follow_the_token`.)
     assert_eq!(
         ok(call_ns(&s, &kv, "open", json!({"name": "other"}), "t").await),
-        json!({"err": "access-denied"})
+        json!({"ok": "opened"})
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv, "open", json!({"name": "Not Valid!"}), "t").await),
+        json!({"err": "no-such-store"})
     );
     assert_eq!(
         ok(call_ns(&s, &kv, "open", json!({"name": "t"}), "t").await),
@@ -275,5 +281,168 @@ async fn globals_are_joined_with_the_namespace_for_wasi_config() {
     assert_eq!(
         s.call(&hello, "greet", json!({"name": "Ada"})).await.1["result"],
         "Hello, Ada!"
+    );
+}
+
+// --- wasi:keyvalue@0.2.0-draft2 (Spin's) -----------------------------------
+
+#[tokio::test]
+async fn draft2_compare_and_swap_increment_and_cursor() {
+    let s = std::sync::Arc::new(Server::start(&[]));
+    let kv2 = s.deploy("kv2").await;
+    let ok = |r: (u16, Value)| {
+        assert_eq!(r.0, 200, "{}", r.1);
+        r.1["result"].clone()
+    };
+    // 100 concurrent compare-and-swap counters all land, each seeing a distinct value.
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (s, kv2) = (s.clone(), kv2.clone());
+        tasks.push(tokio::spawn(async move {
+            call_ns(&s, &kv2, "cas-counter", json!({}), "cas").await
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(ok(t.await.unwrap()).as_i64().unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=100).collect::<Vec<i64>>());
+    assert_eq!(s.get("/v1/namespaces/cas/keys/counter").await.1, json!(100));
+
+    // A swap after the call itself changed the key fails with a fresh handle.
+    assert_eq!(
+        ok(call_ns(&s, &kv2, "cas-stale", json!({"key": "s"}), "cas").await),
+        "cas-failed:\"changed\""
+    );
+    // Signed increment: below zero is fine in draft2.
+    assert_eq!(
+        ok(call_ns(&s, &kv2, "incr", json!({"delta": -3}), "cas").await),
+        -3
+    );
+    assert_eq!(
+        ok(call_ns(&s, &kv2, "incr", json!({"delta": 5}), "cas").await),
+        2
+    );
+
+    // The string cursor pages through more keys than one page (1000).
+    let pairs: serde_json::Map<String, Value> =
+        (0..1500).map(|i| (format!("k{i:04}"), json!(i))).collect();
+    let (st, body) = s
+        .post_json("/v1/namespaces/many/import", &json!({"keys": pairs}))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let keys = ok(call_ns(&s, &kv2, "keys", json!({"bucket": ""}), "many").await);
+    let keys = keys["ok"].as_array().unwrap();
+    assert_eq!(keys.len(), 1500);
+    assert_eq!(
+        (keys[0].as_str(), keys[1499].as_str()),
+        (Some("k0000"), Some("k1499"))
+    );
+    ok(call_ns(
+        &s,
+        &kv2,
+        "del-many",
+        json!({"keys": ["k0000", "k0001"]}),
+        "many",
+    )
+    .await);
+    let (_, list) = s.get("/v1/namespaces").await;
+    let many = list["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "many")
+        .cloned();
+    assert_eq!(many.map(|n| n["keys"].clone()), Some(json!(1498)), "{list}");
+}
+
+#[tokio::test]
+async fn other_buckets_follow_the_token() {
+    let s = Server::start(&[]);
+    let kv2 = s.deploy("kv2").await;
+    s.put_json_as(
+        "/v1/namespaces/shared/keys/x",
+        &json!("from shared"),
+        Some(&s.token),
+    )
+    .await;
+    // A private token: its own other namespace opens, reads and writes, and
+    // the write commits atomically with the call.
+    let (st, out) = call_ns(
+        &s,
+        &kv2,
+        "put-into",
+        json!({"bucket": "shared", "key": "y", "value": "7"}),
+        "home",
+    )
+    .await;
+    assert_eq!((st, &out["result"]), (200, &json!({"ok": null})), "{out}");
+    assert_eq!(s.get("/v1/namespaces/shared/keys/y").await.1, json!(7));
+
+    // Public tokens: only namespaces their grant names, for whitelisted code.
+    for ns in ["home", "shared"] {
+        s.put_json_as(
+            &format!("/v1/namespaces/{ns}/whitelist"),
+            &json!({"functions": [kv2]}),
+            Some(&s.token),
+        )
+        .await;
+    }
+    let mint = |grant: Value| {
+        let s = &s;
+        async move {
+            s.post_json("/v1/tokens", &grant).await.1["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let home_only = mint(json!({"namespaces": {"home": "rw"}})).await;
+    let read_shared = mint(json!({"namespaces": {"home": "rw", "shared": "r"}})).await;
+    let call = |export: &str, params: Value| json!({"function": kv2, "export": export, "params": params, "namespace": "home"});
+    let get_x = call("get-from", json!({"bucket": "shared", "key": "x"}));
+    let put_z = call(
+        "put-into",
+        json!({"bucket": "shared", "key": "z", "value": "1"}),
+    );
+    let (st, out) = s.post_json_as("/v1/invoke", &get_x, Some(&home_only)).await;
+    assert_eq!(
+        (st, &out["result"]),
+        (200, &json!({"err": "access-denied"})),
+        "{out}"
+    );
+    let (st, out) = s
+        .post_json_as("/v1/invoke", &get_x, Some(&read_shared))
+        .await;
+    assert_eq!(
+        (st, &out["result"]),
+        (200, &json!({"ok": "\"from shared\""})),
+        "{out}"
+    );
+    let (st, out) = s
+        .post_json_as("/v1/invoke", &put_z, Some(&read_shared))
+        .await;
+    assert_eq!(
+        (st, &out["result"]),
+        (200, &json!({"err": "access-denied"})),
+        "{out}"
+    );
+    assert_eq!(s.get("/v1/namespaces/shared/keys/z").await.0, 404);
+
+    // Not whitelisted in the other namespace: denied even though the grant names it.
+    s.put_json_as(
+        "/v1/namespaces/shared/whitelist",
+        &json!({"functions": []}),
+        Some(&s.token),
+    )
+    .await;
+    let (st, out) = s
+        .post_json_as("/v1/invoke", &get_x, Some(&read_shared))
+        .await;
+    assert_eq!(
+        (st, &out["result"]),
+        (200, &json!({"err": "access-denied"})),
+        "{out}"
     );
 }

@@ -198,10 +198,10 @@ const MAX_ATTEMPTS: u32 = 5;
 /// The guest's view of the call's namespace, with `set` applied first.
 fn namespace_access(
     node: &Node,
-    account: &str,
+    claims: &auth::Claims,
+    function: &FunctionId,
     ns: &str,
     req: &InvokeRequest,
-    read_only: bool,
 ) -> Result<orb_runtime::KvAccess, ApiError> {
     let mut preset = std::collections::BTreeMap::new();
     for (k, v) in req.set.iter().flatten() {
@@ -228,44 +228,76 @@ fn namespace_access(
             format!("`write_to` key `{key}` is not a valid key"),
         ));
     }
+    let read_only = claims
+        .grant
+        .as_ref()
+        .and_then(|g| g.namespaces.get(ns))
+        .is_some_and(|a| !a.can_write());
     Ok(orb_runtime::KvAccess {
         namespace: ns.to_string(),
-        backend: std::sync::Arc::new(NodeKv {
+        backend: Arc::new(NodeKv {
             store: node.store.clone(),
-            account: account.to_string(),
-            namespace: ns.to_string(),
+            claims: claims.clone(),
+            function: function.clone(),
         }),
         preset,
         read_only,
     })
 }
 
-/// Reads a namespace's committed state for a guest.
+/// Reads namespaces' committed state for a guest, and decides which other
+/// namespaces (buckets) it may open: those the caller's token could name.
 struct NodeKv {
-    store: std::sync::Arc<dyn orb_store::Store>,
-    account: String,
-    namespace: String,
+    store: Arc<dyn orb_store::Store>,
+    claims: auth::Claims,
+    function: FunctionId,
 }
 
 #[async_trait::async_trait]
 impl orb_runtime::KvBackend for NodeKv {
-    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
         self.store
-            .kv_get(&self.account, &self.namespace, key)
+            .kv_get(&self.claims.account, namespace, key)
             .await
             .map(|e| e.map(|e| (e.value, e.revision)))
             .map_err(|e| e.to_string())
     }
 
-    async fn keys(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, String> {
+    async fn keys(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, String> {
         self.store
-            .kv_keys(&self.account, &self.namespace, "", after, limit)
+            .kv_keys(&self.claims.account, namespace, "", after, limit)
             .await
             .map_err(|e| e.to_string())
     }
+
+    /// A private token opens any namespace of its account. A public token
+    /// opens one its grant names, for this function when it is on that
+    /// namespace's whitelist — the same rules as naming it with the call.
+    async fn may_open(&self, namespace: &str) -> Option<bool> {
+        let Some(grant) = &self.claims.grant else {
+            return Some(false);
+        };
+        let access = grant.namespaces.get(namespace)?;
+        if !access.can_read() && !access.can_write() {
+            return None;
+        }
+        let whitelisted = self
+            .store
+            .get_whitelist(&self.claims.account, namespace)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|l| l.contains(&self.function));
+        whitelisted.then_some(!access.can_write())
+    }
 }
 
-/// Commits what a call did to its namespace: on success its reads are
+/// Commits what a call did to its namespaces: on success its reads are
 /// validated and its writes (plus `write_to`) applied; on failure only its
 /// `set` pairs are written. Returns `false` on a conflict (re-run the call).
 /// A quota refusal becomes the call's error.
@@ -277,40 +309,58 @@ async fn commit(
     outcome: &mut orb_runtime::CallOutcome,
 ) -> Result<bool, ApiError> {
     let tx = std::mem::take(&mut outcome.kv);
-    let (reads, mut writes): (Vec<_>, Vec<_>) = match &outcome.result {
-        Ok(_) => (
-            tx.reads.into_iter().collect(),
-            tx.writes.into_iter().collect(),
-        ),
-        Err(_) => (
-            Vec::new(),
-            access
+    let mut parts: Vec<orb_store::NsCommit> = match &outcome.result {
+        Ok(_) => tx
+            .namespaces
+            .into_iter()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(namespace, t)| orb_store::NsCommit {
+                namespace,
+                reads: t.reads.into_iter().collect(),
+                writes: t.writes.into_iter().collect(),
+                listed: t.listed,
+            })
+            .collect(),
+        Err(_) => vec![orb_store::NsCommit {
+            namespace: access.namespace.clone(),
+            writes: access
                 .preset
                 .iter()
                 .map(|(k, v)| (k.clone(), Some(v.clone())))
                 .collect(),
-        ),
+            ..Default::default()
+        }],
     };
     if let (Ok(value), Some(key)) = (&outcome.result, write_to) {
-        writes.retain(|(k, _)| k != key);
-        writes.push((
-            key.to_string(),
-            Some(serde_json::to_vec(value).expect("serialisable")),
-        ));
+        let value = Some(serde_json::to_vec(value).expect("serialisable"));
+        let own = match parts.iter_mut().find(|p| p.namespace == access.namespace) {
+            Some(p) => p,
+            None => {
+                parts.push(orb_store::NsCommit {
+                    namespace: access.namespace.clone(),
+                    ..Default::default()
+                });
+                parts.last_mut().expect("just pushed")
+            }
+        };
+        own.writes.retain(|(k, _)| k != key);
+        own.writes.push((key.to_string(), value));
     }
-    if reads.is_empty() && writes.is_empty() {
+    parts.retain(|p| !(p.reads.is_empty() && p.writes.is_empty() && p.listed.is_none()));
+    if parts.is_empty() {
         return Ok(true);
     }
     // Watchers get the changes; copy them only when someone listens.
-    let announce = (node.changes.receiver_count() > 0).then(|| writes.clone());
-    match node
-        .store
-        .kv_commit(account, &access.namespace, reads, writes)
-        .await?
-    {
+    let announce = (node.changes.receiver_count() > 0).then(|| {
+        parts
+            .iter()
+            .map(|p| (p.namespace.clone(), p.writes.clone()))
+            .collect::<Vec<_>>()
+    });
+    match node.store.kv_commit(account, parts).await? {
         orb_store::Commit::Done => {
-            if let Some(w) = announce {
-                crate::kv::publish(node, account, &access.namespace, &w);
+            for (ns, writes) in announce.into_iter().flatten() {
+                crate::kv::publish(node, account, &ns, &writes);
             }
             Ok(true)
         }
@@ -421,20 +471,7 @@ pub(crate) async fn invoke(
         .unwrap_or_default();
     let globals = globals_to_config(&req.globals);
     let kv = match &req.namespace {
-        Some(ns) => {
-            let read_only = claims
-                .grant
-                .as_ref()
-                .and_then(|g| g.namespaces.get(ns))
-                .is_some_and(|a| !a.can_write());
-            Some(namespace_access(
-                node,
-                &claims.account,
-                ns,
-                &req,
-                read_only,
-            )?)
-        }
+        Some(ns) => Some(namespace_access(node, &claims, &id, ns, &req)?),
         None => None,
     };
     let start = now_rfc3339();

@@ -354,7 +354,14 @@ pub async fn import(
     let n = writes.len();
     if let orb_store::Commit::OverQuota(q) = node
         .store
-        .kv_commit(&claims.account, ns, Vec::new(), writes.clone())
+        .kv_commit(
+            &claims.account,
+            vec![orb_store::NsCommit {
+                namespace: ns.to_string(),
+                writes: writes.clone(),
+                ..Default::default()
+            }],
+        )
         .await?
     {
         return Err(over_quota(q));

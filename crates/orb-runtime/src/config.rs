@@ -31,7 +31,8 @@ impl store::Host for HostState {
         if self.kv.is_none() || !orb_core::valid_key(&key) {
             return Ok(Ok(None));
         }
-        Ok(match self.kv_read(&key).await {
+        let ns = self.kv_namespace().unwrap_or_default().to_string();
+        Ok(match self.kv_read(&ns, &key).await {
             Ok(v) => Ok(v.map(as_config)),
             Err(e) => Err(store::Error::Upstream(format!("{e:?}"))),
         })
@@ -39,16 +40,16 @@ impl store::Host for HostState {
 
     async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, store::Error>> {
         let mut out = self.config.clone();
-        if let Some(kv) = &self.kv {
-            let keys = match kv.access.backend.keys(None, 1000).await {
+        if let Some(ns) = self.kv_namespace().map(str::to_string) {
+            let keys = match self.kv_list(&ns).await {
                 Ok(k) => k,
-                Err(e) => return Ok(Err(store::Error::Upstream(e))),
+                Err(e) => return Ok(Err(store::Error::Upstream(e.to_string()))),
             };
             for k in keys {
                 if out.iter().any(|(g, _)| *g == k) {
                     continue;
                 }
-                match self.kv_read(&k).await {
+                match self.kv_read(&ns, &k).await {
                     Ok(Some(v)) => out.push((k, as_config(v))),
                     Ok(None) => {}
                     Err(e) => return Ok(Err(store::Error::Upstream(format!("{e:?}")))),

@@ -90,6 +90,9 @@ pub const SUPPORTED_PACKAGES: &[&str] = &[
     "wasi:keyvalue/store@0.2.0-draft",
     "wasi:keyvalue/atomics@0.2.0-draft",
     "wasi:keyvalue/batch@0.2.0-draft",
+    "wasi:keyvalue/store@0.2.0-draft2",
+    "wasi:keyvalue/atomics@0.2.0-draft2",
+    "wasi:keyvalue/batch@0.2.0-draft2",
 ];
 
 #[derive(Default)]

@@ -18,5 +18,5 @@ mod runtime;
 pub mod values;
 
 pub use host::{LogSink, SUPPORTED_PACKAGES};
-pub use kv::{KvAccess, KvBackend, KvTransaction};
+pub use kv::{KvAccess, KvBackend, KvTransaction, NsTransaction};
 pub use runtime::{CacheSource, CallOutcome, CallRequest, LoadedFunction, Runtime, RuntimeConfig};

@@ -536,20 +536,7 @@ impl Runtime {
                 max_bytes: limits.memory_bytes.min(self.config.limits.memory_bytes) as usize,
                 hit: false,
             },
-            kv: req.kv.map(|access| {
-                let writes = access
-                    .preset
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .collect();
-                crate::kv::KvState {
-                    access,
-                    tx: crate::KvTransaction {
-                        reads: Default::default(),
-                        writes,
-                    },
-                }
-            }),
+            kv: req.kv.map(crate::kv::KvState::new),
         };
         let started = Instant::now();
         let mut store = Store::new(&self.engine, state);

@@ -57,6 +57,19 @@ pub struct QuotaExceeded {
     pub would_be: u64,
 }
 
+/// What one call read and writes in one namespace, for [`Store::kv_commit`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NsCommit {
+    pub namespace: String,
+    /// key → the revision read (`None`: it was absent).
+    pub reads: Vec<(String, Option<u64>)>,
+    /// key → new value JSON text (`None`: delete).
+    pub writes: Vec<(String, Option<Vec<u8>>)>,
+    /// The namespace's full key list as read (`list-keys`): the commit also
+    /// fails if a key was added or removed since.
+    pub listed: Option<Vec<String>>,
+}
+
 /// How a [`Store::kv_commit`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Commit {
@@ -157,16 +170,12 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<String>>;
-    /// Commits a call's writes atomically and durably, only if every key in
-    /// `reads` still has the revision read (`None`: still absent) and the
-    /// account stays within its quota; otherwise writes nothing.
-    async fn kv_commit(
-        &self,
-        account: &str,
-        namespace: &str,
-        reads: Vec<(String, Option<u64>)>,
-        writes: Vec<(String, Option<Vec<u8>>)>,
-    ) -> StoreResult<Commit>;
+    /// Commits a call's writes, over one or more namespaces, atomically and
+    /// durably — only if every key read still has the revision read (`None`:
+    /// still absent), every listed key set is unchanged, and the account
+    /// stays within its quota; otherwise writes nothing. Concurrent commits
+    /// may share one fsync (group commit).
+    async fn kv_commit(&self, account: &str, parts: Vec<NsCommit>) -> StoreResult<Commit>;
     /// The account's namespaces that hold at least one key.
     async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>>;
 

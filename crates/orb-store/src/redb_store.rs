@@ -1,12 +1,13 @@
 use crate::{
-    ActivationQuery, Commit, KvEntry, NamespaceInfo, Quota, QuotaExceeded, Store, StoreError,
-    StoreResult,
+    ActivationQuery, Commit, KvEntry, NamespaceInfo, NsCommit, Quota, QuotaExceeded, Store,
+    StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
 use orb_core::{Account, Activation, FunctionId, FunctionInfo};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -54,14 +55,102 @@ impl Default for StoreConfig {
 
 /// The embedded store: one redb file, `orb.redb`, in the data folder.
 ///
-/// Functions are committed with immediate durability. Activations are
-/// committed without fsync (they become durable with the next durable commit
-/// or [`Store::flush`]); redb guarantees the file reopens at a consistent
-/// commit either way.
+/// Functions are committed with immediate durability. Namespace writes and
+/// activations go through one writer thread that applies every write queued
+/// meanwhile in a single transaction (group commit): one fsync acknowledges
+/// them all. A batch of only activations is committed without fsync (they
+/// become durable with the next durable commit or [`Store::flush`]); redb
+/// guarantees the file reopens at a consistent commit either way.
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
     config: StoreConfig,
+    writer: Arc<Writer>,
+}
+
+/// The group-commit thread's queue. When the last handle goes, the queue
+/// closes and the thread is joined, so the database is closed on return
+/// (and can be opened again in this process).
+struct Writer {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Called once the batch a job ran in has committed (or failed).
+type Done = Box<dyn FnOnce(StoreResult<()>) + Send>;
+
+/// A write for the group-commit thread. `run` applies it to the shared
+/// transaction (`None`: there is none, the job only prepares its answer) and
+/// returns whether it succeeded and how to answer it.
+struct Job {
+    durable: bool,
+    run: Box<RunJob>,
+}
+
+type RunJob = dyn FnOnce(Option<&WriteTransaction>, &StoreConfig) -> (bool, Done) + Send;
+
+/// Jobs applied in one transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// The group-commit loop: wait for a job, take every job queued behind it,
+/// apply them in order in one transaction, commit once, answer them all.
+/// A job that fails (a backend error) aborts its whole batch, so no partial
+/// write is ever committed; every job of that batch gets the error.
+fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let durable = batch.iter().any(|j| j.durable);
+        let mut txn = match db.begin_write() {
+            Ok(t) => t,
+            Err(e) => {
+                let msg = e.to_string();
+                for j in batch {
+                    let (_, done) = (j.run)(None, &config);
+                    done(Err(StoreError::Backend(msg.clone())));
+                }
+                continue;
+            }
+        };
+        if !durable && let Err(e) = txn.set_durability(Durability::None) {
+            tracing::warn!(error = %e, "could not relax durability; committing durably");
+        }
+        let mut dones = Vec::with_capacity(batch.len());
+        let mut ok = true;
+        for j in batch {
+            let (fine, done) = (j.run)(Some(&txn), &config);
+            ok &= fine;
+            dones.push(done);
+        }
+        let outcome = if ok {
+            txn.commit().map_err(backend)
+        } else {
+            let _ = txn.abort();
+            Err(StoreError::Backend(
+                "a write in the same batch failed; nothing in it was stored".into(),
+            ))
+        };
+        for done in dones {
+            done(match &outcome {
+                Ok(()) => Ok(()),
+                Err(e) => Err(StoreError::Backend(e.to_string())),
+            });
+        }
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -88,10 +177,55 @@ impl RedbStore {
             txn.open_table(NS_STATS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
+        let db = Arc::new(db);
+        let (writer, jobs) = std::sync::mpsc::channel();
+        let (db2, config2) = (db.clone(), config.clone());
+        let thread = std::thread::Builder::new()
+            .name("orb-store-writer".into())
+            .spawn(move || writer_loop(db2, config2, jobs))
+            .map_err(backend)?;
         Ok(Self {
-            db: Arc::new(db),
+            db,
             config,
+            writer: Arc::new(Writer {
+                jobs: Some(writer),
+                thread: Some(thread),
+            }),
         })
+    }
+
+    /// Runs `f` in the group-commit transaction and answers once it is
+    /// committed (fsync'd when `durable`). `f` must not write when it
+    /// refuses (returns `Ok` with a refusal), and may only fail on
+    /// backend errors (which abort its batch).
+    async fn write<T: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let run = move |txn: Option<&WriteTransaction>, cfg: &StoreConfig| -> (bool, Done) {
+            let result = match txn {
+                Some(txn) => f(txn, cfg),
+                None => Err(StoreError::Backend("no write transaction".into())),
+            };
+            let fine = result.is_ok();
+            let done: Done = Box::new(move |committed: StoreResult<()>| {
+                let _ = tx.send(committed.and(result));
+            });
+            (fine, done)
+        };
+        self.writer
+            .jobs
+            .as_ref()
+            .expect("open until dropped")
+            .send(Job {
+                durable,
+                run: Box::new(run),
+            })
+            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the store's writer thread dropped a write".into()))?
     }
 
     async fn blocking<T: Send + 'static>(
@@ -105,96 +239,116 @@ impl RedbStore {
     }
 }
 
-/// One atomic write transaction: validate read revisions, apply writes,
-/// update namespace stats, check the quota, commit (fsync when writing).
+/// Validates and applies one commit inside the writer's transaction: every
+/// read revision (and listed key set) must be unchanged and the account must
+/// stay within its quota; only then is anything written, so a refused commit
+/// leaves the shared transaction untouched.
 /// Returns the outcome and the new revision of each written key (0 for deletes).
-fn commit_sync(
-    db: &Database,
+fn commit_in(
+    txn: &WriteTransaction,
     quota: Quota,
     account: &str,
-    namespace: &str,
-    reads: &[(String, Option<u64>)],
-    writes: &[(String, Option<Vec<u8>>)],
+    parts: &[NsCommit],
 ) -> StoreResult<(Commit, Vec<u64>)> {
-    let base = format!("{account}\0{namespace}\0");
-    let ns = format!("{account}\0{namespace}");
-    let mut txn = db.begin_write().map_err(backend)?;
-    if writes.is_empty() {
-        txn.set_durability(Durability::None).map_err(backend)?;
-    }
-    let mut revisions = Vec::with_capacity(writes.len());
-    let outcome = {
-        let mut t = txn.open_table(KV).map_err(backend)?;
-        let mut conflict = false;
-        for (key, seen) in reads {
+    let mut t = txn.open_table(KV).map_err(backend)?;
+    let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
+    // 1. Validate what was read.
+    for part in parts {
+        let base = format!("{account}\0{}\0", part.namespace);
+        for (key, seen) in &part.reads {
             let now = t
                 .get(format!("{base}{key}").as_str())
                 .map_err(backend)?
                 .map(|v| split_entry(v.value()).revision);
             if now != *seen {
-                conflict = true;
-                break;
+                return Ok((Commit::Conflict, Vec::new()));
             }
         }
-        if conflict {
-            Commit::Conflict
-        } else {
-            let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
-            let before = stats
-                .get(ns.as_str())
-                .map_err(backend)?
-                .map_or((0, 0), |v| v.value());
-            let (mut keys, mut bytes) = before;
-            for (key, value) in writes {
-                let k = format!("{base}{key}");
-                let old = t
-                    .get(k.as_str())
-                    .map_err(backend)?
-                    .map(|v| split_entry(v.value()));
-                if let Some(o) = &old {
-                    keys -= 1;
-                    bytes = bytes.saturating_sub(o.value.len() as u64);
-                }
-                match value {
-                    Some(v) => {
-                        let revision = old.as_ref().map_or(1, |o| o.revision + 1);
-                        let mut buf = Vec::with_capacity(8 + v.len());
-                        buf.extend_from_slice(&revision.to_be_bytes());
-                        buf.extend_from_slice(v);
-                        t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
-                        keys += 1;
-                        bytes += v.len() as u64;
-                        revisions.push(revision);
+        if let Some(listed) = &part.listed {
+            let mut now = t.range(base.as_str()..).map_err(backend)?;
+            let mut listed = listed.iter();
+            loop {
+                let here = match now.next() {
+                    Some(e) => {
+                        let (k, _) = e.map_err(backend)?;
+                        k.value().strip_prefix(base.as_str()).map(|k| k.to_string())
                     }
-                    None => {
-                        t.remove(k.as_str()).map_err(backend)?;
-                        revisions.push(0);
-                    }
-                }
-            }
-            match check_quota(&stats, account, before, (keys, bytes), quota)? {
-                Err(q) => Commit::OverQuota(q),
-                Ok(()) => {
-                    if keys == 0 {
-                        stats.remove(ns.as_str()).map_err(backend)?;
-                    } else {
-                        stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
-                    }
-                    Commit::Done
+                    None => None,
+                };
+                match (here, listed.next()) {
+                    (None, None) => break,
+                    (Some(a), Some(b)) if a == *b => continue,
+                    _ => return Ok((Commit::Conflict, Vec::new())),
                 }
             }
         }
-    };
-    if outcome == Commit::Done {
-        txn.commit().map_err(backend)?;
-    } else {
-        txn.abort().map_err(backend)?;
     }
-    Ok((outcome, revisions))
+    // 2. Work out the new sizes and check the quota before writing anything.
+    let mut befores = (0u64, 0u64);
+    let mut afters = (0u64, 0u64);
+    let mut new_stats = Vec::with_capacity(parts.len());
+    for part in parts {
+        let base = format!("{account}\0{}\0", part.namespace);
+        let ns = format!("{account}\0{}", part.namespace);
+        let before = stats
+            .get(ns.as_str())
+            .map_err(backend)?
+            .map_or((0, 0), |v| v.value());
+        let (mut keys, mut bytes) = before;
+        for (key, value) in &part.writes {
+            if let Some(old) = t.get(format!("{base}{key}").as_str()).map_err(backend)? {
+                keys -= 1;
+                bytes = bytes.saturating_sub(old.value().len().saturating_sub(8) as u64);
+            }
+            if let Some(v) = value {
+                keys += 1;
+                bytes += v.len() as u64;
+            }
+        }
+        befores = (befores.0 + before.0, befores.1 + before.1);
+        afters = (afters.0 + keys, afters.1 + bytes);
+        new_stats.push((ns, (keys, bytes)));
+    }
+    if let Err(q) = check_quota(&stats, account, befores, afters, quota)? {
+        return Ok((Commit::OverQuota(q), Vec::new()));
+    }
+    // 3. Apply.
+    let mut revisions = Vec::new();
+    for part in parts {
+        let base = format!("{account}\0{}\0", part.namespace);
+        for (key, value) in &part.writes {
+            let k = format!("{base}{key}");
+            match value {
+                Some(v) => {
+                    let revision = t
+                        .get(k.as_str())
+                        .map_err(backend)?
+                        .map_or(1, |o| split_entry(o.value()).revision + 1);
+                    let mut buf = Vec::with_capacity(8 + v.len());
+                    buf.extend_from_slice(&revision.to_be_bytes());
+                    buf.extend_from_slice(v);
+                    t.insert(k.as_str(), buf.as_slice()).map_err(backend)?;
+                    revisions.push(revision);
+                }
+                None => {
+                    t.remove(k.as_str()).map_err(backend)?;
+                    revisions.push(0);
+                }
+            }
+        }
+    }
+    for (ns, (keys, bytes)) in new_stats {
+        if keys == 0 {
+            stats.remove(ns.as_str()).map_err(backend)?;
+        } else {
+            stats.insert(ns.as_str(), (keys, bytes)).map_err(backend)?;
+        }
+    }
+    Ok((Commit::Done, revisions))
 }
 
 /// The account's keys and bytes over all namespaces, and a check of the
-/// totals after replacing `ns`'s stats `before` by `after`.
+/// totals after replacing the touched namespaces' stats `before` by `after`.
 fn check_quota(
     stats: &impl ReadableTable<&'static str, (u64, u64)>,
     account: &str,
@@ -511,11 +665,14 @@ impl Store for RedbStore {
         key: &str,
         value: &[u8],
     ) -> StoreResult<Result<u64, QuotaExceeded>> {
-        let (account, namespace) = (account.to_string(), namespace.to_string());
-        let writes = vec![(key.to_string(), Some(value.to_vec()))];
-        self.blocking(move |db, cfg| {
-            let (outcome, revisions) =
-                commit_sync(db, cfg.quota, &account, &namespace, &[], &writes)?;
+        let account = account.to_string();
+        let parts = vec![NsCommit {
+            namespace: namespace.to_string(),
+            writes: vec![(key.to_string(), Some(value.to_vec()))],
+            ..Default::default()
+        }];
+        self.write(true, move |txn, cfg| {
+            let (outcome, revisions) = commit_in(txn, cfg.quota, &account, &parts)?;
             Ok(match outcome {
                 Commit::OverQuota(q) => Err(q),
                 _ => Ok(revisions[0]),
@@ -524,16 +681,11 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn kv_commit(
-        &self,
-        account: &str,
-        namespace: &str,
-        reads: Vec<(String, Option<u64>)>,
-        writes: Vec<(String, Option<Vec<u8>>)>,
-    ) -> StoreResult<Commit> {
-        let (account, namespace) = (account.to_string(), namespace.to_string());
-        self.blocking(move |db, cfg| {
-            Ok(commit_sync(db, cfg.quota, &account, &namespace, &reads, &writes)?.0)
+    async fn kv_commit(&self, account: &str, parts: Vec<NsCommit>) -> StoreResult<Commit> {
+        let account = account.to_string();
+        let durable = parts.iter().any(|p| !p.writes.is_empty());
+        self.write(durable, move |txn, cfg| {
+            Ok(commit_in(txn, cfg.quota, &account, &parts)?.0)
         })
         .await
     }
@@ -541,36 +693,29 @@ impl Store for RedbStore {
     async fn kv_delete(&self, account: &str, namespace: &str, key: &str) -> StoreResult<bool> {
         let k = format!("{account}\0{namespace}\0{key}");
         let ns = format!("{account}\0{namespace}");
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
-            let existed;
-            {
-                let mut t = txn.open_table(KV).map_err(backend)?;
-                let old = t
-                    .remove(k.as_str())
-                    .map_err(backend)?
-                    .map(|v| split_entry(v.value()));
-                existed = old.is_some();
-                if let Some(o) = old {
-                    let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
-                    let (keys, bytes) = stats
-                        .get(ns.as_str())
-                        .map_err(backend)?
-                        .map_or((1, 0), |v| v.value());
-                    if keys <= 1 {
-                        stats.remove(ns.as_str()).map_err(backend)?;
-                    } else {
-                        stats
-                            .insert(
-                                ns.as_str(),
-                                (keys - 1, bytes.saturating_sub(o.value.len() as u64)),
-                            )
-                            .map_err(backend)?;
-                    }
-                }
+        self.write(true, move |txn, _| {
+            let mut t = txn.open_table(KV).map_err(backend)?;
+            let old = t
+                .remove(k.as_str())
+                .map_err(backend)?
+                .map(|v| split_entry(v.value()));
+            let Some(o) = old else { return Ok(false) };
+            let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
+            let (keys, bytes) = stats
+                .get(ns.as_str())
+                .map_err(backend)?
+                .map_or((1, 0), |v| v.value());
+            if keys <= 1 {
+                stats.remove(ns.as_str()).map_err(backend)?;
+            } else {
+                stats
+                    .insert(
+                        ns.as_str(),
+                        (keys - 1, bytes.saturating_sub(o.value.len() as u64)),
+                    )
+                    .map_err(backend)?;
             }
-            txn.commit().map_err(backend)?;
-            Ok(existed)
+            Ok(true)
         })
         .await
     }
@@ -643,9 +788,7 @@ impl Store for RedbStore {
         );
         let account_key = format!("{}/{}", activation.account, activation.id);
         let value = encode(activation)?;
-        self.blocking(move |db, cfg| {
-            let mut txn = db.begin_write().map_err(backend)?;
-            txn.set_durability(Durability::None).map_err(backend)?;
+        self.write(false, move |txn, cfg| {
             {
                 let mut acts = txn.open_table(ACTIVATIONS).map_err(backend)?;
                 let mut by_fn = txn.open_table(ACT_BY_FN).map_err(backend)?;
@@ -677,7 +820,6 @@ impl Store for RedbStore {
                     }
                 }
             }
-            txn.commit().map_err(backend)?;
             Ok(())
         })
         .await
@@ -738,13 +880,7 @@ impl Store for RedbStore {
     }
 
     async fn flush(&self) -> StoreResult<()> {
-        self.blocking(|db, _| {
-            let mut txn = db.begin_write().map_err(backend)?;
-            txn.set_durability(Durability::Immediate).map_err(backend)?;
-            txn.commit().map_err(backend)?;
-            Ok(())
-        })
-        .await
+        self.write(true, |_, _| Ok(())).await
     }
 }
 
@@ -971,9 +1107,121 @@ mod tests {
             ("k1".to_string(), None),
             ("k5".to_string(), Some(b"5".to_vec())),
         ];
+        let parts = vec![NsCommit {
+            namespace: "one".into(),
+            writes,
+            ..Default::default()
+        }];
+        assert_eq!(s.kv_commit("a", parts).await.unwrap(), Commit::Done);
+    }
+
+    fn part(ns: &str, reads: &[(&str, Option<u64>)], writes: &[(&str, &str)]) -> NsCommit {
+        NsCommit {
+            namespace: ns.into(),
+            reads: reads.iter().map(|(k, r)| (k.to_string(), *r)).collect(),
+            writes: writes
+                .iter()
+                .map(|(k, v)| (k.to_string(), Some(v.as_bytes().to_vec())))
+                .collect(),
+            listed: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listed_key_set_that_changed_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        s.kv_put("a", "n", "k1", b"1").await.unwrap().unwrap();
+        let listed = |keys: &[&str]| NsCommit {
+            listed: Some(keys.iter().map(|k| k.to_string()).collect()),
+            ..part("n", &[], &[("count", "1")])
+        };
         assert_eq!(
-            s.kv_commit("a", "one", vec![], writes).await.unwrap(),
+            s.kv_commit("a", vec![listed(&["k1"])]).await.unwrap(),
             Commit::Done
         );
+        // "count" now exists: a call that listed only k1 saw a different set.
+        assert_eq!(
+            s.kv_commit("a", vec![listed(&["k1"])]).await.unwrap(),
+            Commit::Conflict
+        );
+        assert_eq!(
+            s.kv_commit("a", vec![listed(&["count", "k1", "k2"])])
+                .await
+                .unwrap(),
+            Commit::Conflict
+        );
+        assert_eq!(
+            s.kv_commit("a", vec![listed(&["count", "k1"])])
+                .await
+                .unwrap(),
+            Commit::Done
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_over_two_namespaces_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        let rev = s.kv_put("a", "one", "x", b"1").await.unwrap().unwrap();
+        // The read in "one" is stale: nothing is written in "two" either.
+        let stale = vec![
+            part("one", &[("x", Some(rev + 1))], &[]),
+            part("two", &[], &[("y", "2")]),
+        ];
+        assert_eq!(s.kv_commit("a", stale).await.unwrap(), Commit::Conflict);
+        assert!(s.kv_get("a", "two", "y").await.unwrap().is_none());
+        let fresh = vec![
+            part("one", &[("x", Some(rev))], &[("x", "3")]),
+            part("two", &[], &[("y", "2")]),
+        ];
+        assert_eq!(s.kv_commit("a", fresh).await.unwrap(), Commit::Done);
+        assert_eq!(
+            s.kv_get("a", "two", "y").await.unwrap().unwrap().value,
+            b"2"
+        );
+        assert_eq!(
+            s.kv_get("a", "one", "x").await.unwrap().unwrap().value,
+            b"3"
+        );
+    }
+
+    /// Many commits racing through the group-commit writer: each validates
+    /// against the writes before it in the same batch, so exactly one of the
+    /// commits that read the same revision wins, and refused commits leave
+    /// the others' writes intact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn group_commit_serializes_racing_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        let rev = s.kv_put("a", "n", "c", b"0").await.unwrap().unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let own = format!("own{i}");
+                s.kv_commit(
+                    "a",
+                    vec![part(
+                        "n",
+                        &[("c", Some(rev))],
+                        &[("c", "1"), (own.as_str(), "1")],
+                    )],
+                )
+                .await
+                .unwrap()
+            }));
+        }
+        let mut done = 0;
+        for t in tasks {
+            if t.await.unwrap() == Commit::Done {
+                done += 1;
+            }
+        }
+        assert_eq!(done, 1, "exactly one commit read the current revision");
+        let keys = s.kv_keys("a", "n", "own", None, 100).await.unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        let stats = s.list_namespaces("a").await.unwrap();
+        assert_eq!(stats[0].keys, 2, "{stats:?}");
     }
 }
