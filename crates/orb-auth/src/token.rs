@@ -218,6 +218,20 @@ impl Authority {
         set.extend(ids);
     }
 
+    /// Whether claims verified earlier (kept with a queued call or a
+    /// schedule) still hold now: not revoked, not expired.
+    pub fn still_valid(&self, claims: &Claims) -> Result<(), AuthError> {
+        if self.is_revoked(claims) {
+            return Err(AuthError::Revoked);
+        }
+        if let Some(exp) = claims.expires_at
+            && unix(SystemTime::now()) >= exp
+        {
+            return Err(AuthError::Expired(rfc3339(exp)));
+        }
+        Ok(())
+    }
+
     fn is_revoked(&self, claims: &Claims) -> bool {
         let set = self.revoked.read().expect("revoked lock");
         claims.revocation_ids.iter().any(|id| set.contains(id))
@@ -384,15 +398,8 @@ impl Authority {
     pub fn verify(&self, token: &str, req: &Request<'_>) -> Result<Claims, AuthError> {
         let bytes = decode_token(token)?;
         let v = self.verify_bytes(&bytes)?;
-        if self.is_revoked(&v.claims) {
-            return Err(AuthError::Revoked);
-        }
+        self.still_valid(&v.claims)?;
         let now = SystemTime::now();
-        if let Some(exp) = v.claims.expires_at
-            && unix(now) >= exp
-        {
-            return Err(AuthError::Expired(rfc3339(exp)));
-        }
         if let Some(biscuit) = &v.biscuit {
             let key = (
                 req.operation.to_string(),

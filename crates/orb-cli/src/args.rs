@@ -72,6 +72,70 @@ pub enum Command {
     /// Namespaces.
     #[command(subcommand)]
     Ns(NsCommand),
+    /// Recurring calls (interval or cron).
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Mutable names for function hashes (versions, rollback).
+    #[command(subcommand)]
+    Alias(AliasCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScheduleCommand {
+    /// Create a schedule: FUNCTION (hash or alias) EXPORT [name=value…].
+    Add(Box<ScheduleAddArgs>),
+    /// List schedules with their last and next runs.
+    Ls,
+    /// Show a schedule and its state (last run, last error…).
+    Show { id: String },
+    /// Delete a schedule.
+    Rm { id: String },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ScheduleAddArgs {
+    pub function: String,
+    pub export: String,
+    /// Parameters as `name=value` or `name:=json`.
+    pub params: Vec<String>,
+    /// Repeat every interval (`30s`, `5m`).
+    #[arg(long, conflicts_with = "cron", required_unless_present = "cron")]
+    pub every: Option<String>,
+    /// Repeat on a cron pattern (`*/5 * * * *`).
+    #[arg(long)]
+    pub cron: Option<String>,
+    /// IANA time zone for --cron (default UTC).
+    #[arg(long = "tz", requires = "cron")]
+    pub timezone: Option<String>,
+    /// The namespace the function reads and writes.
+    #[arg(long = "ns", value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// Store each result under this key of the namespace.
+    #[arg(long, value_name = "KEY", requires = "namespace")]
+    pub write_to: Option<String>,
+    /// Run once now, then on the cadence.
+    #[arg(long)]
+    pub run_now: bool,
+    /// No tick before this time (RFC 3339).
+    #[arg(long)]
+    pub start_at: Option<String>,
+    /// No tick after this time (RFC 3339).
+    #[arg(long)]
+    pub end_at: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCommand {
+    /// Point NAME at a function hash (creates or switches it).
+    Set { name: String, hash: String },
+    /// List aliases.
+    Ls,
+    /// Show an alias and its earlier targets.
+    Show { name: String },
+    /// Point NAME back at its previous target.
+    Rollback { name: String },
+    /// Delete an alias.
+    Rm { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,6 +272,9 @@ pub struct InvokeArgs {
     /// Store the result under this key of the namespace.
     #[arg(long, value_name = "KEY", requires = "namespace")]
     pub write_to: Option<String>,
+    /// Queue the call and print its activation id (`orb act wait ID`).
+    #[arg(long = "async", conflicts_with = "local")]
+    pub is_async: bool,
     /// Run in this process, without a server.
     #[arg(long)]
     pub local: bool,
@@ -238,6 +305,15 @@ pub enum ActCommand {
     },
     /// Show one activation, with its logs.
     Show { id: String },
+    /// Wait for an asynchronous call to finish, then show it.
+    Wait {
+        id: String,
+        /// Longest wait (`30s`).
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Asynchronous calls that failed for good (after their retries).
+    DeadLetters,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

@@ -40,6 +40,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ns(cmd) => {
             crate::tokens::ns_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await
         }
+        Command::Schedule(cmd) => {
+            crate::schedules::schedule_cmd(
+                &client(&cli.server, &cli.ca, &cli.token)?,
+                cmd,
+                json_out,
+            )
+            .await
+        }
+        Command::Alias(cmd) => {
+            crate::schedules::alias_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
+                .await
+        }
     }
 }
 
@@ -402,6 +414,9 @@ async fn invoke(
         }
         None => None,
     };
+    if args.is_async {
+        return invoke_async(&client, &args, params, globals, set, json_out).await;
+    }
     let opts = CallOptions {
         globals,
         namespace: args.namespace.clone(),
@@ -444,6 +459,63 @@ async fn invoke(
         print_json(&out);
     } else {
         println!("{}", plain(&out.result));
+    }
+    Ok(())
+}
+
+/// `orb invoke --async`: uploads a `.wasm` path if the server lacks it,
+/// queues the call, prints the activation id.
+async fn invoke_async(
+    client: &Client,
+    args: &InvokeArgs,
+    params: Value,
+    globals: Map<String, Value>,
+    set: Option<Map<String, Value>>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let id = if FunctionId::looks_like_id(&args.target) {
+        args.target.parse::<FunctionId>()?
+    } else {
+        let bytes = std::fs::read(&args.target).with_context(|| {
+            format!(
+                "`{}` is neither a hash (sha256:…) nor a readable .wasm file",
+                args.target
+            )
+        })?;
+        let id = FunctionId::of(&bytes);
+        if let Err(e) = client.get_function(&id).await {
+            if e.code() != Some(ErrorCode::FunctionNotFound) {
+                return Err(e.into());
+            }
+            upload_with_progress(client, bytes, &args.target).await?;
+        }
+        id
+    };
+    let mut body = json!({
+        "function": id.to_string(),
+        "export": args.export,
+        "params": params,
+        "globals": globals,
+        "async": true,
+    });
+    if let Some(ns) = &args.namespace {
+        body["namespace"] = json!(ns);
+    }
+    if let Some(set) = set {
+        body["set"] = Value::Object(set);
+    }
+    if let Some(key) = &args.write_to {
+        body["write_to"] = json!(key);
+    }
+    let out = client
+        .request_json(reqwest::Method::POST, "/v1/invoke", Some(&body))
+        .await?;
+    if json_out {
+        print_json(&out);
+    } else {
+        let a = plain(&out["activation"]);
+        println!("{a}");
+        eprintln!("queued; `orb act wait {a}` waits for the result");
     }
     Ok(())
 }
@@ -586,8 +658,31 @@ async fn act_cmd(client: &Client, cmd: ActCommand, json_out: bool) -> anyhow::Re
                 }
             }
         }
-        ActCommand::Show { id } => {
-            let a = client.get_activation(&id).await?;
+        ActCommand::DeadLetters => {
+            let out = client
+                .request_json(reqwest::Method::GET, "/v1/dead-letters", None)
+                .await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                for d in out["dead_letters"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}  {}  {}  tries {}  {}",
+                        plain(&d["activation"]),
+                        plain(&d["failed_at"]),
+                        plain(&d["export"]),
+                        plain(&d["attempts"]),
+                        plain(&d["error"]["code"])
+                    );
+                }
+            }
+        }
+        ActCommand::Wait { .. } | ActCommand::Show { .. } => {
+            let a = match cmd {
+                ActCommand::Wait { id, timeout } => client.wait_activation(&id, timeout).await?,
+                ActCommand::Show { id } => client.get_activation(&id).await?,
+                _ => unreachable!("matched above"),
+            };
             if json_out {
                 print_json(&a);
             } else {

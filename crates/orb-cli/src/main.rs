@@ -10,6 +10,7 @@
 mod args;
 mod commands;
 mod output;
+mod schedules;
 mod tokens;
 
 use clap::Parser;

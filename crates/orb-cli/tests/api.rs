@@ -248,6 +248,14 @@ async fn unknown_export_hash_and_routes() {
             &json!({"function": "not-a-hash", "export": "greet"}),
         )
         .await;
+    // Not a hash, so a name: an alias this account does not have.
+    assert_error(st, &body, 404, "alias_not_found");
+    let (st, body) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": "sha256:nothex", "export": "greet"}),
+        )
+        .await;
     assert_error(st, &body, 404, "function_not_found");
     let (st, body) = s.post_json("/v1/invoke", &json!({"export": "greet"})).await;
     assert_error(st, &body, 400, "invalid_request");

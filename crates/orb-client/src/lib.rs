@@ -320,6 +320,70 @@ impl Client {
         self.decode(resp).await
     }
 
+    /// Any JSON route: `method` on `path` (e.g. `/v1/schedules`) with an
+    /// optional JSON body; the decoded JSON answer (`null` for 204).
+    pub async fn request_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Json>,
+    ) -> Result<Json, ClientError> {
+        let mut rb = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = self.send(rb).await?;
+        self.decode(resp).await
+    }
+
+    /// Creates a schedule (`POST /v1/schedules`); returns it with its id.
+    pub async fn create_schedule(&self, spec: &Json) -> Result<Json, ClientError> {
+        self.post_json("/v1/schedules", spec).await
+    }
+
+    /// The account's schedules with their state.
+    pub async fn list_schedules(&self) -> Result<Json, ClientError> {
+        self.request_json(reqwest::Method::GET, "/v1/schedules", None)
+            .await
+    }
+
+    pub async fn delete_schedule(&self, id: &str) -> Result<(), ClientError> {
+        self.request_json(
+            reqwest::Method::DELETE,
+            &format!("/v1/schedules/{id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Points alias `name` at `function` (owner's private token).
+    pub async fn set_alias(&self, name: &str, function: &FunctionId) -> Result<Json, ClientError> {
+        let body = json!({ "function": function.to_string() });
+        self.request_json(
+            reqwest::Method::PUT,
+            &format!("/v1/aliases/{name}"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Points alias `name` back at its previous target.
+    pub async fn rollback_alias(&self, name: &str) -> Result<Json, ClientError> {
+        self.post_json(&format!("/v1/aliases/{name}/rollback"), &json!({}))
+            .await
+    }
+
+    /// Waits up to `wait` for an asynchronous call's activation to be final.
+    pub async fn wait_activation(
+        &self,
+        id: &str,
+        wait: std::time::Duration,
+    ) -> Result<Json, ClientError> {
+        let path = format!("/v1/activations/{id}?wait={}ms", wait.as_millis());
+        self.request_json(reqwest::Method::GET, &path, None).await
+    }
+
     /// Creates an account (admin token, or open registration). Returns
     /// `{"account","token",…}`; the token is shown only once.
     pub async fn create_account(&self, name: &str) -> Result<Json, ClientError> {

@@ -94,6 +94,20 @@ codes! {
     InvalidValue = ("invalid_value", 400, Caller),
     /// A namespace name breaks the naming rules.
     InvalidName = ("invalid_name", 400, Caller),
+    /// No alias with this name in the account.
+    AliasNotFound = ("alias_not_found", 404, Caller),
+    /// An alias has no earlier target to roll back to.
+    NothingToRollBack = ("nothing_to_roll_back", 409, Caller),
+    /// No schedule with this id in the account.
+    ScheduleNotFound = ("schedule_not_found", 404, Caller),
+    /// A schedule's timing (`every`, `cron`, `timezone`, `start_at`, `end_at`) is invalid.
+    InvalidSchedule = ("invalid_schedule", 400, Caller),
+    /// The schedule repeats more often than the token's minimum interval.
+    ScheduleTooFrequent = ("schedule_too_frequent", 403, Caller),
+    /// The token's maximum number of schedules is reached.
+    ScheduleLimitReached = ("schedule_limit_reached", 403, Caller),
+    /// The account already has its maximum of asynchronous calls queued.
+    QueueFull = ("queue_full", 429, Caller),
     /// The function trapped (panic, unreachable, bad memory access…).
     FunctionTrap = ("function_trap", 422, Function),
     /// The function ran past its wall-clock limit.

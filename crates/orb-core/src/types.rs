@@ -80,6 +80,20 @@ pub struct Activation {
     /// Whether the log was cut at the cap.
     #[serde(default)]
     pub logs_truncated: bool,
+    /// The alias the caller named, when it named one (`function` is the hash
+    /// it resolved to at the time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The schedule whose tick this was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Tries of an asynchronous call so far (retries with backoff).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Per-call resource limits.

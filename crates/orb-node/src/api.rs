@@ -37,6 +37,22 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/invoke", post(invoke_handler))
         .route("/v1/activations", get(list_activations))
         .route("/v1/activations/{id}", get(show_activation))
+        .route("/v1/dead-letters", get(list_dead_letters))
+        .route(
+            "/v1/dead-letters/{id}",
+            axum::routing::delete(delete_dead_letter),
+        )
+        .route("/v1/aliases", get(list_aliases))
+        .route(
+            "/v1/aliases/{name}",
+            get(show_alias).put(put_alias).delete(delete_alias),
+        )
+        .route("/v1/aliases/{name}/rollback", post(rollback_alias))
+        .route("/v1/schedules", post(post_schedule).get(list_schedules))
+        .route(
+            "/v1/schedules/{id}",
+            get(show_schedule).delete(delete_schedule),
+        )
         .route("/v1/accounts", post(post_account))
         .route("/v1/tokens", post(post_token))
         .route("/v1/tokens/revoke", post(post_revoke))
@@ -230,7 +246,7 @@ async fn owned(
     target: &str,
     operation: &str,
 ) -> Result<(auth::Claims, orb_core::FunctionId), ApiError> {
-    let id = parse_id(target)?;
+    let (id, _) = crate::aliases::resolve_target(node, headers, target).await?;
     let text = id.to_string();
     let claims = auth::authorize(
         node,
@@ -293,8 +309,14 @@ async fn invoke_handler(
 ) -> Result<Response, ApiError> {
     let bytes = read_body(body, json_limit(&node)).await?;
     let req: InvokeRequest = json_body(&bytes)?;
-    let resp = invoke::invoke(&node, &headers, req).await?;
-    Ok(Json(resp).into_response())
+    invoked(invoke::invoke(&node, &headers, req).await?)
+}
+
+fn invoked(i: invoke::Invoked) -> Result<Response, ApiError> {
+    Ok(match i {
+        invoke::Invoked::Done(resp) => Json(resp).into_response(),
+        invoke::Invoked::Queued(body) => (StatusCode::ACCEPTED, Json(body)).into_response(),
+    })
 }
 
 async fn call_post(
@@ -317,7 +339,7 @@ async fn call_post(
         params,
         ..Default::default()
     };
-    Ok(Json(invoke::invoke(&node, &headers, req).await?).into_response())
+    invoked(invoke::invoke(&node, &headers, req).await?)
 }
 
 /// `GET /v1/functions/{hash}/{export}?name=value…`: query values are typed by
@@ -332,7 +354,7 @@ async fn call_get(
 ) -> Result<Response, ApiError> {
     // Only to type the query values; the call itself is authorized (and
     // counted against the rate limit) once, in `invoke`.
-    let id = parse_id(&target)?;
+    let (id, _) = crate::aliases::resolve_target(&node, &headers, &target).await?;
     let text = id.to_string();
     let claims = auth::verify(
         &node,
@@ -364,7 +386,7 @@ async fn call_get(
         namespace,
         ..Default::default()
     };
-    Ok(Json(invoke::invoke(&node, &headers, req).await?).into_response())
+    invoked(invoke::invoke(&node, &headers, req).await?)
 }
 
 async fn list_activations(
@@ -407,10 +429,16 @@ async fn list_activations(
     Ok(Json(json!({ "activations": acts })))
 }
 
+/// Longest `?wait=` of `GET /v1/activations/{id}`.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `GET /v1/activations/{id}[?wait=5s]`: with `wait`, a queued or running
+/// asynchronous call is waited for (long poll, at most 60 s).
 async fn show_activation(
     State(node): S,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let claims = auth::authorize(
         &node,
@@ -421,6 +449,22 @@ async fn show_activation(
         },
     )
     .await?;
+    if let Some(wait) = q.get("wait") {
+        let wait = humantime::parse_duration(wait).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("`wait` `{wait}` is not a duration like `5s`: {e}"),
+            )
+        })?;
+        let owned = node
+            .store
+            .get_activation(&id)
+            .await?
+            .is_some_and(|a| a.account == claims.account);
+        if owned {
+            crate::queue::wait_final(&node, &id, wait.min(MAX_WAIT)).await;
+        }
+    }
     match node.store.get_activation(&id).await? {
         Some(a) if a.account == claims.account => {
             Ok(Json(serde_json::to_value(a).expect("serialisable")))
@@ -554,4 +598,110 @@ async fn watch_ns(
     Ok(crate::kv::watch(&node, &headers, &ns, prefix)
         .await?
         .into_response())
+}
+
+fn account_op(operation: &'static str) -> Request<'static> {
+    Request {
+        operation,
+        ..Default::default()
+    }
+}
+
+async fn list_dead_letters(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let claims = auth::authorize(&node, &headers, account_op(op::ACTIVATIONS_READ)).await?;
+    Ok(Json(
+        crate::queue::dead_letters(&node, &claims.account).await?,
+    ))
+}
+
+async fn delete_dead_letter(
+    State(node): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let claims = auth::authorize(&node, &headers, account_op(op::ACTIVATIONS_READ)).await?;
+    if crate::queue::forget_dead_letter(&node, &claims.account, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::ActivationNotFound,
+            format!("no dead letter `{id}`"),
+        ))
+    }
+}
+
+async fn list_aliases(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::aliases::list(&node, &headers).await?))
+}
+
+async fn show_alias(
+    State(node): S,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::aliases::show(&node, &headers, &name).await?))
+}
+
+async fn put_alias(
+    State(node): S,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let bytes = read_body(body, 64 << 10).await?;
+    let body: Value = json_body(&bytes)?;
+    Ok(Json(
+        crate::aliases::set(&node, &headers, &name, body).await?,
+    ))
+}
+
+async fn delete_alias(
+    State(node): S,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    crate::aliases::delete(&node, &headers, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rollback_alias(
+    State(node): S,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        crate::aliases::rollback(&node, &headers, &name).await?,
+    ))
+}
+
+async fn post_schedule(
+    State(node): S,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, 1 << 20).await?;
+    let req: crate::schedules::ScheduleRequest = json_body(&bytes)?;
+    let out = crate::schedules::create(&node, &headers, req).await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+async fn list_schedules(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::schedules::list(&node, &headers).await?))
+}
+
+async fn show_schedule(
+    State(node): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(crate::schedules::show(&node, &headers, &id).await?))
+}
+
+async fn delete_schedule(
+    State(node): S,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    crate::schedules::delete(&node, &headers, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,8 @@ pub mod op {
     pub const TOKENS_REVOKE: &str = "tokens.revoke";
     pub const WHITELIST_READ: &str = "whitelist.read";
     pub const WHITELIST_WRITE: &str = "whitelist.write";
+    pub const SCHEDULES_READ: &str = "schedules.read";
+    pub const SCHEDULES_WRITE: &str = "schedules.write";
 }
 
 /// Reads `<data>/root.key` or creates it (mode 0600).
@@ -122,6 +124,15 @@ pub fn verify(node: &Node, headers: &HeaderMap, req: Request<'_>) -> Result<Clai
     node.auth
         .verify(token, &req)
         .map_err(|e| ApiError(e.into()))
+}
+
+/// The account of the request's token, verified by signature only (no
+/// request checks, no rate): to resolve names in that account before the
+/// real authorization. `None` when there is no valid token (the
+/// authorization that follows reports why).
+pub fn account_hint(node: &Node, headers: &HeaderMap) -> Option<String> {
+    let token = bearer(headers)?;
+    node.auth.claims_of(token).ok().map(|c| c.account)
 }
 
 /// Verifies the request's token for `req` and takes one unit of its rate.

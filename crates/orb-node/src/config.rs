@@ -51,6 +51,25 @@ pub struct NodeConfig {
     /// Serve HTTPS with a generated development certificate
     /// (`<data_dir>/tls/self-signed.{crt,key}`, reused on the next start).
     pub tls_self_signed: bool,
+    /// Asynchronous calls (and schedule ticks) running at once, node-wide.
+    pub async_workers: usize,
+    /// Asynchronous calls of one account running at once.
+    pub async_per_account: usize,
+    /// Asynchronous calls one account may have waiting; more → 429 `queue_full`.
+    pub max_queued_per_account: usize,
+    /// What a schedule does about ticks missed while the node was down.
+    pub missed_ticks: MissedTicks,
+}
+
+/// Policy for schedule ticks missed while the node was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissedTicks {
+    /// One catch-up run at start, then the normal cadence (never a burst).
+    #[default]
+    One,
+    /// No catch-up: wait for the next tick.
+    Skip,
 }
 
 impl Default for NodeConfig {
@@ -74,6 +93,10 @@ impl Default for NodeConfig {
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,
+            async_workers: 8,
+            async_per_account: 4,
+            max_queued_per_account: 10_000,
+            missed_ticks: MissedTicks::One,
         }
     }
 }

@@ -28,15 +28,30 @@ pub struct InvokeRequest {
     /// The component itself, base64: stored and run in one round trip.
     #[serde(default)]
     pub component: Option<String>,
-    /// Reserved for the namespaces issue; refused until then.
+    /// The namespace the function reads and writes (`wasi:keyvalue`, `wasi:config`).
     #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
     pub set: Option<Map<String, Json>>,
     #[serde(default)]
     pub write_to: Option<String>,
+    /// Queue the call and answer 202 with its activation id.
     #[serde(default, rename = "async")]
     pub is_async: bool,
+    /// Retries of a failed asynchronous call (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+}
+
+/// How a failed asynchronous call is retried before it is dead-lettered.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries after the first try.
+    pub max: u32,
+    /// Wait before the first retry (`"500ms"`, `"2s"`); doubles each time.
+    #[serde(default)]
+    pub backoff: Option<String>,
 }
 
 /// A successful call.
@@ -372,34 +387,34 @@ async fn commit(
     }
 }
 
-/// The result of a call that ran: the response or the function's failure.
-pub(crate) async fn invoke(
+/// A call that passed every check and may run: who asks, what runs.
+/// Serialized as is into the async queue and into schedules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Prepared {
+    pub claims: auth::Claims,
+    pub function: FunctionId,
+    /// The alias the caller named, if any.
+    #[serde(default)]
+    pub alias: Option<String>,
+    pub req: InvokeRequest,
+}
+
+/// Checks a request and everything it names, without running it: the
+/// namespace rules, the function (hash, alias or inline component), the
+/// token, ownership, whitelist, the export and its parameters.
+pub(crate) async fn prepare(
     node: &Node,
     headers: &axum::http::HeaderMap,
-    req: InvokeRequest,
-) -> Result<InvokeResponse, ApiError> {
+    mut req: InvokeRequest,
+) -> Result<Prepared, ApiError> {
     if node.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             ErrorCode::ShuttingDown,
             "the node is shutting down; retry on another node",
         ));
     }
-    for (field, present) in [("async", req.is_async)] {
-        if present {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("`{field}` is not supported by this node version yet"),
-            ));
-        }
-    }
-    if let Some(ns) = &req.namespace {
-        auth::check_namespace_name(ns)?;
-    } else if req.set.is_some() || req.write_to.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "`set` and `write_to` need a `namespace`",
-        ));
-    }
+    check_namespace_fields(&req)?;
+    let mut alias = None;
     let (id, inline) = match (&req.component, &req.function) {
         (Some(b64), named) => {
             let bytes = base64::engine::general_purpose::STANDARD
@@ -427,11 +442,15 @@ pub(crate) async fn invoke(
             }
             (actual, Some(Bytes::from(bytes)))
         }
-        (None, Some(named)) => (parse_id(named)?, None),
+        (None, Some(named)) => {
+            let (id, a) = crate::aliases::resolve_target(node, headers, named).await?;
+            alias = a;
+            (id, None)
+        }
         (None, None) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
-                "`function` (a hash) or `component` is required",
+                "`function` (a hash or an alias) or `component` is required",
             ));
         }
     };
@@ -450,19 +469,73 @@ pub(crate) async fn invoke(
         auth::require_upload(&claims)?;
         deploy(node, &claims.account, bytes).await?;
     }
+    req.component = None;
+    req.function = Some(fn_text);
+    let prepared = Prepared {
+        claims,
+        function: id,
+        alias,
+        req,
+    };
+    check_prepared(node, &prepared).await?;
+    Ok(prepared)
+}
+
+/// `set` and `write_to` need a namespace; the namespace needs a valid name.
+pub(crate) fn check_namespace_fields(req: &InvokeRequest) -> Result<(), ApiError> {
+    if let Some(ns) = &req.namespace {
+        auth::check_namespace_name(ns)
+    } else if req.set.is_some() || req.write_to.is_some() {
+        Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "`set` and `write_to` need a `namespace`",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The checks that depend on the stored state: ownership, the token's call
+/// rules and whitelist, the export and parameters. Run again before a queued
+/// or scheduled call runs, since things may have changed meanwhile.
+pub(crate) async fn check_prepared(node: &Node, p: &Prepared) -> Result<(), ApiError> {
     // An account only calls functions it owns (the hash-first flow uploads on 404).
-    if !node.store.owns(&claims.account, &id).await? {
-        return Err(not_found(&id));
+    if !node.store.owns(&p.claims.account, &p.function).await? {
+        return Err(not_found(&p.function));
     }
     auth::check_call(
         node,
-        &claims,
-        &id,
-        req.namespace.as_deref(),
-        req.set.is_some() || req.write_to.is_some(),
+        &p.claims,
+        &p.function,
+        p.req.namespace.as_deref(),
+        p.req.set.is_some() || p.req.write_to.is_some(),
     )
     .await?;
-    let f = load(node, &id).await?;
+    let f = load(node, &p.function).await?;
+    f.check_params(&p.req.export, &p.req.params)?;
+    Ok(())
+}
+
+/// Where a run came from, for its activation record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunContext {
+    /// The activation id to use (async calls reserve theirs when queued).
+    pub activation: Option<String>,
+    pub schedule: Option<String>,
+    pub attempts: u32,
+}
+
+/// Runs a prepared call (re-running on namespace conflicts) and returns its
+/// activation record, not yet stored. A function's failure is in the record;
+/// `Err` is for calls that could not run at all (the function is gone, the
+/// parameters no longer fit).
+pub(crate) async fn execute(
+    node: &Node,
+    p: &Prepared,
+    ctx: RunContext,
+) -> Result<Activation, ApiError> {
+    let (claims, id, req) = (&p.claims, &p.function, &p.req);
+    let f = load(node, id).await?;
     // Parameters are converted once; only a re-run after a conflict converts again.
     let mut checked = Some(f.check_params(&req.export, &req.params)?);
     let export = checked
@@ -471,7 +544,7 @@ pub(crate) async fn invoke(
         .unwrap_or_default();
     let globals = globals_to_config(&req.globals);
     let kv = match &req.namespace {
-        Some(ns) => Some(namespace_access(node, &claims, &id, ns, &req)?),
+        Some(ns) => Some(namespace_access(node, claims, id, ns, req)?),
         None => None,
     };
     let start = now_rfc3339();
@@ -534,8 +607,23 @@ pub(crate) async fn invoke(
     metrics::counter!(m::CALLS, "status" => status).increment(1);
     metrics::histogram!(m::CALL_DURATION).record(outcome.duration.as_secs_f64());
 
-    let activation = Activation {
-        id: uuid::Uuid::now_v7().to_string(),
+    let mut error = outcome.result.as_ref().err().cloned();
+    if let Some(e) = &mut error {
+        if !e.details.is_object() {
+            e.details = json!({});
+        }
+        if let Some(d) = e.details.as_object_mut() {
+            d.insert("function".into(), Json::String(id.to_string()));
+        }
+    }
+    let activation_id = ctx
+        .activation
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    if let Some(d) = error.as_mut().and_then(|e| e.details.as_object_mut()) {
+        d.insert("activation".into(), Json::String(activation_id.clone()));
+    }
+    Ok(Activation {
+        id: activation_id,
         account: claims.account.clone(),
         function: id.clone(),
         export,
@@ -547,29 +635,47 @@ pub(crate) async fn invoke(
         start,
         duration_us: outcome.duration.as_micros() as u64,
         fuel: outcome.fuel,
-        result: outcome.result.as_ref().ok().cloned(),
-        error: outcome.result.as_ref().err().cloned(),
+        result: outcome.result.ok(),
+        error,
         logs: outcome.logs,
         logs_truncated: outcome.logs_truncated,
-    };
+        alias: p.alias.clone(),
+        schedule: ctx.schedule,
+        attempts: ctx.attempts,
+    })
+}
+
+/// What `POST /v1/invoke` answers: the call's result, or 202 with the
+/// activation id of a queued asynchronous call.
+pub(crate) enum Invoked {
+    Done(InvokeResponse),
+    Queued(Json),
+}
+
+/// A call from the API: runs it now, or queues it when `async` is set.
+pub(crate) async fn invoke(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    req: InvokeRequest,
+) -> Result<Invoked, ApiError> {
+    let prepared = prepare(node, headers, req).await?;
+    if prepared.req.is_async {
+        return crate::queue::enqueue(node, prepared)
+            .await
+            .map(Invoked::Queued);
+    }
+    let activation = execute(node, &prepared, RunContext::default()).await?;
     node.store.put_activation(&activation).await?;
-    match outcome.result {
-        Ok(result) => Ok(InvokeResponse {
+    match activation.result {
+        Some(result) if activation.error.is_none() => Ok(Invoked::Done(InvokeResponse {
             activation: activation.id,
-            function: id,
+            function: activation.function,
             result,
             duration_us: activation.duration_us,
             fuel: activation.fuel,
-        }),
-        Err(mut e) => {
-            if !e.details.is_object() {
-                e.details = json!({});
-            }
-            if let Some(d) = e.details.as_object_mut() {
-                d.insert("activation".into(), Json::String(activation.id.clone()));
-                d.insert("function".into(), Json::String(id.to_string()));
-            }
-            Err(ApiError(e))
-        }
+        })),
+        _ => Err(ApiError(activation.error.unwrap_or_else(|| {
+            OrbError::new(ErrorCode::Internal, "the call ended without a result")
+        }))),
     }
 }

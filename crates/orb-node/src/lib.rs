@@ -8,6 +8,7 @@
 //! Must not know: wasmtime types (it talks to `orb-runtime` in JSON), redb
 //! (it talks to the `Store` trait), the CLI.
 
+mod aliases;
 mod api;
 mod auth;
 mod config;
@@ -15,9 +16,11 @@ mod error;
 mod invoke;
 mod kv;
 mod metrics;
+mod queue;
+mod schedules;
 mod tls;
 
-pub use config::{LogFormat, NodeConfig};
+pub use config::{LogFormat, MissedTicks, NodeConfig};
 pub use error::ApiError;
 pub use invoke::{InvokeRequest, InvokeResponse};
 
@@ -44,6 +47,10 @@ pub struct Node {
         std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
     /// Committed namespace changes, for `GET /v1/namespaces/{ns}/watch`.
     pub(crate) changes: tokio::sync::broadcast::Sender<Arc<kv::Change>>,
+    /// Asynchronous calls: the queue's index and its workers.
+    pub(crate) queue: queue::Queue,
+    /// Schedules and their ticks.
+    pub(crate) scheduler: schedules::Scheduler,
     /// The admin account, once bootstrapped.
     pub(crate) admin: std::sync::OnceLock<String>,
     /// Set when the node serves HTTPS.
@@ -77,6 +84,8 @@ impl Node {
             runtime: Arc::new(runtime),
             store: Arc::new(store),
             metrics: metrics::Metrics::install(),
+            queue: queue::Queue::new(config.async_workers),
+            scheduler: Default::default(),
             config,
             shutting_down: AtomicBool::new(false),
             auth,
@@ -109,6 +118,10 @@ impl Node {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
+        let background = [
+            tokio::spawn(queue::run(self.clone())),
+            tokio::spawn(schedules::run(self.clone())),
+        ];
         let node = self.clone();
         let shutdown = async move {
             shutdown.await;
@@ -124,9 +137,21 @@ impl Node {
                     .await?
             }
         }
+        // Queued calls not started stay queued for the next start; the ones
+        // running (and schedule ticks) finish first.
+        for task in background {
+            task.abort();
+        }
+        queue::drain(&self, self.config.async_workers).await;
         self.store.flush().await?;
         tracing::info!("store flushed; bye");
         Ok(())
+    }
+
+    /// A worker slot for background work (async calls, schedule ticks); the
+    /// shutdown waits for every slot to come back.
+    pub(crate) async fn queue_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.queue.permit().await
     }
 
     /// `"https"` when the node serves TLS, else `"http"`.

@@ -100,6 +100,35 @@ pub struct ActivationQuery {
     pub limit: usize,
 }
 
+/// Kinds of small durable records the node keeps besides functions,
+/// activations and namespaces. The store keeps their bytes under a key
+/// (the node decides both); it knows nothing of what they mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// `<account>/<alias>` → the alias's target and history.
+    Alias,
+    /// `<activation id>` → an asynchronous call waiting to run.
+    Queue,
+    /// `<account>/<activation id>` → an asynchronous call that failed for good.
+    DeadLetter,
+    /// `<account>/<schedule id>` → a schedule and its state.
+    Schedule,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Alias => "alias",
+            RecordKind::Queue => "queue",
+            RecordKind::DeadLetter => "dead",
+            RecordKind::Schedule => "schedule",
+        }
+    }
+}
+
+/// One change of [`Store::put_records`]: `None` removes the record.
+pub type RecordChange = (RecordKind, String, Option<Vec<u8>>);
+
 /// Durable state of a node.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -178,6 +207,16 @@ pub trait Store: Send + Sync + 'static {
     async fn kv_commit(&self, account: &str, parts: Vec<NsCommit>) -> StoreResult<Commit>;
     /// The account's namespaces that hold at least one key.
     async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>>;
+
+    /// Applies record changes atomically and durably.
+    async fn put_records(&self, changes: Vec<RecordChange>) -> StoreResult<()>;
+    async fn get_record(&self, kind: RecordKind, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Records of `kind` whose key starts with `prefix`, in key order.
+    async fn list_records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>>;
 
     /// Records (or replaces) an activation. May be buffered; [`Store::flush`]
     /// makes every recorded activation durable.

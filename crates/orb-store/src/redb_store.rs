@@ -1,6 +1,6 @@
 use crate::{
-    ActivationQuery, Commit, KvEntry, NamespaceInfo, NsCommit, Quota, QuotaExceeded, Store,
-    StoreError, StoreResult,
+    ActivationQuery, Commit, KvEntry, NamespaceInfo, NsCommit, Quota, QuotaExceeded, RecordChange,
+    RecordKind, Store, StoreError, StoreResult,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -32,6 +32,8 @@ const REVOKED: TableDefinition<&str, ()> = TableDefinition::new("revoked_tokens"
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 /// "<account>\0<namespace>" → (keys, bytes).
 const NS_STATS: TableDefinition<&str, (u64, u64)> = TableDefinition::new("namespace_stats");
+/// "<kind>\0<key>" → record bytes (aliases, queued calls, dead letters, schedules).
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// "<account>/<namespace>" → JSON array of function ids.
 const WHITELISTS: TableDefinition<&str, &[u8]> = TableDefinition::new("whitelists");
 
@@ -175,6 +177,7 @@ impl RedbStore {
             txn.open_table(WHITELISTS).map_err(backend)?;
             txn.open_table(KV).map_err(backend)?;
             txn.open_table(NS_STATS).map_err(backend)?;
+            txn.open_table(RECORDS).map_err(backend)?;
         }
         txn.commit().map_err(backend)?;
         let db = Arc::new(db);
@@ -778,6 +781,57 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn put_records(&self, changes: Vec<RecordChange>) -> StoreResult<()> {
+        self.write(true, move |txn, _| {
+            let mut t = txn.open_table(RECORDS).map_err(backend)?;
+            for (kind, key, value) in changes {
+                let k = format!("{}\0{key}", kind.as_str());
+                match value {
+                    Some(v) => t.insert(k.as_str(), v.as_slice()).map_err(backend)?,
+                    None => t.remove(k.as_str()).map_err(backend)?,
+                };
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_record(&self, kind: RecordKind, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let k = format!("{}\0{key}", kind.as_str());
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(RECORDS).map_err(backend)?;
+            Ok(t.get(k.as_str())
+                .map_err(backend)?
+                .map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn list_records(
+        &self,
+        kind: RecordKind,
+        prefix: &str,
+    ) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let base = format!("{}\0", kind.as_str());
+        let start = format!("{base}{prefix}");
+        let prefix = prefix.to_string();
+        self.blocking(move |db, _| {
+            let txn = db.begin_read().map_err(backend)?;
+            let t = txn.open_table(RECORDS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in t.range(start.as_str()..).map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                let Some(key) = k.value().strip_prefix(start.as_str()) else {
+                    break;
+                };
+                out.push((format!("{prefix}{key}"), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
         let id = activation.id.clone();
         let index_key = format!(
@@ -903,6 +957,9 @@ mod tests {
             error: None,
             logs: String::new(),
             logs_truncated: false,
+            alias: None,
+            schedule: None,
+            attempts: 0,
         }
     }
 

@@ -1,0 +1,152 @@
+//! `orb schedule …` and `orb alias …`.
+
+use crate::args::{AliasCommand, ScheduleAddArgs, ScheduleCommand};
+use crate::commands::parse_params;
+use crate::output::{plain, print_json};
+use orb_client::Client;
+use orb_core::FunctionId;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub async fn schedule_cmd(
+    client: &Client,
+    cmd: ScheduleCommand,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        ScheduleCommand::Add(add) => {
+            let ScheduleAddArgs {
+                function,
+                export,
+                params,
+                every,
+                cron,
+                timezone,
+                namespace,
+                write_to,
+                run_now,
+                start_at,
+                end_at,
+            } = *add;
+            let mut spec = json!({
+                "function": function,
+                "export": export,
+                "params": parse_params(&params, None)?,
+                "run_now": run_now,
+            });
+            for (k, v) in [
+                ("every", every),
+                ("cron", cron),
+                ("timezone", timezone),
+                ("namespace", namespace),
+                ("write_to", write_to),
+                ("start_at", start_at),
+                ("end_at", end_at),
+            ] {
+                if let Some(v) = v {
+                    spec[k] = json!(v);
+                }
+            }
+            let s = client.create_schedule(&spec).await?;
+            if json_out {
+                print_json(&s);
+            } else {
+                println!("{}", plain(&s["id"]));
+                eprintln!("next run: {}", plain(&s["state"]["next_run"]));
+            }
+        }
+        ScheduleCommand::Ls => {
+            let out = client.list_schedules().await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                for s in out["schedules"].as_array().into_iter().flatten() {
+                    print_line(s);
+                }
+            }
+        }
+        ScheduleCommand::Show { id } => {
+            let s = client
+                .request_json(Method::GET, &format!("/v1/schedules/{id}"), None)
+                .await?;
+            if json_out {
+                print_json(&s);
+            } else {
+                print_line(&s);
+                if let Some(e) = s["state"].get("last_error").filter(|e| !e.is_null()) {
+                    println!(
+                        "  last error: {} {}",
+                        plain(&e["code"]),
+                        plain(&e["message"])
+                    );
+                }
+            }
+        }
+        ScheduleCommand::Rm { id } => {
+            client.delete_schedule(&id).await?;
+            if json_out {
+                print_json(&json!({ "deleted": id }));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_line(s: &Value) {
+    let cadence = s
+        .get("every")
+        .filter(|v| !v.is_null())
+        .map(|v| format!("every {}", plain(v)))
+        .or_else(|| s.get("cron").map(|v| format!("cron {}", plain(v))))
+        .unwrap_or_default();
+    let st = &s["state"];
+    println!(
+        "{}  {} {}  {}  runs {} failures {}  next {}  last {}",
+        plain(&s["id"]),
+        plain(&s["function"]),
+        plain(&s["export"]),
+        cadence,
+        plain(&st["runs"]),
+        plain(&st["failures"]),
+        plain(&st["next_run"]),
+        plain(&st["last_status"]),
+    );
+}
+
+pub async fn alias_cmd(client: &Client, cmd: AliasCommand, json_out: bool) -> anyhow::Result<()> {
+    let out = match cmd {
+        AliasCommand::Set { name, hash } => {
+            let id: FunctionId = hash
+                .parse()
+                .map_err(|_| anyhow::anyhow!("`{hash}` is not a hash (sha256:<64 hex>)"))?;
+            client.set_alias(&name, &id).await?
+        }
+        AliasCommand::Ls => {
+            client
+                .request_json(Method::GET, "/v1/aliases", None)
+                .await?
+        }
+        AliasCommand::Show { name } => {
+            client
+                .request_json(Method::GET, &format!("/v1/aliases/{name}"), None)
+                .await?
+        }
+        AliasCommand::Rollback { name } => client.rollback_alias(&name).await?,
+        AliasCommand::Rm { name } => {
+            client
+                .request_json(Method::DELETE, &format!("/v1/aliases/{name}"), None)
+                .await?;
+            json!({ "deleted": name })
+        }
+    };
+    if json_out {
+        print_json(&out);
+    } else if let Some(list) = out.get("aliases").and_then(Value::as_array) {
+        for a in list {
+            println!("{}  {}", plain(&a["name"]), plain(&a["function"]));
+        }
+    } else if out.get("function").is_some() {
+        println!("{}  {}", plain(&out["name"]), plain(&out["function"]));
+    }
+    Ok(())
+}

@@ -1,0 +1,389 @@
+//! Schedules, asynchronous calls and aliases, against a real `orb serve`.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+async fn kv_value(s: &Server, ns: &str, key: &str) -> Option<Value> {
+    let (st, v) = s.get(&format!("/v1/namespaces/{ns}/keys/{key}")).await;
+    (st == 200).then_some(v)
+}
+
+/// Polls until `key` holds a number ≥ `want`; returns the values seen.
+async fn watch_until(s: &Server, key: &str, want: u64, seen: &mut Vec<u64>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = kv_value(s, "sched", key).await.and_then(|v| v.as_u64())
+            && seen.last() != Some(&v)
+        {
+            seen.push(v);
+        }
+        if seen.last().is_some_and(|v| *v >= want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "`{key}` reached only {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_one_second_schedule_writes_its_key_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_in(dir.path(), &[]);
+    let kv = s.deploy("kv").await;
+    let (st, sched) = s
+        .post_json(
+            "/v1/schedules",
+            &json!({"function": kv, "export": "incr", "params": {"delta": 1},
+                    "namespace": "sched", "write_to": "last", "every": "1s"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{sched}");
+    let id = sched["id"].as_str().unwrap().to_string();
+    let mut seen = Vec::new();
+    watch_until(&s, "last", 2, &mut seen).await;
+    assert_eq!(s.stop().code(), Some(0));
+
+    let s = Server::start_in(dir.path(), &[]);
+    let before = *seen.last().unwrap();
+    watch_until(&s, "last", before + 2, &mut seen).await;
+    // Each tick wrote its own result: the values only grow, one per tick.
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+
+    let (_, shown) = s.get(&format!("/v1/schedules/{id}")).await;
+    let state = &shown["state"];
+    assert!(state["runs"].as_u64().unwrap() >= 2, "{shown}");
+    assert_eq!(state["last_status"], "succeeded", "{shown}");
+    assert!(state["next_run"].is_string(), "{shown}");
+    assert!(
+        shown.get("call").is_none(),
+        "the stored claims are not shown"
+    );
+    let last = state["last_activation"].as_str().unwrap();
+    let (_, act) = s.get(&format!("/v1/activations/{last}")).await;
+    assert_eq!(act["schedule"], id.as_str(), "{act}");
+
+    // Listed, then deleted: no more ticks.
+    let (_, list) = s.get("/v1/schedules").await;
+    assert_eq!(list["schedules"].as_array().unwrap().len(), 1);
+    let r = s
+        .http
+        .delete(format!("{}/v1/schedules/{id}", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let (st, body) = s.get(&format!("/v1/schedules/{id}")).await;
+    assert_error(st, &body, 404, "schedule_not_found");
+}
+
+#[tokio::test]
+async fn a_failing_schedule_stays_visible_with_its_error() {
+    let s = Server::start(&[]);
+    let bad = s.deploy("misbehave").await;
+    let (st, sched) = s
+        .post_json(
+            "/v1/schedules",
+            &json!({"function": bad, "export": "boom", "params": {"msg": "tick failed"},
+                    "every": "1s", "run_now": true}),
+        )
+        .await;
+    assert_eq!(st, 201, "{sched}");
+    let id = sched["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let shown = loop {
+        let (_, shown) = s.get(&format!("/v1/schedules/{id}")).await;
+        if shown["state"]["failures"].as_u64() >= Some(2) {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "{shown}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(shown["state"]["last_status"], "failed");
+    assert_eq!(
+        shown["state"]["last_error"]["code"], "function_trap",
+        "{shown}"
+    );
+    assert!(
+        shown["state"]["next_run"].is_string(),
+        "still scheduled: {shown}"
+    );
+}
+
+#[tokio::test]
+async fn schedule_requests_are_checked_against_the_token() {
+    let s = Server::start(&[]);
+    let kv = s.deploy("kv").await;
+    s.put_json_as(
+        "/v1/namespaces/feed/whitelist",
+        &json!({"functions": [kv]}),
+        Some(&s.token),
+    )
+    .await;
+    let mint = |grant: Value| {
+        let s = &s;
+        async move {
+            s.post_json("/v1/tokens", &grant).await.1["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let device = mint(json!({"namespaces": {"feed": "rw"},
+                             "schedules": {"max": 1, "min_interval": "30s"}}))
+    .await;
+    let no_schedules = mint(json!({"namespaces": {"feed": "rw"}})).await;
+    let spec = |every: &str| {
+        json!({"function": kv, "export": "incr", "params": {"delta": 1},
+               "namespace": "feed", "write_to": "pending", "every": every})
+    };
+    let (st, body) = s
+        .post_json_as("/v1/schedules", &spec("10s"), Some(&device))
+        .await;
+    let e = assert_error(st, &body, 403, "schedule_too_frequent");
+    assert_eq!(e["details"]["min_interval"], "30s");
+    let (st, body) = s
+        .post_json_as("/v1/schedules", &spec("30s"), Some(&device))
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = s
+        .post_json_as("/v1/schedules", &spec("1m"), Some(&device))
+        .await;
+    assert_error(st, &body, 403, "schedule_limit_reached");
+    let (st, body) = s
+        .post_json_as("/v1/schedules", &spec("1m"), Some(&no_schedules))
+        .await;
+    assert_error(st, &body, 403, "permission_denied");
+
+    // Bad timing is the caller's error, with its own code.
+    for bad in [
+        json!({"every": "often"}),
+        json!({"every": "1s", "cron": "* * * * *"}),
+        json!({"cron": "not a cron"}),
+        json!({"cron": "* * * * *", "timezone": "Mars/Olympus"}),
+        json!({"every": "100ms"}),
+        json!({}),
+    ] {
+        let mut body = json!({"function": kv, "export": "incr", "params": {"delta": 1},
+                              "namespace": "feed"});
+        for (k, v) in bad.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (st, out) = s.post_json("/v1/schedules", &body).await;
+        assert_error(st, &out, 400, "invalid_schedule");
+    }
+    // A cron schedule in a time zone is accepted and has a next run.
+    let (st, body) = s
+        .post_json(
+            "/v1/schedules",
+            &json!({"function": kv, "export": "incr", "params": {"delta": 1},
+                    "namespace": "feed", "cron": "*/5 * * * *", "timezone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    assert!(body["state"]["next_run"].is_string(), "{body}");
+    // Parameters are checked when the schedule is made, not at its first tick.
+    let (st, body) = s
+        .post_json(
+            "/v1/schedules",
+            &json!({"function": kv, "export": "incr", "params": {"delta": "x"}, "every": "1m"}),
+        )
+        .await;
+    assert_error(st, &body, 400, "invalid_params");
+}
+
+#[tokio::test]
+async fn an_async_call_queued_across_a_restart_runs_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("orb.toml");
+    std::fs::write(&config, "async_per_account = 1\ntimeout_ms = 1500\n").unwrap();
+    let cfg = config.to_str().unwrap();
+    let s = Server::start_in(dir.path(), &["--config", cfg]);
+    let slow = s.deploy("misbehave").await;
+    let kv = s.deploy("kv").await;
+    // The account runs one async call at a time: the spin (until its
+    // timeout) holds the slot, the increment waits behind it.
+    let (st, first) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": slow, "export": "spin", "async": true}),
+        )
+        .await;
+    assert_eq!((st, &first["status"]), (202, &json!("queued")), "{first}");
+    let (st, queued) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": kv, "export": "incr", "params": {"delta": 1},
+                    "namespace": "once", "async": true}),
+        )
+        .await;
+    assert_eq!(st, 202, "{queued}");
+    let id = queued["activation"].as_str().unwrap().to_string();
+    let (_, a) = s.get(&format!("/v1/activations/{id}")).await;
+    assert_eq!(a["status"], "queued", "{a}");
+    // Stop while the spin runs: it finishes, the increment stays queued.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.stop().code(), Some(0));
+    let s = Server::start_in(dir.path(), &["--config", cfg]);
+    let (_, a) = s.get(&format!("/v1/activations/{id}?wait=10s")).await;
+    assert_eq!(a["status"], "succeeded", "{a}");
+    assert_eq!(a["result"], 1);
+    assert_eq!(kv_value(&s, "once", "atomic").await, Some(json!(1)));
+    let first = first["activation"].as_str().unwrap();
+    let (_, f) = s.get(&format!("/v1/activations/{first}")).await;
+    assert_eq!(f["error"]["code"], "function_timeout", "{f}");
+    // Another restart runs nothing again.
+    assert_eq!(s.stop().code(), Some(0));
+    let s = Server::start_in(dir.path(), &["--config", cfg]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(kv_value(&s, "once", "atomic").await, Some(json!(1)));
+}
+
+#[tokio::test]
+async fn a_failing_async_call_is_retried_then_dead_lettered() {
+    let s = Server::start(&[]);
+    let bad = s.deploy("misbehave").await;
+    let (st, q) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": bad, "export": "boom", "params": {"msg": "no"},
+                    "async": true, "retry": {"max": 2, "backoff": "50ms"}}),
+        )
+        .await;
+    assert_eq!(st, 202, "{q}");
+    let id = q["activation"].as_str().unwrap();
+    let (_, a) = s.get(&format!("/v1/activations/{id}?wait=10s")).await;
+    assert_eq!(a["status"], "failed", "{a}");
+    assert_eq!(a["attempts"], 3, "one try and two retries: {a}");
+    assert_eq!(a["error"]["code"], "function_trap");
+    let (_, dead) = s.get("/v1/dead-letters").await;
+    let dead = dead["dead_letters"].as_array().unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["activation"], id);
+    assert_eq!(dead[0]["attempts"], 3);
+    // Bad retry settings are refused up front.
+    let (st, body) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": bad, "export": "noop", "async": true,
+                    "retry": {"max": 1, "backoff": "soon"}}),
+        )
+        .await;
+    assert_error(st, &body, 400, "invalid_request");
+    // An async call with bad parameters is refused before it is queued.
+    let (st, body) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": bad, "export": "boom", "async": true}),
+        )
+        .await;
+    assert_error(st, &body, 400, "invalid_params");
+}
+
+#[tokio::test]
+async fn an_alias_switched_under_load_fails_no_call() {
+    let s = std::sync::Arc::new(Server::start(&[]));
+    let calc = s.deploy("calc").await;
+    let other = s.deploy("misbehave").await;
+    let (st, body) = s
+        .put_json_as(
+            "/v1/aliases/adder",
+            &json!({"function": calc}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for _ in 0..4 {
+        let (s, stop) = (s.clone(), stop.clone());
+        callers.push(tokio::spawn(async move {
+            let mut hashes = std::collections::BTreeSet::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (st, out) = s
+                    .post_json("/v1/functions/adder/add", &json!({"a": 2, "b": 3}))
+                    .await;
+                assert_eq!((st, &out["result"]), (200, &json!(5)), "{out}");
+                hashes.insert(out["function"].as_str().unwrap().to_string());
+                n += 1;
+            }
+            (n, hashes)
+        }));
+    }
+    for i in 0..10 {
+        let target = if i % 2 == 0 { &other } else { &calc };
+        let (st, body) = s
+            .put_json_as(
+                "/v1/aliases/adder",
+                &json!({"function": target}),
+                Some(&s.token),
+            )
+            .await;
+        assert_eq!(st, 200, "{body}");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut total = 0;
+    let mut hashes = std::collections::BTreeSet::new();
+    for c in callers {
+        let (n, h) = c.await.unwrap();
+        total += n;
+        hashes.extend(h);
+    }
+    assert!(total > 20, "{total}");
+    assert_eq!(hashes.len(), 2, "calls reached both targets: {hashes:?}");
+
+    // Last switch went to calc; rollback returns to the previous target.
+    let (st, back) = s.post_json("/v1/aliases/adder/rollback", &json!({})).await;
+    assert_eq!((st, &back["function"]), (200, &json!(other)), "{back}");
+    let (_, out) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": "adder", "export": "add", "params": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(out["function"], other.as_str());
+    let act = out["activation"].as_str().unwrap();
+    let (_, a) = s.get(&format!("/v1/activations/{act}")).await;
+    assert_eq!(
+        (a["alias"].as_str(), a["function"].as_str()),
+        (Some("adder"), Some(other.as_str()))
+    );
+
+    // Owner only: a public token cannot move an alias; unknown names are 404.
+    let public = s.post_json("/v1/tokens", &json!({})).await.1["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, body) = s
+        .put_json_as(
+            "/v1/aliases/adder",
+            &json!({"function": calc}),
+            Some(&public),
+        )
+        .await;
+    assert_error(st, &body, 403, "permission_denied");
+    let (st, body) = s
+        .post_json("/v1/functions/nope/add", &json!({"a": 1, "b": 1}))
+        .await;
+    assert_error(st, &body, 404, "alias_not_found");
+    let (st, body) = s
+        .put_json_as(
+            "/v1/aliases/adder",
+            &json!({"function": format!("sha256:{}", "0".repeat(64))}),
+            Some(&s.token),
+        )
+        .await;
+    assert_error(st, &body, 404, "function_not_found");
+    // The CLI: rollback twice walks the history back.
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &["alias", "rollback", "adder", "--server", &s.url],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains(&calc), "{out}");
+}

@@ -1,0 +1,258 @@
+//! Aliases: mutable names for function hashes, per account (versions and
+//! rollback). `PUT /v1/aliases/{name}` points a name at a hash the account
+//! owns; everywhere a hash is accepted for calling (invoke, the function
+//! routes, schedules) an alias is too. Whitelists and token grants stay
+//! hashes: they name exact code.
+//!
+//! A switch is one durable record write, so a call resolves either the old
+//! or the new target, never neither. Activations record the hash the alias
+//! resolved to and the alias itself.
+
+use crate::auth::{self, Request, op};
+use crate::invoke::{not_found, now_rfc3339, parse_id};
+use crate::{ApiError, Node};
+use orb_core::{ErrorCode, FunctionId, OrbError};
+use orb_store::RecordKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Earlier targets kept for rollback.
+const HISTORY: usize = 20;
+
+/// An alias as stored and shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Alias {
+    pub name: String,
+    pub function: FunctionId,
+    /// Earlier targets, oldest first (rollback pops the last).
+    #[serde(default)]
+    pub previous: Vec<FunctionId>,
+    pub updated_at: String,
+}
+
+fn key(account: &str, name: &str) -> String {
+    format!("{account}/{name}")
+}
+
+/// Whether `target` names a function by hash (`sha256:…`), not an alias.
+fn is_hash(target: &str) -> bool {
+    target.starts_with("sha256:")
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if orb_core::valid_namespace_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidName,
+            format!(
+                "`{name}` is not a valid alias name: 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn alias_not_found(name: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::AliasNotFound,
+            format!(
+                "no alias `{name}` in this account; create it with `orb alias set {name} HASH`"
+            ),
+        )
+        .with_details(json!({ "alias": name })),
+    )
+}
+
+pub(crate) async fn get(node: &Node, account: &str, name: &str) -> Result<Option<Alias>, ApiError> {
+    match node
+        .store
+        .get_record(RecordKind::Alias, &key(account, name))
+        .await?
+    {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(ErrorCode::Internal, format!("stored alias is corrupt: {e}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+async fn put(node: &Node, account: &str, alias: &Alias) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(alias).expect("serialisable");
+    node.store
+        .put_records(vec![(
+            RecordKind::Alias,
+            key(account, &alias.name),
+            Some(bytes),
+        )])
+        .await?;
+    Ok(())
+}
+
+/// The hash an alias names in `account`.
+pub(crate) async fn resolve(
+    node: &Node,
+    account: &str,
+    name: &str,
+) -> Result<FunctionId, ApiError> {
+    check_name(name).map_err(|_| alias_not_found(name))?;
+    get(node, account, name)
+        .await?
+        .map(|a| a.function)
+        .ok_or_else(|| alias_not_found(name))
+}
+
+/// A hash, or an alias in the caller's account: the hash and the alias.
+pub(crate) async fn resolve_target(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    target: &str,
+) -> Result<(FunctionId, Option<String>), ApiError> {
+    if is_hash(target) {
+        return Ok((parse_id(target)?, None));
+    }
+    let Some(account) = auth::account_hint(node, headers) else {
+        // No valid token: let the authorization that follows say why.
+        auth::verify(node, headers, Request::default())?;
+        return Err(alias_not_found(target));
+    };
+    let id = resolve(node, &account, target).await?;
+    Ok((id, Some(target.to_string())))
+}
+
+async fn owner(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let req = Request {
+        operation: op::FUNCTIONS_WRITE,
+        ..Default::default()
+    };
+    Ok(
+        auth::authorize_private(node, headers, req, "changing aliases")
+            .await?
+            .account,
+    )
+}
+
+async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let req = Request {
+        operation: op::FUNCTIONS_READ,
+        ..Default::default()
+    };
+    Ok(auth::authorize(node, headers, req).await?.account)
+}
+
+/// `PUT /v1/aliases/{name}` `{"function": "sha256:…"}`.
+pub async fn set(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let account = owner(node, headers).await?;
+    check_name(name)?;
+    let target = body
+        .get("function")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the body is {\"function\": \"sha256:…\"}: the hash the alias points to",
+            )
+        })?;
+    if !is_hash(target) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidFunctionId,
+            format!("an alias points to a hash (`sha256:…`), not to `{target}`"),
+        ));
+    }
+    let id = parse_id(target)?;
+    if !node.store.owns(&account, &id).await? {
+        return Err(not_found(&id));
+    }
+    let alias = match get(node, &account, name).await? {
+        Some(mut a) if a.function != id => {
+            a.previous.push(std::mem::replace(&mut a.function, id));
+            if a.previous.len() > HISTORY {
+                a.previous.remove(0);
+            }
+            a.updated_at = now_rfc3339();
+            a
+        }
+        Some(a) => a,
+        None => Alias {
+            name: name.to_string(),
+            function: id,
+            previous: Vec::new(),
+            updated_at: now_rfc3339(),
+        },
+    };
+    put(node, &account, &alias).await?;
+    tracing::info!(alias = name, function = %alias.function, "alias set");
+    Ok(serde_json::to_value(alias).expect("serialisable"))
+}
+
+/// `POST /v1/aliases/{name}/rollback`: back to the previous target.
+pub async fn rollback(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let account = owner(node, headers).await?;
+    let mut alias = get(node, &account, name)
+        .await?
+        .ok_or_else(|| alias_not_found(name))?;
+    let Some(previous) = alias.previous.pop() else {
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::NothingToRollBack,
+                format!("alias `{name}` has had no other target; nothing to roll back to"),
+            )
+            .with_details(json!({ "alias": name, "function": alias.function.to_string() })),
+        ));
+    };
+    alias.function = previous;
+    alias.updated_at = now_rfc3339();
+    put(node, &account, &alias).await?;
+    Ok(serde_json::to_value(alias).expect("serialisable"))
+}
+
+pub async fn show(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let account = reader(node, headers).await?;
+    let alias = get(node, &account, name)
+        .await?
+        .ok_or_else(|| alias_not_found(name))?;
+    Ok(serde_json::to_value(alias).expect("serialisable"))
+}
+
+pub async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
+    let account = reader(node, headers).await?;
+    let mut out = Vec::new();
+    for (_, bytes) in node
+        .store
+        .list_records(RecordKind::Alias, &format!("{account}/"))
+        .await?
+    {
+        if let Ok(a) = serde_json::from_slice::<Alias>(&bytes) {
+            out.push(a);
+        }
+    }
+    Ok(json!({ "aliases": out }))
+}
+
+pub async fn delete(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<(), ApiError> {
+    let account = owner(node, headers).await?;
+    if get(node, &account, name).await?.is_none() {
+        return Err(alias_not_found(name));
+    }
+    node.store
+        .put_records(vec![(RecordKind::Alias, key(&account, name), None)])
+        .await?;
+    Ok(())
+}

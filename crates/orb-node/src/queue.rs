@@ -1,0 +1,394 @@
+//! Asynchronous calls: `"async": true` answers 202 with an activation id and
+//! the call runs later, in the background.
+//!
+//! The queue is durable: a queued call is a record in the store (written
+//! with the activation, status `queued`, before the 202), removed in the same
+//! commit that records its final activation. A node that stops cleanly
+//! finishes the calls it started and keeps the rest queued; the next start
+//! runs them, each once. (After a crash, a call that was running may run
+//! again: at least once.)
+//!
+//! Status moves queued → running → succeeded | failed. A failed call is
+//! retried per its `retry` policy (default none), with exponential backoff;
+//! when retries are exhausted it is dead-lettered (`GET /v1/dead-letters`).
+//! Concurrency is bounded node-wide (`async_workers`) and per account
+//! (`async_per_account`).
+
+use crate::invoke::{Prepared, RunContext, check_prepared, execute, now_rfc3339};
+use crate::{ApiError, Node};
+use orb_core::{Activation, ActivationStatus, ErrorCode, OrbError};
+use orb_store::RecordKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{Notify, Semaphore, broadcast};
+
+/// A queued call as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Job {
+    call: Prepared,
+    /// Tries so far.
+    attempts: u32,
+    /// Unix milliseconds before which it does not run (backoff).
+    not_before_ms: u64,
+    /// The activation as queued (kept to answer status reads).
+    queued_at: String,
+}
+
+/// A dead-lettered call.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub activation: String,
+    pub function: String,
+    pub export: String,
+    pub attempts: u32,
+    pub error: Option<OrbError>,
+    pub failed_at: String,
+}
+
+/// The node's queue state (the store holds the truth; this is the index).
+pub(crate) struct Queue {
+    jobs: Mutex<BTreeMap<String, Job>>,
+    running: Mutex<HashMap<String, usize>>,
+    wake: Notify,
+    workers: Arc<Semaphore>,
+    /// Ids of activations that reached a final status.
+    pub(crate) finished: broadcast::Sender<String>,
+}
+
+impl Queue {
+    pub(crate) fn new(workers: usize) -> Self {
+        Self {
+            jobs: Mutex::default(),
+            running: Mutex::default(),
+            wake: Notify::new(),
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+            finished: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Queue {
+    pub(crate) async fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.workers.clone().acquire_owned().await.ok()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn queued_activation(id: &str, p: &Prepared, attempts: u32) -> Activation {
+    Activation {
+        id: id.to_string(),
+        account: p.claims.account.clone(),
+        function: p.function.clone(),
+        export: p.req.export.clone(),
+        status: ActivationStatus::Queued,
+        start: now_rfc3339(),
+        duration_us: 0,
+        fuel: 0,
+        result: None,
+        error: None,
+        logs: String::new(),
+        logs_truncated: false,
+        alias: p.alias.clone(),
+        schedule: None,
+        attempts,
+    }
+}
+
+fn backoff(p: &Prepared) -> Result<Duration, ApiError> {
+    let text = p
+        .req
+        .retry
+        .as_ref()
+        .and_then(|r| r.backoff.clone())
+        .unwrap_or_else(|| "1s".into());
+    humantime::parse_duration(&text).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("`retry.backoff` `{text}` is not a duration like `500ms` or `2s`: {e}"),
+        )
+    })
+}
+
+/// Queues a prepared call; answers `{"activation", "status": "queued"}`.
+pub(crate) async fn enqueue(node: &Node, mut call: Prepared) -> Result<Value, ApiError> {
+    backoff(&call)?;
+    let account = call.claims.account.clone();
+    let waiting = node
+        .queue
+        .jobs
+        .lock()
+        .expect("queue lock")
+        .values()
+        .filter(|j| j.call.claims.account == account)
+        .count();
+    if waiting >= node.config.max_queued_per_account {
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "this account has {waiting} asynchronous calls waiting (the limit); retry when some have run"
+                ),
+            )
+            .with_details(json!({ "limit": node.config.max_queued_per_account })),
+        ));
+    }
+    call.req.is_async = false;
+    let id = uuid::Uuid::now_v7().to_string();
+    let activation = queued_activation(&id, &call, 0);
+    let job = Job {
+        call,
+        attempts: 0,
+        not_before_ms: 0,
+        queued_at: activation.start.clone(),
+    };
+    node.store.put_activation(&activation).await?;
+    node.store
+        .put_records(vec![(
+            RecordKind::Queue,
+            id.clone(),
+            Some(serde_json::to_vec(&job).expect("serialisable")),
+        )])
+        .await?;
+    node.queue
+        .jobs
+        .lock()
+        .expect("queue lock")
+        .insert(id.clone(), job);
+    node.queue.wake.notify_one();
+    Ok(json!({ "activation": id, "status": "queued" }))
+}
+
+/// Loads the queue from the store and runs it until the node shuts down.
+pub(crate) async fn run(node: Arc<Node>) {
+    match node.store.list_records(RecordKind::Queue, "").await {
+        Ok(records) => {
+            let mut jobs = node.queue.jobs.lock().expect("queue lock");
+            for (id, bytes) in records {
+                match serde_json::from_slice::<Job>(&bytes) {
+                    Ok(job) => {
+                        jobs.insert(id, job);
+                    }
+                    Err(e) => {
+                        tracing::error!(activation = %id, error = %e, "unreadable queued call")
+                    }
+                }
+            }
+            if !jobs.is_empty() {
+                tracing::info!(queued = jobs.len(), "resuming queued asynchronous calls");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the queue"),
+    }
+    loop {
+        if node.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let next_due = dispatch(&node);
+        let wait = match next_due {
+            Some(ms) => Duration::from_millis(ms.saturating_sub(now_ms()).max(1)),
+            None => Duration::from_secs(1),
+        };
+        let _ = tokio::time::timeout(wait, node.queue.wake.notified()).await;
+    }
+}
+
+/// Starts every due job that a worker and its account's limit allow.
+/// Returns the earliest time a waiting job becomes due.
+fn dispatch(node: &Arc<Node>) -> Option<u64> {
+    let now = now_ms();
+    let mut next_due = None;
+    let mut jobs = node.queue.jobs.lock().expect("queue lock");
+    let mut running = node.queue.running.lock().expect("running lock");
+    let ids: Vec<String> = jobs.keys().cloned().collect();
+    for id in ids {
+        let job = &jobs[&id];
+        if job.not_before_ms == u64::MAX {
+            continue; // running
+        }
+        if job.not_before_ms > now {
+            next_due = Some(next_due.map_or(job.not_before_ms, |n: u64| n.min(job.not_before_ms)));
+            continue;
+        }
+        let account = job.call.claims.account.clone();
+        let busy = running.get(&account).copied().unwrap_or(0);
+        if busy >= node.config.async_per_account {
+            continue;
+        }
+        let Ok(permit) = node.queue.workers.clone().try_acquire_owned() else {
+            break;
+        };
+        *running.entry(account.clone()).or_default() += 1;
+        let job = jobs.get_mut(&id).expect("listed");
+        job.not_before_ms = u64::MAX;
+        let job = job.clone();
+        let node = node.clone();
+        tokio::spawn(async move {
+            run_job(&node, &id, job).await;
+            drop(permit);
+            if let Some(n) = node
+                .queue
+                .running
+                .lock()
+                .expect("running lock")
+                .get_mut(&account)
+            {
+                *n = n.saturating_sub(1);
+            }
+            node.queue.wake.notify_one();
+        });
+    }
+    next_due
+}
+
+async fn run_job(node: &Node, id: &str, mut job: Job) {
+    job.attempts += 1;
+    let mut running = queued_activation(id, &job.call, job.attempts);
+    running.status = ActivationStatus::Running;
+    running.start = job.queued_at.clone();
+    if let Err(e) = node.store.put_activation(&running).await {
+        tracing::warn!(activation = id, error = %e, "cannot mark the call running");
+    }
+    let ctx = RunContext {
+        activation: Some(id.to_string()),
+        schedule: None,
+        attempts: job.attempts,
+    };
+    let outcome = match check_prepared(node, &job.call).await {
+        Ok(()) => execute(node, &job.call, ctx).await,
+        Err(e) => Err(e),
+    };
+    let (activation, retryable) = match outcome {
+        Ok(a) => {
+            let retryable = a.error.is_some();
+            (a, retryable)
+        }
+        // Could not run at all (gone, no longer allowed): no retry helps.
+        Err(e) => {
+            let mut a = running.clone();
+            a.status = ActivationStatus::Failed;
+            a.error = Some(e.0);
+            (a, false)
+        }
+    };
+    let max = job.call.req.retry.as_ref().map_or(0, |r| r.max);
+    let mut changes = Vec::new();
+    let mut finished = true;
+    if activation.error.is_none() {
+        changes.push((RecordKind::Queue, id.to_string(), None));
+    } else if retryable && job.attempts <= max {
+        // Back to the queue with the error of this try visible.
+        let base = backoff(&job.call).unwrap_or(Duration::from_secs(1));
+        let wait = base.saturating_mul(1 << (job.attempts - 1).min(16));
+        job.not_before_ms = now_ms() + wait.as_millis() as u64;
+        finished = false;
+        changes.push((
+            RecordKind::Queue,
+            id.to_string(),
+            Some(serde_json::to_vec(&job).expect("serialisable")),
+        ));
+    } else {
+        let dead = DeadLetter {
+            activation: id.to_string(),
+            function: activation.function.to_string(),
+            export: activation.export.clone(),
+            attempts: job.attempts,
+            error: activation.error.clone(),
+            failed_at: now_rfc3339(),
+        };
+        changes.push((RecordKind::Queue, id.to_string(), None));
+        changes.push((
+            RecordKind::DeadLetter,
+            format!("{}/{id}", activation.account),
+            Some(serde_json::to_vec(&dead).expect("serialisable")),
+        ));
+    }
+    let mut record = activation;
+    if !finished {
+        record.status = ActivationStatus::Queued;
+    }
+    let stored = async {
+        node.store.put_activation(&record).await?;
+        node.store.put_records(changes).await
+    };
+    if let Err(e) = stored.await {
+        tracing::error!(activation = id, error = %e, "cannot record the asynchronous call's outcome");
+    }
+    let mut jobs = node.queue.jobs.lock().expect("queue lock");
+    if finished {
+        jobs.remove(id);
+        let _ = node.queue.finished.send(id.to_string());
+    } else {
+        jobs.insert(id.to_string(), job);
+    }
+}
+
+/// Waits for the asynchronous calls that are running to finish (shutdown).
+pub(crate) async fn drain(node: &Node, workers: usize) {
+    let _all = node.queue.workers.acquire_many(workers.max(1) as u32).await;
+}
+
+/// Waits until activation `id` is final, at most `wait`.
+pub(crate) async fn wait_final(node: &Node, id: &str, wait: Duration) {
+    let mut rx = node.queue.finished.subscribe();
+    let pending = node.queue.jobs.lock().expect("queue lock").contains_key(id);
+    if !pending {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(done)) if done == id => return,
+            Ok(Ok(_)) => continue,
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                if !node.queue.jobs.lock().expect("queue lock").contains_key(id) {
+                    return;
+                }
+            }
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+}
+
+/// `GET /v1/dead-letters`.
+pub(crate) async fn dead_letters(node: &Node, account: &str) -> Result<Value, ApiError> {
+    let mut out = Vec::new();
+    for (_, bytes) in node
+        .store
+        .list_records(RecordKind::DeadLetter, &format!("{account}/"))
+        .await?
+    {
+        if let Ok(d) = serde_json::from_slice::<DeadLetter>(&bytes) {
+            out.push(d);
+        }
+    }
+    Ok(json!({ "dead_letters": out }))
+}
+
+/// `DELETE /v1/dead-letters/{id}`: `false` when there is none.
+pub(crate) async fn forget_dead_letter(
+    node: &Node,
+    account: &str,
+    id: &str,
+) -> Result<bool, ApiError> {
+    let key = format!("{account}/{id}");
+    if node
+        .store
+        .get_record(RecordKind::DeadLetter, &key)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    node.store
+        .put_records(vec![(RecordKind::DeadLetter, key, None)])
+        .await?;
+    Ok(true)
+}

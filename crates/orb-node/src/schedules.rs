@@ -1,0 +1,643 @@
+//! Schedules: a call repeated every interval (`"every": "30s"`) or on a cron
+//! pattern (`"cron": "*/5 * * * *"`, in `timezone`, default UTC), its result
+//! optionally written to a namespace key (`write_to`).
+//!
+//! Rules:
+//! - Created with the caller's token, checked like a call (function, export,
+//!   parameters, namespace, whitelist). A public token needs `schedules` in
+//!   its grant: intervals below its minimum → `schedule_too_frequent`, more
+//!   schedules than its maximum → `schedule_limit_reached`.
+//! - Each tick is an activation (with `schedule` set). A tick due while the
+//!   previous one still runs is skipped (counted): a schedule never overlaps
+//!   itself.
+//! - A failing schedule keeps running and shows its last error; it is never
+//!   dropped. Revoking the token that made it stops its ticks (the error
+//!   says so).
+//! - Ticks missed while the node was down: one catch-up run at start, then
+//!   the normal cadence (`missed_ticks = "skip"` waits for the next tick).
+//! - Persisted: the schedule and its state are records in the store.
+
+use crate::auth::{self, Request, op};
+use crate::config::MissedTicks;
+use crate::invoke::{self, InvokeRequest, Prepared, RunContext, now_rfc3339};
+use crate::{ApiError, Node};
+use chrono::TimeZone as _;
+use orb_core::{ErrorCode, OrbError};
+use orb_store::RecordKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+/// The shortest interval any schedule may have.
+const FLOOR: Duration = Duration::from_secs(1);
+
+/// Body of `POST /v1/schedules`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// A hash or an alias (resolved again at every tick).
+    pub function: String,
+    pub export: String,
+    #[serde(default)]
+    pub params: Value,
+    #[serde(default)]
+    pub globals: Map<String, Value>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub write_to: Option<String>,
+    /// An interval: `"30s"`, `"5m"`.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// A 5-field cron pattern (6 with seconds).
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// IANA time zone for `cron` (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Run once right away, then on the cadence.
+    #[serde(default)]
+    pub run_now: bool,
+    /// RFC 3339: no tick before.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    /// RFC 3339: no tick after; the schedule then ends (kept, visible).
+    #[serde(default)]
+    pub end_at: Option<String>,
+}
+
+/// What a schedule has done.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ScheduleState {
+    /// RFC 3339 of the next tick (`None` once ended).
+    pub next_run: Option<String>,
+    #[serde(default)]
+    next_run_ms: Option<u64>,
+    pub last_run: Option<String>,
+    pub last_activation: Option<String>,
+    /// `succeeded` or `failed`.
+    pub last_status: Option<String>,
+    pub last_error: Option<OrbError>,
+    /// How late the last tick started, microseconds (scheduler jitter).
+    pub last_lag_us: Option<u64>,
+    pub runs: u64,
+    pub failures: u64,
+    /// Ticks skipped because the previous one was still running.
+    pub skipped: u64,
+    pub ended: bool,
+}
+
+/// A schedule as stored and shown.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Schedule {
+    pub id: String,
+    #[serde(flatten)]
+    pub spec: ScheduleRequest,
+    pub created_at: String,
+    #[serde(default)]
+    pub state: ScheduleState,
+    /// The checked call, with the claims of the token that created it:
+    /// stored, never shown ([`Schedule::public`] leaves it out).
+    call: Prepared,
+}
+
+impl Schedule {
+    fn public(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("serialisable");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("call");
+            if let Some(s) = o.get_mut("state").and_then(Value::as_object_mut) {
+                s.remove("next_run_ms");
+            }
+            o.insert(
+                "resolved_function".into(),
+                Value::String(self.call.function.to_string()),
+            );
+        }
+        v
+    }
+}
+
+/// The scheduler's in-memory index (the store holds the truth).
+#[derive(Default)]
+pub(crate) struct Scheduler {
+    schedules: Mutex<BTreeMap<String, Schedule>>,
+    running: Mutex<HashSet<String>>,
+    wake: Notify,
+}
+
+enum Timing {
+    Every(Duration),
+    Cron(Box<croner::Cron>, chrono_tz::Tz),
+}
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidSchedule, msg)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn ms_to_rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| invalid(format!("`{field}` `{text}` is not an RFC 3339 time: {e}")))
+        .map(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        })
+}
+
+fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
+    match (&spec.every, &spec.cron) {
+        (Some(every), None) => {
+            if spec.timezone.is_some() {
+                return Err(invalid("`timezone` goes with `cron`, not `every`"));
+            }
+            let d = humantime::parse_duration(every).map_err(|e| {
+                invalid(format!(
+                    "`every` `{every}` is not a duration like `30s` or `5m`: {e}"
+                ))
+            })?;
+            Ok(Timing::Every(d))
+        }
+        (None, Some(pattern)) => {
+            let cron = croner::Cron::from_str(pattern).map_err(|e| {
+                invalid(format!(
+                    "`cron` `{pattern}` is not a cron pattern (minute hour day month weekday): {e}"
+                ))
+            })?;
+            let tz_name = spec.timezone.as_deref().unwrap_or("UTC");
+            let tz = chrono_tz::Tz::from_str(tz_name).map_err(|_| {
+                invalid(format!(
+                    "`timezone` `{tz_name}` is not an IANA time zone such as `Europe/Berlin`"
+                ))
+            })?;
+            Ok(Timing::Cron(Box::new(cron), tz))
+        }
+        (Some(_), Some(_)) => Err(invalid("give `every` or `cron`, not both")),
+        (None, None) => Err(invalid(
+            "a schedule needs `every` (\"30s\") or `cron` (\"*/5 * * * *\")",
+        )),
+    }
+}
+
+/// The first tick strictly after `after_ms`.
+fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
+    match t {
+        Timing::Every(d) => Some(after_ms + d.as_millis() as u64),
+        Timing::Cron(cron, tz) => {
+            let at = chrono::Utc
+                .timestamp_millis_opt(after_ms as i64)
+                .single()?
+                .with_timezone(tz);
+            let next = cron.find_next_occurrence(&at, false).ok()?;
+            Some(next.timestamp_millis() as u64)
+        }
+    }
+}
+
+/// The shortest gap between ticks (for cron: over the next 50 ticks).
+fn min_interval(t: &Timing) -> Duration {
+    match t {
+        Timing::Every(d) => *d,
+        Timing::Cron(..) => {
+            let mut at = now_ms();
+            let mut gap = u64::MAX;
+            for _ in 0..50 {
+                let Some(next) = next_after(t, at) else { break };
+                if at != now_ms() || gap != u64::MAX {
+                    gap = gap.min(next - at);
+                }
+                at = next;
+            }
+            Duration::from_millis(if gap == u64::MAX { 0 } else { gap })
+        }
+    }
+}
+
+/// When the first tick of a new schedule is due.
+fn first_tick(spec: &ScheduleRequest, t: &Timing, now: u64) -> Result<Option<u64>, ApiError> {
+    let start = spec
+        .start_at
+        .as_deref()
+        .map(|s| parse_time("start_at", s))
+        .transpose()?;
+    let first = match (spec.run_now, start) {
+        (true, _) => Some(now),
+        (false, Some(s)) if s > now => match t {
+            Timing::Every(_) => Some(s),
+            Timing::Cron(..) => next_after(t, s.saturating_sub(1)),
+        },
+        _ => next_after(t, now),
+    };
+    Ok(first)
+}
+
+fn end_ms(spec: &ScheduleRequest) -> Option<u64> {
+    spec.end_at
+        .as_deref()
+        .and_then(|s| parse_time("end_at", s).ok())
+}
+
+fn set_next(s: &mut Schedule, next: Option<u64>) {
+    let next = next.filter(|n| end_ms(&s.spec).is_none_or(|end| *n <= end));
+    s.state.next_run_ms = next;
+    s.state.next_run = next.map(ms_to_rfc3339);
+    s.state.ended = next.is_none();
+}
+
+async fn persist(node: &Node, s: &Schedule) -> Result<(), ApiError> {
+    node.store
+        .put_records(vec![(
+            RecordKind::Schedule,
+            format!("{}/{}", s.call.claims.account, s.id),
+            Some(serde_json::to_vec(s).expect("serialisable")),
+        )])
+        .await?;
+    Ok(())
+}
+
+/// `POST /v1/schedules`.
+pub(crate) async fn create(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    spec: ScheduleRequest,
+) -> Result<Value, ApiError> {
+    let t = timing(&spec)?;
+    let interval = min_interval(&t);
+    if interval < FLOOR {
+        return Err(invalid(format!(
+            "ticks would be {interval:?} apart; the shortest interval is {FLOOR:?}"
+        )));
+    }
+    let now = now_ms();
+    if let Some(end) = spec.end_at.as_deref() {
+        let end = parse_time("end_at", end)?;
+        if end <= now {
+            return Err(invalid("`end_at` is in the past"));
+        }
+    }
+    let req = InvokeRequest {
+        function: Some(spec.function.clone()),
+        export: spec.export.clone(),
+        params: spec.params.clone(),
+        globals: spec.globals.clone(),
+        namespace: spec.namespace.clone(),
+        write_to: spec.write_to.clone(),
+        ..Default::default()
+    };
+    let call = invoke::prepare(node, headers, req).await?;
+    let account = call.claims.account.clone();
+    if let Some(grant) = &call.claims.grant {
+        let Some(limits) = grant.schedules else {
+            return Err(auth::denied(
+                "this token may not create schedules (its grant has no `schedules`)",
+            ));
+        };
+        if interval < limits.min_interval {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::ScheduleTooFrequent,
+                    format!(
+                        "ticks would be {} apart; this token's minimum is {}",
+                        humantime::format_duration(interval),
+                        humantime::format_duration(limits.min_interval)
+                    ),
+                )
+                .with_details(json!({
+                    "min_interval": humantime::format_duration(limits.min_interval).to_string(),
+                })),
+            ));
+        }
+        let lineage = call.claims.lineage.clone();
+        let mine = node
+            .scheduler
+            .schedules
+            .lock()
+            .expect("schedules lock")
+            .values()
+            .filter(|s| s.call.claims.account == account && s.call.claims.lineage == lineage)
+            .count();
+        if mine >= limits.max as usize {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::ScheduleLimitReached,
+                    format!(
+                        "this token may have {} schedule(s) and has {mine}; delete one first",
+                        limits.max
+                    ),
+                )
+                .with_details(json!({ "max": limits.max })),
+            ));
+        }
+    }
+    let mut s = Schedule {
+        id: uuid::Uuid::now_v7().to_string(),
+        spec,
+        created_at: now_rfc3339(),
+        state: ScheduleState::default(),
+        call,
+    };
+    let first = first_tick(&s.spec, &t, now)?;
+    set_next(&mut s, first);
+    persist(node, &s).await?;
+    let out = s.public();
+    node.scheduler
+        .schedules
+        .lock()
+        .expect("schedules lock")
+        .insert(s.id.clone(), s);
+    node.scheduler.wake.notify_one();
+    Ok(out)
+}
+
+async fn caller(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    write: bool,
+) -> Result<String, ApiError> {
+    let req = Request {
+        operation: if write {
+            op::SCHEDULES_WRITE
+        } else {
+            op::SCHEDULES_READ
+        },
+        ..Default::default()
+    };
+    Ok(auth::authorize(node, headers, req).await?.account)
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::ScheduleNotFound,
+            format!("no schedule `{id}` in this account; `orb schedule ls` lists them"),
+        )
+        .with_details(json!({ "schedule": id })),
+    )
+}
+
+/// `GET /v1/schedules`.
+pub(crate) async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
+    let account = caller(node, headers, false).await?;
+    let all = node.scheduler.schedules.lock().expect("schedules lock");
+    let mine: Vec<Value> = all
+        .values()
+        .filter(|s| s.call.claims.account == account)
+        .map(Schedule::public)
+        .collect();
+    Ok(json!({ "schedules": mine }))
+}
+
+/// `GET /v1/schedules/{id}`.
+pub(crate) async fn show(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let account = caller(node, headers, false).await?;
+    let all = node.scheduler.schedules.lock().expect("schedules lock");
+    all.get(id)
+        .filter(|s| s.call.claims.account == account)
+        .map(Schedule::public)
+        .ok_or_else(|| not_found(id))
+}
+
+/// `DELETE /v1/schedules/{id}`.
+pub(crate) async fn delete(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+) -> Result<(), ApiError> {
+    let account = caller(node, headers, true).await?;
+    let exists = node
+        .scheduler
+        .schedules
+        .lock()
+        .expect("schedules lock")
+        .get(id)
+        .is_some_and(|s| s.call.claims.account == account);
+    if !exists {
+        return Err(not_found(id));
+    }
+    node.store
+        .put_records(vec![(
+            RecordKind::Schedule,
+            format!("{account}/{id}"),
+            None,
+        )])
+        .await?;
+    node.scheduler
+        .schedules
+        .lock()
+        .expect("schedules lock")
+        .remove(id);
+    Ok(())
+}
+
+/// Loads the schedules and runs their ticks until the node shuts down.
+pub(crate) async fn run(node: Arc<Node>) {
+    let now = now_ms();
+    match node.store.list_records(RecordKind::Schedule, "").await {
+        Ok(records) => {
+            let mut all = node.scheduler.schedules.lock().expect("schedules lock");
+            for (key, bytes) in records {
+                let mut s: Schedule = match serde_json::from_slice(&bytes) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(schedule = %key, error = %e, "unreadable schedule");
+                        continue;
+                    }
+                };
+                if let Some(next) = s.state.next_run_ms
+                    && next < now
+                {
+                    // Missed while the node was down.
+                    let resume = match node.config.missed_ticks {
+                        MissedTicks::One => Some(now),
+                        MissedTicks::Skip => timing(&s.spec).ok().and_then(|t| {
+                            let mut at = next;
+                            while at <= now {
+                                at = next_after(&t, at)?;
+                            }
+                            Some(at)
+                        }),
+                    };
+                    set_next(&mut s, resume);
+                }
+                all.insert(s.id.clone(), s);
+            }
+            if !all.is_empty() {
+                tracing::info!(schedules = all.len(), "schedules loaded");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read schedules"),
+    }
+    loop {
+        if node.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let next = start_due(&node);
+        let wait = next.map_or(Duration::from_secs(1), |n| {
+            Duration::from_millis(n.saturating_sub(now_ms())).min(Duration::from_secs(1))
+        });
+        if !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, node.scheduler.wake.notified()).await;
+        }
+    }
+}
+
+/// Starts every due tick; returns when the next one is due.
+fn start_due(node: &Arc<Node>) -> Option<u64> {
+    let now = now_ms();
+    let mut soonest: Option<u64> = None;
+    let mut all = node.scheduler.schedules.lock().expect("schedules lock");
+    let mut running = node.scheduler.running.lock().expect("running lock");
+    for s in all.values_mut() {
+        let Some(due) = s.state.next_run_ms else {
+            continue;
+        };
+        if due > now {
+            soonest = Some(soonest.map_or(due, |x| x.min(due)));
+            continue;
+        }
+        let Ok(t) = timing(&s.spec) else { continue };
+        // The next tick: after this one, and never in the past (no bursts).
+        let mut next = next_after(&t, due);
+        while let Some(n) = next
+            && n <= now
+        {
+            next = next_after(&t, n);
+        }
+        if running.contains(&s.id) {
+            s.state.skipped += 1;
+            set_next(s, next);
+            continue;
+        }
+        running.insert(s.id.clone());
+        set_next(s, next);
+        let (node, id, lag_us) = (node.clone(), s.id.clone(), (now - due) * 1000);
+        tokio::spawn(async move {
+            tick(&node, &id, lag_us).await;
+            node.scheduler
+                .running
+                .lock()
+                .expect("running lock")
+                .remove(&id);
+            node.scheduler.wake.notify_one();
+        });
+    }
+    soonest
+}
+
+/// Runs one tick of schedule `id` and records it.
+async fn tick(node: &Node, id: &str, lag_us: u64) {
+    let Some(s) = node
+        .scheduler
+        .schedules
+        .lock()
+        .expect("schedules lock")
+        .get(id)
+        .cloned()
+    else {
+        return;
+    };
+    let _permit = node.queue_permit().await;
+    let started = now_rfc3339();
+    let outcome: Result<orb_core::Activation, ApiError> = async {
+        node.auth
+            .still_valid(&s.call.claims)
+            .map_err(|e| ApiError(e.into()))?;
+        let mut call = s.call.clone();
+        if let Some(alias) = &call.alias {
+            call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
+            call.req.function = Some(call.function.to_string());
+        }
+        invoke::check_prepared(node, &call).await?;
+        let a = invoke::execute(
+            node,
+            &call,
+            RunContext {
+                schedule: Some(id.to_string()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        node.store.put_activation(&a).await?;
+        Ok(a)
+    }
+    .await;
+    let snapshot = {
+        let mut all = node.scheduler.schedules.lock().expect("schedules lock");
+        let Some(s) = all.get_mut(id) else {
+            return; // deleted meanwhile
+        };
+        record_tick(s, started, lag_us, outcome);
+        s.clone()
+    };
+    if let Err(e) = persist(node, &snapshot).await {
+        tracing::error!(schedule = id, error = %e.0, "cannot record the schedule's state");
+    }
+    // Deleted while this tick ran: do not bring its record back.
+    let gone = !node
+        .scheduler
+        .schedules
+        .lock()
+        .expect("schedules lock")
+        .contains_key(id);
+    if gone {
+        let key = format!("{}/{id}", snapshot.call.claims.account);
+        let _ = node
+            .store
+            .put_records(vec![(RecordKind::Schedule, key, None)])
+            .await;
+    }
+}
+
+/// Writes a tick's outcome into the schedule's state.
+fn record_tick(
+    s: &mut Schedule,
+    started: String,
+    lag_us: u64,
+    outcome: Result<orb_core::Activation, ApiError>,
+) {
+    s.state.runs += 1;
+    s.state.last_run = Some(started);
+    s.state.last_lag_us = Some(lag_us);
+    match outcome {
+        Ok(a) => {
+            s.state.last_activation = Some(a.id.clone());
+            s.state.last_status = Some(
+                if a.error.is_none() {
+                    "succeeded"
+                } else {
+                    "failed"
+                }
+                .into(),
+            );
+            if a.error.is_some() {
+                s.state.failures += 1;
+            }
+            s.state.last_error = a.error;
+        }
+        Err(e) => {
+            s.state.failures += 1;
+            s.state.last_status = Some("failed".into());
+            s.state.last_error = Some(e.0);
+        }
+    }
+    if let Some(e) = &s.state.last_error {
+        tracing::warn!(schedule = %s.id, error = %e.message, "schedule tick failed");
+    }
+}
