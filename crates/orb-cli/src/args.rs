@@ -250,7 +250,7 @@ pub enum NsCommand {
 
 #[derive(Args, Debug)]
 pub struct InvokeArgs {
-    /// `sha256:<hex>` or a path to a `.wasm` component.
+    /// `sha256:<hex>`, a path to a `.wasm` component, or an alias.
     pub target: String,
     /// Export to call.
     pub export: String,

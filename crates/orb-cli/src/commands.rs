@@ -414,8 +414,9 @@ async fn invoke(
         }
         None => None,
     };
-    if args.is_async {
-        return invoke_async(&client, &args, params, globals, set, json_out).await;
+    let by_name = !is_hash && !Path::new(&args.target).exists();
+    if args.is_async || by_name {
+        return invoke_by_body(&client, &args, params, globals, set, json_out).await;
     }
     let opts = CallOptions {
         globals,
@@ -463,9 +464,10 @@ async fn invoke(
     Ok(())
 }
 
-/// `orb invoke --async`: uploads a `.wasm` path if the server lacks it,
-/// queues the call, prints the activation id.
-async fn invoke_async(
+/// `orb invoke` through `POST /v1/invoke`: for `--async` (uploads a `.wasm`
+/// path first if the server lacks it, queues the call, prints the activation
+/// id) and for a TARGET that is neither a hash nor a file (an alias).
+async fn invoke_by_body(
     client: &Client,
     args: &InvokeArgs,
     params: Value,
@@ -473,8 +475,8 @@ async fn invoke_async(
     set: Option<Map<String, Value>>,
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let id = if FunctionId::looks_like_id(&args.target) {
-        args.target.parse::<FunctionId>()?
+    let function = if FunctionId::looks_like_id(&args.target) || !Path::new(&args.target).exists() {
+        args.target.clone()
     } else {
         let bytes = std::fs::read(&args.target).with_context(|| {
             format!(
@@ -489,14 +491,14 @@ async fn invoke_async(
             }
             upload_with_progress(client, bytes, &args.target).await?;
         }
-        id
+        id.to_string()
     };
     let mut body = json!({
-        "function": id.to_string(),
+        "function": function,
         "export": args.export,
         "params": params,
         "globals": globals,
-        "async": true,
+        "async": args.is_async,
     });
     if let Some(ns) = &args.namespace {
         body["namespace"] = json!(ns);
@@ -512,10 +514,12 @@ async fn invoke_async(
         .await?;
     if json_out {
         print_json(&out);
-    } else {
+    } else if args.is_async {
         let a = plain(&out["activation"]);
         println!("{a}");
         eprintln!("queued; `orb act wait {a}` waits for the result");
+    } else {
+        println!("{}", plain(&out["result"]));
     }
     Ok(())
 }

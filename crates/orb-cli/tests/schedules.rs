@@ -386,4 +386,30 @@ async fn an_alias_switched_under_load_fails_no_call() {
     );
     assert!(ok, "{err}");
     assert!(out.contains(&calc), "{out}");
+    // The CLI calls an alias by name, synchronously or queued.
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &["invoke", "adder", "add", "a=2", "b=3", "--server", &s.url],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "5");
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &[
+            "invoke", "adder", "add", "a=4", "b=4", "--async", "--server", &s.url,
+        ],
+    );
+    assert!(ok, "{err}");
+    let id = out.trim().to_string();
+    let (ok, out, err) = orb_t(
+        &s.token,
+        &["act", "wait", &id, "--json", "--server", &s.url],
+    );
+    assert!(ok, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (a["status"].as_str(), a["result"].as_i64()),
+        (Some("succeeded"), Some(8)),
+        "{a}"
+    );
 }

@@ -34,19 +34,20 @@ fn key(account: &str, name: &str) -> String {
     format!("{account}/{name}")
 }
 
-/// Whether `target` names a function by hash (`sha256:…`), not an alias.
+/// Whether `target` names a function by hash (`sha256:…`, or its 64 hex
+/// digits), not an alias.
 fn is_hash(target: &str) -> bool {
-    target.starts_with("sha256:")
+    target.starts_with("sha256:") || FunctionId::looks_like_id(target)
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if orb_core::valid_namespace_name(name) {
+    if orb_core::valid_namespace_name(name) && !is_hash(name) {
         Ok(())
     } else {
         Err(ApiError::new(
             ErrorCode::InvalidName,
             format!(
-                "`{name}` is not a valid alias name: 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit"
+                "`{name}` is not a valid alias name: 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit, and not a hash"
             ),
         ))
     }
