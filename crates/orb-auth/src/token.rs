@@ -84,6 +84,17 @@ pub struct Request<'a> {
     pub namespace: Option<&'a str>,
 }
 
+impl<'a> Request<'a> {
+    /// A request for `operation` alone (no function or namespace).
+    pub const fn op(operation: &'a str) -> Self {
+        Self {
+            operation,
+            function: None,
+            namespace: None,
+        }
+    }
+}
+
 /// A verified token's meaning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
@@ -354,7 +365,7 @@ impl Authority {
             .iter()
             .map(hex::encode)
             .collect();
-        let expires_at = authority_expiry(&biscuit);
+        let expires_at = token_expiry(&biscuit);
         let claims = Claims {
             account,
             kind,
@@ -463,14 +474,24 @@ fn limiter_for(rate: crate::Rate) -> DefaultDirectRateLimiter {
     RateLimiter::direct(quota)
 }
 
-fn authority_expiry(biscuit: &Biscuit) -> Option<u64> {
-    // The authority block's only check is the expiry we wrote at minting.
-    let src = biscuit.print_block_source(0).ok()?;
-    let line = src
-        .lines()
-        .find(|l| l.contains("check if time($t), $t <"))?;
-    let ts = line.split('<').nth(1)?.trim().trim_end_matches(';').trim();
-    humantime::parse_rfc3339(ts).ok().map(unix)
+/// The earliest expiry in any block: the one written at minting
+/// (authority block) or one added by `attenuate`. Blocks can only narrow a
+/// token, so the earliest is the one that holds; it is what
+/// [`Authority::still_valid`] checks for calls that run later (queued,
+/// scheduled) without the token at hand.
+fn token_expiry(biscuit: &Biscuit) -> Option<u64> {
+    (0..biscuit.block_count())
+        .filter_map(|i| biscuit.print_block_source(i).ok())
+        .flat_map(|src| {
+            src.lines()
+                .filter(|l| l.contains("check if time($t), $t <"))
+                .filter_map(|l| {
+                    let ts = l.split('<').nth(1)?.trim().trim_end_matches(';').trim();
+                    humantime::parse_rfc3339(ts).ok().map(unix)
+                })
+                .collect::<Vec<_>>()
+        })
+        .min()
 }
 
 fn run_checks(biscuit: &Biscuit, req: &Request<'_>, at: SystemTime) -> Result<(), AuthError> {
@@ -617,6 +638,28 @@ mod tests {
         assert!(matches!(
             auth.verify(&narrowed, &req("functions.read")),
             Err(AuthError::Denied(_))
+        ));
+        // An expiry added by attenuation is the claims' expiry, so calls that
+        // run later on stored claims (schedules, queued calls) honour it.
+        let short = attenuate(
+            &public.token,
+            &Narrowing {
+                expires_in: Some(Duration::from_secs(60)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let sc = auth.verify(&short, &req("invoke")).unwrap();
+        let exp = sc.expires_at.unwrap();
+        assert!(
+            exp < c.expires_at.unwrap() && exp <= unix(SystemTime::now()) + 61,
+            "{exp}"
+        );
+        let mut stale = sc.clone();
+        stale.expires_at = Some(unix(SystemTime::now()) - 1);
+        assert!(matches!(
+            auth.still_valid(&stale),
+            Err(AuthError::Expired(_))
         ));
 
         // Revoking the private token revokes what it minted.

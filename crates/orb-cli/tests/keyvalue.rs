@@ -118,7 +118,7 @@ async fn every_store_operation_from_a_rust_guest() {
         .to_string();
     assert!(logs.contains("names no namespace"), "{logs}");
     // Non-JSON values are refused and nothing of that call is written.
-    let (st, _) = call_ns(
+    let (st, body) = call_ns(
         &s,
         &kv,
         "put-many",
@@ -126,7 +126,9 @@ async fn every_store_operation_from_a_rust_guest() {
         "t",
     )
     .await;
-    assert_eq!(st, 422);
+    assert_error(st, &body, 422, "function_trap");
+    let logs = s.logs_of(&body).await;
+    assert!(logs.contains("`bad` is not JSON text"), "{logs}");
     assert_eq!(s.get("/v1/namespaces/t/keys/good").await.0, 404);
 }
 
@@ -209,12 +211,7 @@ async fn python_guest_uses_the_namespace_and_read_only_tokens_cannot_write() {
     assert_eq!(s.get("/v1/namespaces/py/keys/k").await.1, "v");
 
     // A public token with read access runs whitelisted code that reads, but its writes are denied.
-    s.put_json_as(
-        "/v1/namespaces/py/whitelist",
-        &json!({"functions": [py]}),
-        Some(&s.token),
-    )
-    .await;
+    s.whitelist("py", &[&py]).await;
     let reader = s
         .post_json("/v1/tokens", &json!({"namespaces": {"py": "r"}}))
         .await
@@ -231,14 +228,21 @@ async fn python_guest_uses_the_namespace_and_read_only_tokens_cannot_write() {
         )
         .await;
     assert_eq!((st, out["result"].clone()), (200, json!("\"v\"")), "{out}");
-    let (st, _) = s
+    let (st, body) = s
         .post_json_as(
             "/v1/invoke",
             &call("put", json!({"key": "k", "value": "1"})),
             Some(&reader),
         )
         .await;
-    assert_eq!(st, 422);
+    assert_error(st, &body, 422, "function_trap");
+    let logs = s.logs_of(&body).await;
+    assert!(
+        logs.contains("AccessDenied")
+            || logs.contains("access-denied")
+            || logs.contains("access_denied"),
+        "{logs}"
+    );
     assert_eq!(s.get("/v1/namespaces/py/keys/k").await.1, "v");
 }
 
@@ -382,24 +386,12 @@ async fn other_buckets_follow_the_token() {
 
     // Public tokens: only namespaces their grant names, for whitelisted code.
     for ns in ["home", "shared"] {
-        s.put_json_as(
-            &format!("/v1/namespaces/{ns}/whitelist"),
-            &json!({"functions": [kv2]}),
-            Some(&s.token),
-        )
-        .await;
+        s.whitelist(ns, &[&kv2]).await;
     }
-    let mint = |grant: Value| {
-        let s = &s;
-        async move {
-            s.post_json("/v1/tokens", &grant).await.1["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let home_only = mint(json!({"namespaces": {"home": "rw"}})).await;
-    let read_shared = mint(json!({"namespaces": {"home": "rw", "shared": "r"}})).await;
+    let home_only = s.mint(&json!({"namespaces": {"home": "rw"}})).await;
+    let read_shared = s
+        .mint(&json!({"namespaces": {"home": "rw", "shared": "r"}}))
+        .await;
     let call = |export: &str, params: Value| json!({"function": kv2, "export": export, "params": params, "namespace": "home"});
     let get_x = call("get-from", json!({"bucket": "shared", "key": "x"}));
     let put_z = call(
@@ -431,12 +423,7 @@ async fn other_buckets_follow_the_token() {
     assert_eq!(s.get("/v1/namespaces/shared/keys/z").await.0, 404);
 
     // Not whitelisted in the other namespace: denied even though the grant names it.
-    s.put_json_as(
-        "/v1/namespaces/shared/whitelist",
-        &json!({"functions": []}),
-        Some(&s.token),
-    )
-    .await;
+    s.whitelist("shared", &[]).await;
     let (st, out) = s
         .post_json_as("/v1/invoke", &get_x, Some(&read_shared))
         .await;

@@ -128,12 +128,7 @@ async fn namespace_access_follows_accounts_and_tokens() {
 
     let mint = |grant: Value| {
         let (s, a) = (&s, a.clone());
-        async move {
-            s.post_json_as("/v1/tokens", &grant, Some(&a)).await.1["token"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
+        async move { s.mint_as(&grant, Some(&a)).await }
     };
     let reader = mint(json!({"namespaces": {"app1": "r"}})).await;
     let writer = mint(json!({"namespaces": {"app1": "w"}})).await;
@@ -349,7 +344,7 @@ async fn export_then_import_into_a_fresh_node_reproduces_the_namespace() {
 #[tokio::test]
 async fn watch_streams_committed_changes_under_a_prefix() {
     use futures_util::StreamExt as _;
-    let s = Server::start(&[]);
+    let mut s = Server::start(&[]);
     let kv = s.deploy("kv").await;
     let resp = s
         .http
@@ -401,6 +396,16 @@ async fn watch_streams_committed_changes_under_a_prefix() {
     );
     assert!(text.contains(r#""key":"sensor/b","value":21"#), "{text}");
     assert!(!text.contains(r#""key":"other""#), "{text}");
+
+    // An open watch does not hold up a graceful shutdown: its stream ends.
+    s.terminate();
+    let status = s.wait_for(std::time::Duration::from_secs(15));
+    assert!(status.is_some_and(|st| st.success()), "{status:?}");
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the watch stream did not end");
 }
 
 #[tokio::test]

@@ -314,7 +314,7 @@ async fn sigterm_over_tls_lets_in_flight_calls_finish() {
             decode(req.send().await.unwrap()).await
         })
     };
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    s.wait_in_flight(1.0).await;
     s.terminate();
     // The in-flight call still gets its answer, then the node exits cleanly.
     let (st, body) = call.await.unwrap();

@@ -122,10 +122,7 @@ pub(crate) async fn resolve_target(
 }
 
 async fn owner(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
-    let req = Request {
-        operation: op::FUNCTIONS_WRITE,
-        ..Default::default()
-    };
+    let req = Request::op(op::FUNCTIONS_WRITE);
     Ok(
         auth::authorize_private(node, headers, req, "changing aliases")
             .await?
@@ -134,10 +131,7 @@ async fn owner(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, A
 }
 
 async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
-    let req = Request {
-        operation: op::FUNCTIONS_READ,
-        ..Default::default()
-    };
+    let req = Request::op(op::FUNCTIONS_READ);
     Ok(auth::authorize(node, headers, req).await?.account)
 }
 

@@ -180,10 +180,7 @@ fn json_limit(node: &Node) -> u64 {
 
 async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let allowed = async {
-        let req = Request {
-            operation: op::FUNCTIONS_WRITE,
-            ..Default::default()
-        };
+        let req = Request::op(op::FUNCTIONS_WRITE);
         let claims = auth::authorize(&node, &headers, req).await?;
         auth::require_upload(&claims)?;
         Ok::<_, ApiError>(claims)
@@ -223,15 +220,7 @@ async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Respon
 }
 
 async fn list_functions(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let claims = auth::authorize(
-        &node,
-        &headers,
-        Request {
-            operation: op::FUNCTIONS_READ,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let claims = auth::authorize(&node, &headers, Request::op(op::FUNCTIONS_READ)).await?;
     let mut fns = node.store.list_functions(&claims.account).await?;
     // A public token restricted to some functions sees only those.
     if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref()) {
@@ -394,15 +383,7 @@ async fn list_activations(
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = auth::authorize(
-        &node,
-        &headers,
-        Request {
-            operation: op::ACTIVATIONS_READ,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let claims = auth::authorize(&node, &headers, Request::op(op::ACTIVATIONS_READ)).await?;
     let limit = match q.get("limit") {
         Some(l) => l.parse::<usize>().map_err(|_| {
             ApiError::new(
@@ -440,15 +421,7 @@ async fn show_activation(
     Path(id): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = auth::authorize(
-        &node,
-        &headers,
-        Request {
-            operation: op::ACTIVATIONS_READ,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let claims = auth::authorize(&node, &headers, Request::op(op::ACTIVATIONS_READ)).await?;
     if let Some(wait) = q.get("wait") {
         let wait = humantime::parse_duration(wait).map_err(|e| {
             ApiError::new(
@@ -600,15 +573,8 @@ async fn watch_ns(
         .into_response())
 }
 
-fn account_op(operation: &'static str) -> Request<'static> {
-    Request {
-        operation,
-        ..Default::default()
-    }
-}
-
 async fn list_dead_letters(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let claims = auth::authorize(&node, &headers, account_op(op::ACTIVATIONS_READ)).await?;
+    let claims = auth::authorize(&node, &headers, Request::op(op::ACTIVATIONS_READ)).await?;
     Ok(Json(
         crate::queue::dead_letters(&node, &claims.account).await?,
     ))
@@ -619,7 +585,7 @@ async fn delete_dead_letter(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let claims = auth::authorize(&node, &headers, account_op(op::ACTIVATIONS_READ)).await?;
+    let claims = auth::authorize(&node, &headers, Request::op(op::ACTIVATIONS_WRITE)).await?;
     if crate::queue::forget_dead_letter(&node, &claims.account, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

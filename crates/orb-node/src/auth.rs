@@ -23,6 +23,7 @@ pub mod op {
     pub const FUNCTIONS_WRITE: &str = "functions.write";
     pub const INVOKE: &str = "invoke";
     pub const ACTIVATIONS_READ: &str = "activations.read";
+    pub const ACTIVATIONS_WRITE: &str = "activations.write";
     pub const ACCOUNTS_CREATE: &str = "accounts.create";
     pub const TOKENS_MINT: &str = "tokens.mint";
     pub const TOKENS_REVOKE: &str = "tokens.revoke";
@@ -276,10 +277,7 @@ pub async fn post_account(
         let claims = authorize_private(
             node,
             headers,
-            Request {
-                operation: op::ACCOUNTS_CREATE,
-                ..Default::default()
-            },
+            Request::op(op::ACCOUNTS_CREATE),
             "creating accounts",
         )
         .await?;
@@ -368,10 +366,7 @@ pub async fn post_token(
     let claims = authorize_private(
         node,
         headers,
-        Request {
-            operation: op::TOKENS_MINT,
-            ..Default::default()
-        },
+        Request::op(op::TOKENS_MINT),
         "minting tokens",
     )
     .await?;
@@ -432,10 +427,7 @@ pub async fn post_revoke(
     let claims = authorize_private(
         node,
         headers,
-        Request {
-            operation: op::TOKENS_REVOKE,
-            ..Default::default()
-        },
+        Request::op(op::TOKENS_REVOKE),
         "revoking tokens",
     )
     .await?;

@@ -218,31 +218,13 @@ fn namespace_access(
     ns: &str,
     req: &InvokeRequest,
 ) -> Result<orb_runtime::KvAccess, ApiError> {
-    let mut preset = std::collections::BTreeMap::new();
-    for (k, v) in req.set.iter().flatten() {
-        if !orb_core::valid_key(k) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidKey,
-                format!("`set` key `{k}` is not a valid key (1–1024 bytes, no NUL)"),
-            ));
-        }
-        let text = serde_json::to_vec(v).expect("serialisable");
-        if text.len() > orb_core::MAX_VALUE_BYTES {
-            return Err(too_large(
-                text.len() as u64,
-                orb_core::MAX_VALUE_BYTES as u64,
-            ));
-        }
-        preset.insert(k.clone(), text);
-    }
-    if let Some(key) = &req.write_to
-        && !orb_core::valid_key(key)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidKey,
-            format!("`write_to` key `{key}` is not a valid key"),
-        ));
-    }
+    // Keys and sizes were checked by `check_namespace_fields` (in `prepare`).
+    let preset = req
+        .set
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), serde_json::to_vec(v).expect("serialisable")))
+        .collect();
     let read_only = claims
         .grant
         .as_ref()
@@ -406,7 +388,7 @@ pub(crate) async fn prepare(
     node: &Node,
     headers: &axum::http::HeaderMap,
     mut req: InvokeRequest,
-) -> Result<Prepared, ApiError> {
+) -> Result<(Prepared, Ready), ApiError> {
     if node.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             ErrorCode::ShuttingDown,
@@ -477,28 +459,64 @@ pub(crate) async fn prepare(
         alias,
         req,
     };
-    check_prepared(node, &prepared).await?;
-    Ok(prepared)
+    let ready = check_prepared(node, &prepared).await?;
+    Ok((prepared, ready))
 }
 
-/// `set` and `write_to` need a namespace; the namespace needs a valid name.
+/// `set` and `write_to` need a namespace; the namespace a valid name; their
+/// keys and values the namespace rules. Checked before anything is queued or
+/// scheduled, so a bad key is refused up front, never at the first run.
 pub(crate) fn check_namespace_fields(req: &InvokeRequest) -> Result<(), ApiError> {
-    if let Some(ns) = &req.namespace {
-        auth::check_namespace_name(ns)
-    } else if req.set.is_some() || req.write_to.is_some() {
-        Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "`set` and `write_to` need a `namespace`",
-        ))
-    } else {
-        Ok(())
+    let Some(ns) = &req.namespace else {
+        if req.set.is_some() || req.write_to.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`set` and `write_to` need a `namespace`",
+            ));
+        }
+        return Ok(());
+    };
+    auth::check_namespace_name(ns)?;
+    let bad_key = |field: &str, k: &str| {
+        ApiError::new(
+            ErrorCode::InvalidKey,
+            format!(
+                "`{field}` key `{k}` is not a valid key: 1–{} bytes, no NUL",
+                orb_core::MAX_KEY_BYTES
+            ),
+        )
+    };
+    for (k, v) in req.set.iter().flatten() {
+        if !orb_core::valid_key(k) {
+            return Err(bad_key("set", k));
+        }
+        let len = serde_json::to_vec(v).map_or(0, |t| t.len());
+        if len > orb_core::MAX_VALUE_BYTES {
+            return Err(too_large(len as u64, orb_core::MAX_VALUE_BYTES as u64));
+        }
+    }
+    match &req.write_to {
+        Some(key) if !orb_core::valid_key(key) => Err(bad_key("write_to", key)),
+        _ => Ok(()),
     }
 }
 
-/// The checks that depend on the stored state: ownership, the token's call
-/// rules and whitelist, the export and parameters. Run again before a queued
-/// or scheduled call runs, since things may have changed meanwhile.
-pub(crate) async fn check_prepared(node: &Node, p: &Prepared) -> Result<(), ApiError> {
+/// A checked call ready to run: the loaded function and its converted
+/// parameters (converted once; `execute` converts again only to re-run).
+pub(crate) struct Ready {
+    f: Arc<LoadedFunction>,
+    call: orb_runtime::CheckedCall,
+}
+
+/// The checks that depend on the stored state: the token still valid
+/// (revocation, expiry — stored claims are checked again), ownership, the
+/// token's call rules and whitelist, the export and parameters. Run again
+/// before a queued or scheduled call runs, since things may have changed
+/// meanwhile.
+pub(crate) async fn check_prepared(node: &Node, p: &Prepared) -> Result<Ready, ApiError> {
+    node.auth
+        .still_valid(&p.claims)
+        .map_err(|e| ApiError(e.into()))?;
     // An account only calls functions it owns (the hash-first flow uploads on 404).
     if !node.store.owns(&p.claims.account, &p.function).await? {
         return Err(not_found(&p.function));
@@ -512,8 +530,8 @@ pub(crate) async fn check_prepared(node: &Node, p: &Prepared) -> Result<(), ApiE
     )
     .await?;
     let f = load(node, &p.function).await?;
-    f.check_params(&p.req.export, &p.req.params)?;
-    Ok(())
+    let call = f.check_params(&p.req.export, &p.req.params)?;
+    Ok(Ready { f, call })
 }
 
 /// Where a run came from, for its activation record.
@@ -532,12 +550,13 @@ pub(crate) struct RunContext {
 pub(crate) async fn execute(
     node: &Node,
     p: &Prepared,
+    ready: Ready,
     ctx: RunContext,
 ) -> Result<Activation, ApiError> {
     let (claims, id, req) = (&p.claims, &p.function, &p.req);
-    let f = load(node, id).await?;
+    let Ready { f, call } = ready;
     // Parameters are converted once; only a re-run after a conflict converts again.
-    let mut checked = Some(f.check_params(&req.export, &req.params)?);
+    let mut checked = Some(call);
     let export = checked
         .as_ref()
         .map(|c| c.export().to_string())
@@ -658,13 +677,13 @@ pub(crate) async fn invoke(
     headers: &axum::http::HeaderMap,
     req: InvokeRequest,
 ) -> Result<Invoked, ApiError> {
-    let prepared = prepare(node, headers, req).await?;
+    let (prepared, ready) = prepare(node, headers, req).await?;
     if prepared.req.is_async {
         return crate::queue::enqueue(node, prepared)
             .await
             .map(Invoked::Queued);
     }
-    let activation = execute(node, &prepared, RunContext::default()).await?;
+    let activation = execute(node, &prepared, ready, RunContext::default()).await?;
     node.store.put_activation(&activation).await?;
     match activation.result {
         Some(result) if activation.error.is_none() => Ok(Invoked::Done(InvokeResponse {

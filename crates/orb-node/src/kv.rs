@@ -84,6 +84,9 @@ pub async fn watch(
             }
         }
     });
+    // The stream ends when the node stops, so shutdown never waits on a watcher.
+    let node = node.clone();
+    let stream = futures_util::StreamExt::take_until(stream, async move { node.stopped().await });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -164,15 +167,7 @@ fn key_not_found(ns: &str, key: &str) -> ApiError {
 }
 
 pub async fn list_namespaces(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
-    let claims = auth::authorize(
-        node,
-        headers,
-        Request {
-            operation: OP_READ,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let claims = auth::authorize(node, headers, Request::op(OP_READ)).await?;
     let mut list = node.store.list_namespaces(&claims.account).await?;
     if let Some(g) = &claims.grant {
         list.retain(|n| g.namespaces.contains_key(&n.name));

@@ -38,6 +38,9 @@ pub struct Node {
     pub(crate) config: NodeConfig,
     pub(crate) metrics: metrics::Metrics,
     pub(crate) shutting_down: AtomicBool,
+    /// Becomes `true` when shutdown starts: long-lived responses (watches)
+    /// end on it so the graceful shutdown does not wait for them forever.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     /// Tokens: root key, verification cache, revocations, rate limits.
     pub(crate) auth: orb_auth::Authority,
     /// Per-namespace gates: first attempts of calls run side by side (shared),
@@ -88,6 +91,7 @@ impl Node {
             scheduler: Default::default(),
             config,
             shutting_down: AtomicBool::new(false),
+            stopping: tokio::sync::watch::channel(false).0,
             auth,
             admin: std::sync::OnceLock::new(),
             ns_gates: Default::default(),
@@ -127,6 +131,7 @@ impl Node {
             shutdown.await;
             node.shutting_down
                 .store(true, std::sync::atomic::Ordering::SeqCst);
+            node.stopping.send_replace(true);
             tracing::info!("shutting down: finishing in-flight calls");
         };
         match &self.tls {
@@ -142,7 +147,9 @@ impl Node {
         for task in background {
             task.abort();
         }
-        queue::drain(&self, self.config.async_workers).await;
+        // Every worker slot is held until the flush is done: nothing starts
+        // after it.
+        let _idle = queue::drain(&self, self.config.async_workers).await;
         self.store.flush().await?;
         tracing::info!("store flushed; bye");
         Ok(())
@@ -152,6 +159,12 @@ impl Node {
     /// shutdown waits for every slot to come back.
     pub(crate) async fn queue_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.queue.permit().await
+    }
+
+    /// Resolves once shutdown has started.
+    pub(crate) async fn stopped(&self) {
+        let mut rx = self.stopping.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
     }
 
     /// `"https"` when the node serves TLS, else `"http"`.

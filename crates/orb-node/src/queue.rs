@@ -2,8 +2,9 @@
 //! the call runs later, in the background.
 //!
 //! The queue is durable: a queued call is a record in the store (written
-//! with the activation, status `queued`, before the 202), removed in the same
-//! commit that records its final activation. A node that stops cleanly
+//! with the activation, status `queued`, before the 202), removed right
+//! after its final activation is recorded (in that order: a crash in between
+//! runs the call again rather than losing it). A node that stops cleanly
 //! finishes the calls it started and keeps the rest queued; the next start
 //! runs them, each once. (After a crash, a call that was running may run
 //! again: at least once.)
@@ -35,7 +36,22 @@ struct Job {
     not_before_ms: u64,
     /// The activation as queued (kept to answer status reads).
     queued_at: String,
+    /// In memory only: not yet stored (reserved under the limit), or running.
+    #[serde(skip)]
+    state: JobState,
 }
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum JobState {
+    /// Counted against the account's limit while its record is written.
+    Reserved,
+    #[default]
+    Waiting,
+    Running,
+}
+
+/// The longest retry wait, whatever the backoff doubles to.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// A dead-lettered call.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,37 +125,31 @@ fn backoff(p: &Prepared) -> Result<Duration, ApiError> {
         .as_ref()
         .and_then(|r| r.backoff.clone())
         .unwrap_or_else(|| "1s".into());
-    humantime::parse_duration(&text).map_err(|e| {
+    let d = humantime::parse_duration(&text).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,
             format!("`retry.backoff` `{text}` is not a duration like `500ms` or `2s`: {e}"),
         )
-    })
+    })?;
+    if d > MAX_BACKOFF {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("`retry.backoff` `{text}` is over the limit of 1h"),
+        ));
+    }
+    Ok(d)
+}
+
+/// The wait before retry number `attempts` (1-based): the backoff doubled
+/// each time, at most [`MAX_BACKOFF`].
+fn retry_wait(base: Duration, attempts: u32) -> Duration {
+    base.saturating_mul(1 << attempts.saturating_sub(1).min(20))
+        .min(MAX_BACKOFF)
 }
 
 /// Queues a prepared call; answers `{"activation", "status": "queued"}`.
 pub(crate) async fn enqueue(node: &Node, mut call: Prepared) -> Result<Value, ApiError> {
     backoff(&call)?;
-    let account = call.claims.account.clone();
-    let waiting = node
-        .queue
-        .jobs
-        .lock()
-        .expect("queue lock")
-        .values()
-        .filter(|j| j.call.claims.account == account)
-        .count();
-    if waiting >= node.config.max_queued_per_account {
-        return Err(ApiError(
-            OrbError::new(
-                ErrorCode::QueueFull,
-                format!(
-                    "this account has {waiting} asynchronous calls waiting (the limit); retry when some have run"
-                ),
-            )
-            .with_details(json!({ "limit": node.config.max_queued_per_account })),
-        ));
-    }
     call.req.is_async = false;
     let id = uuid::Uuid::now_v7().to_string();
     let activation = queued_activation(&id, &call, 0);
@@ -148,20 +158,49 @@ pub(crate) async fn enqueue(node: &Node, mut call: Prepared) -> Result<Value, Ap
         attempts: 0,
         not_before_ms: 0,
         queued_at: activation.start.clone(),
+        state: JobState::Reserved,
     };
-    node.store.put_activation(&activation).await?;
-    node.store
-        .put_records(vec![(
-            RecordKind::Queue,
-            id.clone(),
-            Some(serde_json::to_vec(&job).expect("serialisable")),
-        )])
-        .await?;
-    node.queue
-        .jobs
-        .lock()
-        .expect("queue lock")
-        .insert(id.clone(), job);
+    // Count and reserve under one lock, so racing calls cannot pass the limit.
+    {
+        let mut jobs = node.queue.jobs.lock().expect("queue lock");
+        let account = &job.call.claims.account;
+        let waiting = jobs
+            .values()
+            .filter(|j| &j.call.claims.account == account)
+            .count();
+        if waiting >= node.config.max_queued_per_account {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::QueueFull,
+                    format!(
+                        "this account has {waiting} asynchronous calls waiting (the limit); retry when some have run"
+                    ),
+                )
+                .with_details(json!({ "limit": node.config.max_queued_per_account })),
+            ));
+        }
+        jobs.insert(id.clone(), job.clone());
+    }
+    let stored = async {
+        node.store.put_activation(&activation).await?;
+        node.store
+            .put_records(vec![(
+                RecordKind::Queue,
+                id.clone(),
+                Some(serde_json::to_vec(&job).expect("serialisable")),
+            )])
+            .await
+    };
+    let stored = stored.await;
+    {
+        let mut jobs = node.queue.jobs.lock().expect("queue lock");
+        if stored.is_err() {
+            jobs.remove(&id);
+        } else if let Some(j) = jobs.get_mut(&id) {
+            j.state = JobState::Waiting;
+        }
+    }
+    stored?;
     node.queue.wake.notify_one();
     Ok(json!({ "activation": id, "status": "queued" }))
 }
@@ -210,8 +249,8 @@ fn dispatch(node: &Arc<Node>) -> Option<u64> {
     let ids: Vec<String> = jobs.keys().cloned().collect();
     for id in ids {
         let job = &jobs[&id];
-        if job.not_before_ms == u64::MAX {
-            continue; // running
+        if job.state != JobState::Waiting {
+            continue;
         }
         if job.not_before_ms > now {
             next_due = Some(next_due.map_or(job.not_before_ms, |n: u64| n.min(job.not_before_ms)));
@@ -227,7 +266,7 @@ fn dispatch(node: &Arc<Node>) -> Option<u64> {
         };
         *running.entry(account.clone()).or_default() += 1;
         let job = jobs.get_mut(&id).expect("listed");
-        job.not_before_ms = u64::MAX;
+        job.state = JobState::Running;
         let job = job.clone();
         let node = node.clone();
         tokio::spawn(async move {
@@ -262,7 +301,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
         attempts: job.attempts,
     };
     let outcome = match check_prepared(node, &job.call).await {
-        Ok(()) => execute(node, &job.call, ctx).await,
+        Ok(ready) => execute(node, &job.call, ready, ctx).await,
         Err(e) => Err(e),
     };
     let (activation, retryable) = match outcome {
@@ -286,8 +325,9 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
     } else if retryable && job.attempts <= max {
         // Back to the queue with the error of this try visible.
         let base = backoff(&job.call).unwrap_or(Duration::from_secs(1));
-        let wait = base.saturating_mul(1 << (job.attempts - 1).min(16));
-        job.not_before_ms = now_ms() + wait.as_millis() as u64;
+        job.not_before_ms =
+            now_ms().saturating_add(retry_wait(base, job.attempts).as_millis() as u64);
+        job.state = JobState::Waiting;
         finished = false;
         changes.push((
             RecordKind::Queue,
@@ -330,9 +370,14 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
     }
 }
 
-/// Waits for the asynchronous calls that are running to finish (shutdown).
-pub(crate) async fn drain(node: &Node, workers: usize) {
-    let _all = node.queue.workers.acquire_many(workers.max(1) as u32).await;
+/// Waits for the asynchronous calls and schedule ticks that are running to
+/// finish (shutdown); holding the returned slots keeps new ones from starting.
+pub(crate) async fn drain(node: &Node, workers: usize) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    node.queue
+        .workers
+        .acquire_many(workers.max(1) as u32)
+        .await
+        .ok()
 }
 
 /// Waits until activation `id` is final, at most `wait`.

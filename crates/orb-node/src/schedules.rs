@@ -128,6 +128,9 @@ pub(crate) struct Scheduler {
     schedules: Mutex<BTreeMap<String, Schedule>>,
     running: Mutex<HashSet<String>>,
     wake: Notify,
+    /// Held from counting a token's schedules to storing a new one, so
+    /// racing creations cannot pass the token's maximum.
+    creating: tokio::sync::Mutex<()>,
 }
 
 enum Timing {
@@ -207,19 +210,50 @@ fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
     }
 }
 
+/// The first tick on the cadence anchored at `due` that is strictly after
+/// `now` — ticks in between are skipped, never run in a burst. O(1): no
+/// stepping through a long downtime tick by tick.
+fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
+    match t {
+        Timing::Every(d) => {
+            let d = d.as_millis() as u64;
+            if d == 0 {
+                return None;
+            }
+            let steps = now.saturating_sub(due) / d + 1;
+            Some(due + steps * d)
+        }
+        // Cron ticks are fixed on the clock: the next one after now.
+        Timing::Cron(..) => next_after(t, now.max(due)),
+    }
+}
+
+/// When a schedule whose tick `next` passed while the node was down runs
+/// again, started at `now`: `One` catch-up run right away, or (`Skip`) the
+/// next tick on its cadence.
+fn resume_after_downtime(policy: MissedTicks, t: &Timing, next: u64, now: u64) -> Option<u64> {
+    match policy {
+        MissedTicks::One => Some(now),
+        MissedTicks::Skip => first_tick_after(t, next, now),
+    }
+}
+
 /// The shortest gap between ticks (for cron: over the next 50 ticks).
 fn min_interval(t: &Timing) -> Duration {
     match t {
         Timing::Every(d) => *d,
         Timing::Cron(..) => {
-            let mut at = now_ms();
+            // Gaps between consecutive ticks; the partial gap from now to
+            // the first tick does not count.
+            let mut at = next_after(t, now_ms());
             let mut gap = u64::MAX;
             for _ in 0..50 {
-                let Some(next) = next_after(t, at) else { break };
-                if at != now_ms() || gap != u64::MAX {
-                    gap = gap.min(next - at);
-                }
-                at = next;
+                let Some(prev) = at else { break };
+                let Some(next) = next_after(t, prev) else {
+                    break;
+                };
+                gap = gap.min(next - prev);
+                at = Some(next);
             }
             Duration::from_millis(if gap == u64::MAX { 0 } else { gap })
         }
@@ -297,8 +331,12 @@ pub(crate) async fn create(
         write_to: spec.write_to.clone(),
         ..Default::default()
     };
-    let call = invoke::prepare(node, headers, req).await?;
+    // Making a schedule is its own permission (an attenuated token may
+    // allow calls but not schedules), besides the call's own checks.
+    auth::verify(node, headers, Request::op(op::SCHEDULES_WRITE))?;
+    let (call, _) = invoke::prepare(node, headers, req).await?;
     let account = call.claims.account.clone();
+    let _creating = node.scheduler.creating.lock().await;
     if let Some(grant) = &call.claims.grant {
         let Some(limits) = grant.schedules else {
             return Err(auth::denied(
@@ -464,16 +502,9 @@ pub(crate) async fn run(node: Arc<Node>) {
                     && next < now
                 {
                     // Missed while the node was down.
-                    let resume = match node.config.missed_ticks {
-                        MissedTicks::One => Some(now),
-                        MissedTicks::Skip => timing(&s.spec).ok().and_then(|t| {
-                            let mut at = next;
-                            while at <= now {
-                                at = next_after(&t, at)?;
-                            }
-                            Some(at)
-                        }),
-                    };
+                    let resume = timing(&s.spec).ok().and_then(|t| {
+                        resume_after_downtime(node.config.missed_ticks, &t, next, now)
+                    });
                     set_next(&mut s, resume);
                 }
                 all.insert(s.id.clone(), s);
@@ -514,12 +545,7 @@ fn start_due(node: &Arc<Node>) -> Option<u64> {
         }
         let Ok(t) = timing(&s.spec) else { continue };
         // The next tick: after this one, and never in the past (no bursts).
-        let mut next = next_after(&t, due);
-        while let Some(n) = next
-            && n <= now
-        {
-            next = next_after(&t, n);
-        }
+        let next = first_tick_after(&t, due, now);
         if running.contains(&s.id) {
             s.state.skipped += 1;
             set_next(s, next);
@@ -553,7 +579,12 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
     else {
         return;
     };
-    let _permit = node.queue_permit().await;
+    let Some(_permit) = node.queue_permit().await else {
+        return;
+    };
+    if node.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+        return; // not recorded: the next start catches it up
+    }
     let started = now_rfc3339();
     let outcome: Result<orb_core::Activation, ApiError> = async {
         node.auth
@@ -564,10 +595,11 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
             call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
             call.req.function = Some(call.function.to_string());
         }
-        invoke::check_prepared(node, &call).await?;
+        let ready = invoke::check_prepared(node, &call).await?;
         let a = invoke::execute(
             node,
             &call,
+            ready,
             RunContext {
                 schedule: Some(id.to_string()),
                 ..Default::default()
@@ -639,5 +671,52 @@ fn record_tick(
     }
     if let Some(e) = &s.state.last_error {
         tracing::warn!(schedule = %s.id, error = %e.message, "schedule tick failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1000;
+
+    #[test]
+    fn missed_ticks_resume_with_one_run_or_on_the_cadence_never_a_burst() {
+        let every = Timing::Every(Duration::from_secs(2));
+        // Due at 10 s, the node came back at 17.5 s (ticks at 10, 12, 14, 16 missed).
+        let (due, now) = (10 * S, 17 * S + 500);
+        assert_eq!(
+            resume_after_downtime(MissedTicks::One, &every, due, now),
+            Some(now),
+            "one catch-up run at start"
+        );
+        assert_eq!(
+            resume_after_downtime(MissedTicks::Skip, &every, due, now),
+            Some(18 * S),
+            "the next tick on the old cadence"
+        );
+        // After the catch-up run, the next tick is one interval on, not the missed ones.
+        assert_eq!(first_tick_after(&every, now, now), Some(now + 2 * S));
+        // A month of downtime on a 1 s schedule is one step, not 2.6 million.
+        let second = Timing::Every(Duration::from_secs(1));
+        let month = 30 * 24 * 3600 * S;
+        assert_eq!(first_tick_after(&second, 0, month), Some(month + S));
+    }
+
+    #[test]
+    fn cron_resumes_at_its_next_clock_tick_and_reports_its_interval() {
+        let spec = ScheduleRequest {
+            cron: Some("*/5 * * * *".into()),
+            timezone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        };
+        let t = timing(&spec).unwrap();
+        assert_eq!(min_interval(&t), Duration::from_secs(300));
+        let now = 1_800_000_000_000 + 61 * S; // a minute past a 5-minute mark
+        let next = resume_after_downtime(MissedTicks::Skip, &t, now - 3600 * S, now).unwrap();
+        assert!(
+            next > now && next - now <= 300 * S && next.is_multiple_of(300 * S),
+            "{next}"
+        );
     }
 }

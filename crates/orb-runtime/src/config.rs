@@ -34,7 +34,7 @@ impl store::Host for HostState {
         let ns = self.kv_namespace().unwrap_or_default().to_string();
         Ok(match self.kv_read(&ns, &key).await {
             Ok(v) => Ok(v.map(as_config)),
-            Err(e) => Err(store::Error::Upstream(format!("{e:?}"))),
+            Err(e) => Err(store::Error::Upstream(e.to_string())),
         })
     }
 
@@ -52,7 +52,7 @@ impl store::Host for HostState {
                 match self.kv_read(&ns, &k).await {
                     Ok(Some(v)) => out.push((k, as_config(v))),
                     Ok(None) => {}
-                    Err(e) => return Ok(Err(store::Error::Upstream(format!("{e:?}")))),
+                    Err(e) => return Ok(Err(store::Error::Upstream(e.to_string()))),
                 }
             }
         }

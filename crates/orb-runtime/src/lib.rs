@@ -19,4 +19,6 @@ pub mod values;
 
 pub use host::{LogSink, SUPPORTED_PACKAGES};
 pub use kv::{KvAccess, KvBackend, KvTransaction, NsTransaction};
-pub use runtime::{CacheSource, CallOutcome, CallRequest, LoadedFunction, Runtime, RuntimeConfig};
+pub use runtime::{
+    CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Runtime, RuntimeConfig,
+};

@@ -87,26 +87,29 @@ impl Drop for Writer {
     }
 }
 
-/// Called once the batch a job ran in has committed (or failed).
-type Done = Box<dyn FnOnce(StoreResult<()>) + Send>;
-
 /// A write for the group-commit thread. `run` applies it to the shared
-/// transaction (`None`: there is none, the job only prepares its answer) and
-/// returns whether it succeeded and how to answer it.
+/// transaction and keeps its own result, answering whether it succeeded; it
+/// may run more than once (a batch is re-run without a failed job).
+/// `finish` answers the caller once the batch is committed (`None`) or has
+/// failed (`Some(error)`).
 struct Job {
     durable: bool,
     run: Box<RunJob>,
+    finish: Box<dyn FnOnce(Option<StoreError>) + Send>,
 }
 
-type RunJob = dyn FnOnce(Option<&WriteTransaction>, &StoreConfig) -> (bool, Done) + Send;
+type RunJob = dyn FnMut(&WriteTransaction, &StoreConfig) -> bool + Send;
 
 /// Jobs applied in one transaction at most.
 const MAX_BATCH: usize = 512;
 
 /// The group-commit loop: wait for a job, take every job queued behind it,
 /// apply them in order in one transaction, commit once, answer them all.
-/// A job that fails (a backend error) aborts its whole batch, so no partial
-/// write is ever committed; every job of that batch gets the error.
+///
+/// A job that fails (a backend error, even a panic) is answered with its own
+/// error and dropped from the batch; the transaction is aborted and the rest
+/// of the batch re-run without it, so no partial write is committed and no
+/// other caller pays for it.
 fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -116,41 +119,43 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                 Err(_) => break,
             }
         }
-        let durable = batch.iter().any(|j| j.durable);
-        let mut txn = match db.begin_write() {
-            Ok(t) => t,
-            Err(e) => {
-                let msg = e.to_string();
-                for j in batch {
-                    let (_, done) = (j.run)(None, &config);
-                    done(Err(StoreError::Backend(msg.clone())));
+        while !batch.is_empty() {
+            let mut txn = match db.begin_write() {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "store: cannot begin a write transaction");
+                    for j in batch.drain(..) {
+                        (j.finish)(Some(backend(&e)));
+                    }
+                    break;
                 }
+            };
+            if !batch.iter().any(|j| j.durable)
+                && let Err(e) = txn.set_durability(Durability::None)
+            {
+                tracing::warn!(error = %e, "store: could not relax durability; committing durably");
+            }
+            let failed: Vec<bool> = batch.iter_mut().map(|j| !(j.run)(&txn, &config)).collect();
+            if failed.iter().any(|f| *f) {
+                let _ = txn.abort();
+                let mut keep = Vec::with_capacity(batch.len());
+                for (j, failed) in batch.drain(..).zip(failed) {
+                    if failed {
+                        (j.finish)(None); // its own error is in its result
+                    } else {
+                        keep.push(j);
+                    }
+                }
+                batch = keep;
                 continue;
             }
-        };
-        if !durable && let Err(e) = txn.set_durability(Durability::None) {
-            tracing::warn!(error = %e, "could not relax durability; committing durably");
-        }
-        let mut dones = Vec::with_capacity(batch.len());
-        let mut ok = true;
-        for j in batch {
-            let (fine, done) = (j.run)(Some(&txn), &config);
-            ok &= fine;
-            dones.push(done);
-        }
-        let outcome = if ok {
-            txn.commit().map_err(backend)
-        } else {
-            let _ = txn.abort();
-            Err(StoreError::Backend(
-                "a write in the same batch failed; nothing in it was stored".into(),
-            ))
-        };
-        for done in dones {
-            done(match &outcome {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Backend(e.to_string())),
-            });
+            let committed = txn.commit();
+            if let Err(e) = &committed {
+                tracing::error!(error = %e, "store: commit failed");
+            }
+            for j in batch.drain(..) {
+                (j.finish)(committed.as_ref().err().map(backend));
+            }
         }
     }
 }
@@ -204,19 +209,29 @@ impl RedbStore {
     async fn write<T: Send + 'static>(
         &self,
         durable: bool,
-        f: impl FnOnce(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
+        mut f: impl FnMut(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let run = move |txn: Option<&WriteTransaction>, cfg: &StoreConfig| -> (bool, Done) {
-            let result = match txn {
-                Some(txn) => f(txn, cfg),
-                None => Err(StoreError::Backend("no write transaction".into())),
-            };
+        let slot: Arc<std::sync::Mutex<Option<StoreResult<T>>>> = Arc::default();
+        let mine = slot.clone();
+        let run = move |txn: &WriteTransaction, cfg: &StoreConfig| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(txn, cfg)))
+                .unwrap_or_else(|_| Err(StoreError::Backend("a store write panicked".into())));
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "store: a write failed; it is left out of its batch");
+            }
             let fine = result.is_ok();
-            let done: Done = Box::new(move |committed: StoreResult<()>| {
-                let _ = tx.send(committed.and(result));
-            });
-            (fine, done)
+            *mine.lock().expect("slot lock") = Some(result);
+            fine
+        };
+        let finish = move |failed: Option<StoreError>| {
+            let result = slot.lock().expect("slot lock").take();
+            let answer = match (result, failed) {
+                (Some(Err(e)), _) | (_, Some(e)) => Err(e),
+                (Some(Ok(v)), None) => Ok(v),
+                (None, None) => Err(StoreError::Backend("the write never ran".into())),
+            };
+            let _ = tx.send(answer);
         };
         self.writer
             .jobs
@@ -225,6 +240,7 @@ impl RedbStore {
             .send(Job {
                 durable,
                 run: Box::new(run),
+                finish: Box::new(finish),
             })
             .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?;
         rx.await
@@ -253,6 +269,7 @@ fn commit_in(
     account: &str,
     parts: &[NsCommit],
 ) -> StoreResult<(Commit, Vec<u64>)> {
+    let parts = &merge_parts(parts);
     let mut t = txn.open_table(KV).map_err(backend)?;
     let mut stats = txn.open_table(NS_STATS).map_err(backend)?;
     // 1. Validate what was read.
@@ -300,7 +317,7 @@ fn commit_in(
         let (mut keys, mut bytes) = before;
         for (key, value) in &part.writes {
             if let Some(old) = t.get(format!("{base}{key}").as_str()).map_err(backend)? {
-                keys -= 1;
+                keys = keys.saturating_sub(1);
                 bytes = bytes.saturating_sub(old.value().len().saturating_sub(8) as u64);
             }
             if let Some(v) = value {
@@ -350,6 +367,33 @@ fn commit_in(
     Ok((Commit::Done, revisions))
 }
 
+/// One part per namespace, each key written once (the last write wins), so
+/// the size arithmetic of [`commit_in`] sees every key once.
+fn merge_parts(parts: &[NsCommit]) -> Vec<NsCommit> {
+    let mut by_ns: std::collections::BTreeMap<&str, NsCommit> = Default::default();
+    for p in parts {
+        let m = by_ns
+            .entry(p.namespace.as_str())
+            .or_insert_with(|| NsCommit {
+                namespace: p.namespace.clone(),
+                ..Default::default()
+            });
+        m.reads.extend(p.reads.iter().cloned());
+        m.writes.extend(p.writes.iter().cloned());
+        if m.listed.is_none() {
+            m.listed = p.listed.clone();
+        }
+    }
+    for m in by_ns.values_mut() {
+        let mut last: std::collections::BTreeMap<String, Option<Vec<u8>>> = Default::default();
+        for (k, v) in m.writes.drain(..) {
+            last.insert(k, v);
+        }
+        m.writes = last.into_iter().collect();
+    }
+    by_ns.into_values().collect()
+}
+
 /// The account's keys and bytes over all namespaces, and a check of the
 /// totals after replacing the touched namespaces' stats `before` by `after`.
 fn check_quota(
@@ -373,8 +417,8 @@ fn check_quota(
         keys += ks;
         bytes += bs;
     }
-    let keys = keys - before.0 + after.0;
-    let bytes = bytes - before.1 + after.1;
+    let keys = keys.saturating_sub(before.0) + after.0;
+    let bytes = bytes.saturating_sub(before.1) + after.1;
     if keys > quota.max_keys {
         return Ok(Err(QuotaExceeded {
             what: "keys",
@@ -784,7 +828,7 @@ impl Store for RedbStore {
     async fn put_records(&self, changes: Vec<RecordChange>) -> StoreResult<()> {
         self.write(true, move |txn, _| {
             let mut t = txn.open_table(RECORDS).map_err(backend)?;
-            for (kind, key, value) in changes {
+            for (kind, key, value) in &changes {
                 let k = format!("{}\0{key}", kind.as_str());
                 match value {
                     Some(v) => t.insert(k.as_str(), v.as_slice()).map_err(backend)?,
@@ -860,8 +904,12 @@ impl Store for RedbStore {
                     let mut victims = Vec::with_capacity(excess);
                     for entry in acts.iter().map_err(backend)?.take(excess) {
                         let (k, v) = entry.map_err(backend)?;
-                        let a: Activation = decode(v.value())?;
-                        victims.push((k.value().to_string(), a.account, a.function.hex()));
+                        // An unreadable record is pruned too (its index
+                        // entries then point nowhere; listing skips those).
+                        let (acc, f) = decode::<Activation>(v.value())
+                            .map(|a| (a.account, a.function.hex()))
+                            .unwrap_or_default();
+                        victims.push((k.value().to_string(), acc, f));
                     }
                     for (k, acc, f) in victims {
                         acts.remove(k.as_str()).map_err(backend)?;
@@ -1280,5 +1328,34 @@ mod tests {
         assert_eq!(keys.len(), 1, "{keys:?}");
         let stats = s.list_namespaces("a").await.unwrap();
         assert_eq!(stats[0].keys, 2, "{stats:?}");
+    }
+
+    /// Duplicate keys and namespaces in one commit are merged (the last
+    /// write wins) and keep the stats right; they never break the writer.
+    #[tokio::test]
+    async fn duplicate_writes_in_one_commit_are_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        s.kv_put("a", "n", "x", b"1").await.unwrap().unwrap();
+        let dup = NsCommit {
+            namespace: "n".into(),
+            writes: vec![
+                ("x".into(), None),
+                ("x".into(), None),
+                ("y".into(), Some(b"1".to_vec())),
+            ],
+            ..Default::default()
+        };
+        let again = part("n", &[], &[("y", "22")]);
+        assert_eq!(
+            s.kv_commit("a", vec![dup, again]).await.unwrap(),
+            Commit::Done
+        );
+        assert!(s.kv_get("a", "n", "x").await.unwrap().is_none());
+        assert_eq!(s.kv_get("a", "n", "y").await.unwrap().unwrap().value, b"22");
+        let stats = s.list_namespaces("a").await.unwrap();
+        assert_eq!((stats[0].keys, stats[0].bytes), (1, 2), "{stats:?}");
+        // The writer is still alive.
+        s.kv_put("a", "n", "z", b"3").await.unwrap().unwrap();
     }
 }

@@ -232,6 +232,68 @@ impl Server {
         v["activations"].as_array().unwrap().clone()
     }
 
+    /// Mints a public token under `private` (the admin's when `None`).
+    pub async fn mint_as(&self, grant: &Value, private: Option<&str>) -> String {
+        let (st, out) = self
+            .post_json_as("/v1/tokens", grant, Some(private.unwrap_or(&self.token)))
+            .await;
+        assert_eq!(st, 201, "minting {grant}: {out}");
+        assert!(out["revocation_id"].is_string(), "{out}");
+        out["token"].as_str().unwrap().to_string()
+    }
+
+    /// Mints a public token under the admin's private token.
+    pub async fn mint(&self, grant: &Value) -> String {
+        self.mint_as(grant, None).await
+    }
+
+    /// Replaces a namespace's whitelist (as the admin).
+    pub async fn whitelist(&self, ns: &str, functions: &[&str]) {
+        let (st, out) = self
+            .put_json_as(
+                &format!("/v1/namespaces/{ns}/whitelist"),
+                &serde_json::json!({ "functions": functions }),
+                Some(&self.token),
+            )
+            .await;
+        assert_eq!(st, 200, "{out}");
+    }
+
+    /// The logs of the activation a failed call's error names.
+    pub async fn logs_of(&self, error_body: &Value) -> String {
+        let act = error_body["error"]["details"]["activation"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no activation in {error_body}"));
+        let (_, a) = self.get(&format!("/v1/activations/{act}")).await;
+        a["logs"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits (up to 20 s) until at least `n` calls are running.
+    pub async fn wait_in_flight(&self, n: f64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.metric("orb_instances_in_flight").await < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no call got in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_for(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The value of one Prometheus sample line (`name{labels}`), 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.text("/metrics").await;

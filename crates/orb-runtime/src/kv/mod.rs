@@ -58,7 +58,9 @@ macro_rules! shared_keyvalue {
                 cursor: Option<$cursor>,
             ) -> R<store::KeyResponse> {
                 let b = bucket(self, &b)?;
-                let keys = self.kv_list(&b.namespace).await?;
+                let keys = self
+                    .kv_list_page_source(&b.namespace, cursor.is_none())
+                    .await?;
                 Ok(list_keys_page(keys, cursor))
             }
 
@@ -198,6 +200,10 @@ pub(crate) struct KvState {
     /// Values read, per (namespace, key): a call reads a key from the store
     /// once and sees that value again (repeatable reads, one snapshot).
     cache: std::collections::HashMap<(String, String), Option<Vec<u8>>>,
+    /// The key list a `list-keys` walk pages through, per namespace: taken
+    /// when the walk starts (no cursor) so the call's own writes between
+    /// pages neither skip nor repeat keys.
+    listing: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl KvState {
@@ -219,6 +225,7 @@ impl KvState {
             access,
             tx,
             cache: Default::default(),
+            listing: Default::default(),
         }
     }
 }
@@ -319,25 +326,30 @@ impl HostState {
         value: Option<Vec<u8>>,
     ) -> KvResult<()> {
         if bucket.read_only {
+            // The version's `access-denied` carries no text; the log says why.
+            tracing::debug!(namespace = %bucket.namespace, "guest write to a read-only bucket");
             return Err(KvFault::AccessDenied);
         }
         if !orb_core::valid_key(&key) {
+            let shown: String = key.chars().take(40).collect();
             return Err(other(format!(
-                "keys are 1–{} bytes without NUL",
+                "key `{shown}` ({} bytes) is not valid: keys are 1–{} bytes without NUL",
+                key.len(),
                 orb_core::MAX_KEY_BYTES
             )));
         }
         if let Some(v) = &value {
             if v.len() > orb_core::MAX_VALUE_BYTES {
                 return Err(other(format!(
-                    "values are at most {} bytes",
+                    "the value for `{key}` is {} bytes; values are at most {} bytes",
+                    v.len(),
                     orb_core::MAX_VALUE_BYTES
                 )));
             }
-            if serde_json::from_slice::<serde_json::Value>(v).is_err() {
-                return Err(other(
-                    "values are JSON text (write `\"text\"` for a string)",
-                ));
+            if serde_json::from_slice::<serde::de::IgnoredAny>(v).is_err() {
+                return Err(other(format!(
+                    "the value for `{key}` is not JSON text (write `\"text\"` for a string, `5` for a number)"
+                )));
             }
         }
         self.kv()?
@@ -390,6 +402,21 @@ impl HostState {
         Ok(keys.into_iter().collect())
     }
 
+    /// The key list of one `list-keys` walk: a fresh one when the walk
+    /// starts, the same one for its later pages.
+    pub(crate) async fn kv_list_page_source(
+        &mut self,
+        ns: &str,
+        start: bool,
+    ) -> KvResult<Vec<String>> {
+        if !start && let Some(keys) = self.kv()?.listing.get(ns) {
+            return Ok(keys.clone());
+        }
+        let keys = self.kv_list(ns).await?;
+        self.kv()?.listing.insert(ns.to_string(), keys.clone());
+        Ok(keys)
+    }
+
     /// Adds `delta` to the JSON integer under `key` (absent = 0).
     pub(crate) async fn kv_increment(
         &mut self,
@@ -405,7 +432,7 @@ impl HostState {
                 .and_then(|s| s.trim().parse::<i128>().ok())
                 .ok_or_else(|| other(format!("`{key}` does not hold a JSON integer")))?,
         };
-        let next = current + delta;
+        let next = current.checked_add(delta).unwrap_or(i128::MAX);
         if next < range.0 || next > range.1 {
             return Err(other(format!(
                 "incrementing `{key}` ({current}) by {delta} leaves the range {}..={}",
