@@ -122,6 +122,8 @@ impl Node {
         let app = self
             .router()
             .into_make_service_with_connect_info::<SocketAddr>();
+        queue::load(&self).await;
+        schedules::load(&self).await;
         let background = [
             tokio::spawn(queue::run(self.clone())),
             tokio::spawn(schedules::run(self.clone())),

@@ -205,8 +205,9 @@ pub(crate) async fn enqueue(node: &Node, mut call: Prepared) -> Result<Value, Ap
     Ok(json!({ "activation": id, "status": "queued" }))
 }
 
-/// Loads the queue from the store and runs it until the node shuts down.
-pub(crate) async fn run(node: Arc<Node>) {
+/// Loads the stored queue into memory. Done before the node serves, so a
+/// status read or long poll right after a restart sees the queued calls.
+pub(crate) async fn load(node: &Node) {
     match node.store.list_records(RecordKind::Queue, "").await {
         Ok(records) => {
             let mut jobs = node.queue.jobs.lock().expect("queue lock");
@@ -226,6 +227,10 @@ pub(crate) async fn run(node: Arc<Node>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot read the queue"),
     }
+}
+
+/// Runs the queue until the node shuts down (after [`load`]).
+pub(crate) async fn run(node: Arc<Node>) {
     loop {
         if node.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             return;

@@ -484,8 +484,9 @@ pub(crate) async fn delete(
     Ok(())
 }
 
-/// Loads the schedules and runs their ticks until the node shuts down.
-pub(crate) async fn run(node: Arc<Node>) {
+/// Loads the stored schedules (applying the missed-tick policy). Done before
+/// the node serves, so listing right after a restart shows them.
+pub(crate) async fn load(node: &Node) {
     let now = now_ms();
     match node.store.list_records(RecordKind::Schedule, "").await {
         Ok(records) => {
@@ -515,6 +516,10 @@ pub(crate) async fn run(node: Arc<Node>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot read schedules"),
     }
+}
+
+/// Runs the ticks until the node shuts down (after [`load`]).
+pub(crate) async fn run(node: Arc<Node>) {
     loop {
         if node.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             return;
