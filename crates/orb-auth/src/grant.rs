@@ -67,6 +67,9 @@ pub struct Grant {
     /// Hosts functions may reach over HTTP on behalf of this token.
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+    /// Triggers it may fire (`POST /v1/triggers/{name}`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<String>,
 }
 
 /// What `orb token attenuate` appends: each part becomes a Datalog check.

@@ -169,6 +169,9 @@ pub enum TokenCommand {
         /// Hosts functions may reach (repeatable).
         #[arg(long = "outbound-host", value_name = "HOST")]
         outbound_hosts: Vec<String>,
+        /// Triggers it may fire (repeatable).
+        #[arg(long = "trigger", value_name = "NAME")]
+        triggers: Vec<String>,
         /// Lifetime, e.g. `30d`.
         #[arg(long)]
         expires: Option<String>,

@@ -46,6 +46,7 @@ pub async fn token_cmd(
             rate,
             schedules,
             outbound_hosts,
+            triggers,
             expires,
         } => {
             let mut ns = Map::new();
@@ -57,6 +58,9 @@ pub async fn token_cmd(
             }
             let mut body =
                 json!({ "namespaces": ns, "upload": upload, "outbound_hosts": outbound_hosts });
+            if !triggers.is_empty() {
+                body["triggers"] = json!(triggers);
+            }
             if !functions.is_empty() {
                 body["functions"] = json!(functions);
             }

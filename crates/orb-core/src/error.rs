@@ -98,6 +98,12 @@ codes! {
     AliasNotFound = ("alias_not_found", 404, Caller),
     /// An alias has no earlier target to roll back to.
     NothingToRollBack = ("nothing_to_roll_back", 409, Caller),
+    /// No trigger with this name in the account.
+    TriggerNotFound = ("trigger_not_found", 404, Caller),
+    /// No rule with this name in the account.
+    RuleNotFound = ("rule_not_found", 404, Caller),
+    /// No kappa with this reference in the account.
+    KappaNotFound = ("kappa_not_found", 404, Caller),
     /// No schedule with this id in the account.
     ScheduleNotFound = ("schedule_not_found", 404, Caller),
     /// A schedule's timing (`every`, `cron`, `timezone`, `start_at`, `end_at`) is invalid.

@@ -30,9 +30,10 @@ pub struct FunctionInfo {
 }
 
 /// Where an activation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivationStatus {
+    #[default]
     Queued,
     Running,
     Succeeded,
@@ -56,14 +57,19 @@ pub struct Account {
 }
 
 /// The record of one call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Activation {
     /// Time-ordered unique id (UUIDv7).
     pub id: String,
     /// The account the call ran for.
     #[serde(default)]
     pub account: String,
-    pub function: FunctionId,
+    /// The function that ran; `None` for a trigger firing or a sequence,
+    /// whose work is in the activations they [`caused`](Self::caused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionId>,
+    /// The export that ran (empty for a trigger firing or a sequence).
+    #[serde(default)]
     pub export: String,
     pub status: ActivationStatus,
     /// Start time, RFC 3339 with milliseconds.
@@ -90,6 +96,22 @@ pub struct Activation {
     /// Tries of an asynchronous call so far (retries with backoff).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
+    /// The trigger whose firing this is, or whose rule ran this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// The rule that ran this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The kappa whose message this call handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa: Option<String>,
+    /// The activation that caused this one (a trigger firing, a sequence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The activations this one caused, in order (a firing's rule runs, a
+    /// sequence's steps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caused: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -19,15 +19,32 @@ use serde_json::{Value, json};
 /// Earlier targets kept for rollback.
 const HISTORY: usize = 20;
 
-/// An alias as stored and shown.
+/// Most steps a sequence may have.
+const MAX_STEPS: usize = 16;
+
+/// An alias as stored and shown: it names one function, or a sequence of
+/// steps (see [`crate::sequences`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alias {
     pub name: String,
-    pub function: FunctionId,
+    /// The function it names (`None` for a sequence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionId>,
+    /// A sequence's steps, run in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
     /// Earlier targets, oldest first (rollback pops the last).
     #[serde(default)]
     pub previous: Vec<FunctionId>,
     pub updated_at: String,
+}
+
+/// One step of a sequence: an export of a function (by hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub function: FunctionId,
+    pub export: String,
 }
 
 fn key(account: &str, name: &str) -> String {
@@ -97,10 +114,20 @@ pub(crate) async fn resolve(
     name: &str,
 ) -> Result<FunctionId, ApiError> {
     check_name(name).map_err(|_| alias_not_found(name))?;
-    get(node, account, name)
+    let alias = get(node, account, name)
         .await?
-        .map(|a| a.function)
-        .ok_or_else(|| alias_not_found(name))
+        .ok_or_else(|| alias_not_found(name))?;
+    alias.function.ok_or_else(|| {
+        ApiError(
+            OrbError::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "alias `{name}` is a sequence: call it with POST /v1/invoke {{\"function\": \"{name}\", \"params\": …}}"
+                ),
+            )
+            .with_details(json!({ "alias": name })),
+        )
+    })
 }
 
 /// A hash, or an alias in the caller's account: the hash and the alias.
@@ -135,7 +162,8 @@ async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, 
     Ok(auth::authorize(node, headers, req).await?.account)
 }
 
-/// `PUT /v1/aliases/{name}` `{"function": "sha256:…"}`.
+/// `PUT /v1/aliases/{name}` `{"function": "sha256:…"}` or
+/// `{"steps": [{"function", "export"}, …]}`.
 pub async fn set(
     node: &Node,
     headers: &axum::http::HeaderMap,
@@ -144,6 +172,9 @@ pub async fn set(
 ) -> Result<Value, ApiError> {
     let account = owner(node, headers).await?;
     check_name(name)?;
+    if let Some(steps) = body.get("steps") {
+        return set_steps(node, &account, name, steps).await;
+    }
     let target = body
         .get("function")
         .and_then(Value::as_str)
@@ -164,24 +195,80 @@ pub async fn set(
         return Err(not_found(&id));
     }
     let alias = match get(node, &account, name).await? {
-        Some(mut a) if a.function != id => {
-            a.previous.push(std::mem::replace(&mut a.function, id));
-            if a.previous.len() > HISTORY {
-                a.previous.remove(0);
+        Some(mut a) if a.function.as_ref() != Some(&id) => {
+            if let Some(old) = a.function.replace(id.clone()) {
+                a.previous.push(old);
+                if a.previous.len() > HISTORY {
+                    a.previous.remove(0);
+                }
             }
+            a.steps.clear();
             a.updated_at = now_rfc3339();
             a
         }
         Some(a) => a,
         None => Alias {
             name: name.to_string(),
-            function: id,
+            function: Some(id.clone()),
+            steps: Vec::new(),
             previous: Vec::new(),
             updated_at: now_rfc3339(),
         },
     };
     put(node, &account, &alias).await?;
-    tracing::info!(alias = name, function = %alias.function, "alias set");
+    tracing::info!(alias = name, function = %id, "alias set");
+    Ok(serde_json::to_value(alias).expect("serialisable"))
+}
+
+/// Makes `name` a sequence: every step's function owned, its export there.
+async fn set_steps(
+    node: &Node,
+    account: &str,
+    name: &str,
+    steps: &Value,
+) -> Result<Value, ApiError> {
+    let steps: Vec<Step> = serde_json::from_value(steps.clone()).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("`steps` is a list of {{\"function\": \"sha256:…\", \"export\": \"…\"}}: {e}"),
+        )
+    })?;
+    if steps.is_empty() || steps.len() > MAX_STEPS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("a sequence has 1–{MAX_STEPS} steps, not {}", steps.len()),
+        ));
+    }
+    for step in &steps {
+        if !node.store.owns(account, &step.function).await? {
+            return Err(not_found(&step.function));
+        }
+        crate::invoke::load(node, &step.function)
+            .await?
+            .param_names(&step.export)?;
+    }
+    let alias = match get(node, account, name).await? {
+        Some(mut a) => {
+            if let Some(old) = a.function.take() {
+                a.previous.push(old);
+                if a.previous.len() > HISTORY {
+                    a.previous.remove(0);
+                }
+            }
+            a.steps = steps;
+            a.updated_at = now_rfc3339();
+            a
+        }
+        None => Alias {
+            name: name.to_string(),
+            function: None,
+            steps,
+            previous: Vec::new(),
+            updated_at: now_rfc3339(),
+        },
+    };
+    put(node, account, &alias).await?;
+    tracing::info!(alias = name, steps = alias.steps.len(), "sequence set");
     Ok(serde_json::to_value(alias).expect("serialisable"))
 }
 
@@ -201,10 +288,11 @@ pub async fn rollback(
                 ErrorCode::NothingToRollBack,
                 format!("alias `{name}` has had no other target; nothing to roll back to"),
             )
-            .with_details(json!({ "alias": name, "function": alias.function.to_string() })),
+            .with_details(json!({ "alias": name, "function": alias.function })),
         ));
     };
-    alias.function = previous;
+    alias.function = Some(previous);
+    alias.steps.clear();
     alias.updated_at = now_rfc3339();
     put(node, &account, &alias).await?;
     Ok(serde_json::to_value(alias).expect("serialisable"))

@@ -70,6 +70,8 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/namespaces/{ns}/keys/{*key}",
             get(get_key).put(put_key).delete(delete_key),
         )
+        .merge(crate::triggers::routes())
+        .merge(crate::kappa::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive())
@@ -123,7 +125,7 @@ async fn openapi() -> Response {
 /// Reads a body up to `limit` bytes; larger → 413 `too_large`. A too-large
 /// body is still drained (up to a cap) so the client reads the 413 instead of
 /// a reset connection.
-async fn read_body(mut body: Body, limit: u64) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(mut body: Body, limit: u64) -> Result<bytes::Bytes, ApiError> {
     use http_body_util::BodyExt as _;
     const DRAIN_CAP: u64 = 256 << 20;
     let mut buf = bytes::BytesMut::new();
@@ -156,7 +158,7 @@ async fn drain(body: Body) {
     let _ = read_body(body, 0).await;
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return serde_json::from_slice(b"{}").map_err(|e| {
             ApiError::new(
@@ -405,7 +407,11 @@ async fn list_activations(
         })
         .await?;
     if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref()) {
-        acts.retain(|a| allowed.contains(&a.function.to_string()));
+        acts.retain(|a| {
+            a.function
+                .as_ref()
+                .is_some_and(|f| allowed.contains(&f.to_string()))
+        });
     }
     Ok(Json(json!({ "activations": acts })))
 }

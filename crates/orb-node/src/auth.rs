@@ -31,6 +31,11 @@ pub mod op {
     pub const WHITELIST_WRITE: &str = "whitelist.write";
     pub const SCHEDULES_READ: &str = "schedules.read";
     pub const SCHEDULES_WRITE: &str = "schedules.write";
+    pub const TRIGGERS_READ: &str = "triggers.read";
+    pub const TRIGGERS_WRITE: &str = "triggers.write";
+    pub const TRIGGERS_FIRE: &str = "triggers.fire";
+    pub const KAPPA_READ: &str = "kappa.read";
+    pub const KAPPA_WRITE: &str = "kappa.write";
 }
 
 /// Reads `<data>/root.key` or creates it (mode 0600).
@@ -319,6 +324,8 @@ pub struct MintRequest {
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
     #[serde(default)]
+    pub triggers: Vec<String>,
+    #[serde(default)]
     pub expires: Option<String>,
 }
 
@@ -397,6 +404,7 @@ pub async fn post_token(
         rate: body.rate.as_ref().map(parse_rate).transpose()?,
         schedules: body.schedules.as_ref().map(parse_schedules).transpose()?,
         outbound_hosts: body.outbound_hosts,
+        triggers: body.triggers,
     };
     let expires: Option<Duration> = body
         .expires

@@ -20,6 +20,8 @@ pub struct InvokeRequest {
     /// `sha256:<hex>`. May be omitted when `component` is given.
     #[serde(default)]
     pub function: Option<String>,
+    /// The export to call (none for a sequence).
+    #[serde(default)]
     pub export: String,
     #[serde(default)]
     pub params: Json,
@@ -387,8 +389,21 @@ pub(crate) struct Prepared {
 pub(crate) async fn prepare(
     node: &Node,
     headers: &axum::http::HeaderMap,
-    mut req: InvokeRequest,
+    req: InvokeRequest,
 ) -> Result<(Prepared, Ready), ApiError> {
+    let prepared = prepare_target(node, headers, req).await?;
+    let ready = check_prepared(node, &prepared).await?;
+    Ok((prepared, ready))
+}
+
+/// [`prepare`] without the parameter check (rules complete their
+/// parameters from each event): the namespace fields, the function, the
+/// token.
+pub(crate) async fn prepare_target(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    mut req: InvokeRequest,
+) -> Result<Prepared, ApiError> {
     if node.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::new(
             ErrorCode::ShuttingDown,
@@ -453,14 +468,12 @@ pub(crate) async fn prepare(
     }
     req.component = None;
     req.function = Some(fn_text);
-    let prepared = Prepared {
+    Ok(Prepared {
         claims,
         function: id,
         alias,
         req,
-    };
-    let ready = check_prepared(node, &prepared).await?;
-    Ok((prepared, ready))
+    })
 }
 
 /// `set` and `write_to` need a namespace; the namespace a valid name; their
@@ -514,6 +527,17 @@ pub(crate) struct Ready {
 /// before a queued or scheduled call runs, since things may have changed
 /// meanwhile.
 pub(crate) async fn check_prepared(node: &Node, p: &Prepared) -> Result<Ready, ApiError> {
+    let f = check_access(node, p).await?;
+    let call = f.check_params(&p.req.export, &p.req.params)?;
+    Ok(Ready { f, call })
+}
+
+/// [`check_prepared`] without the parameters: the token, ownership, the
+/// call rules; returns the loaded function.
+pub(crate) async fn check_access(
+    node: &Node,
+    p: &Prepared,
+) -> Result<Arc<LoadedFunction>, ApiError> {
     node.auth
         .still_valid(&p.claims)
         .map_err(|e| ApiError(e.into()))?;
@@ -529,9 +553,7 @@ pub(crate) async fn check_prepared(node: &Node, p: &Prepared) -> Result<Ready, A
         p.req.set.is_some() || p.req.write_to.is_some(),
     )
     .await?;
-    let f = load(node, &p.function).await?;
-    let call = f.check_params(&p.req.export, &p.req.params)?;
-    Ok(Ready { f, call })
+    load(node, &p.function).await
 }
 
 /// Where a run came from, for its activation record.
@@ -541,6 +563,32 @@ pub(crate) struct RunContext {
     pub activation: Option<String>,
     pub schedule: Option<String>,
     pub attempts: u32,
+    pub origin: Origin,
+}
+
+/// What caused a call besides its caller: a trigger's rule, a sequence, a
+/// kappa's message. Stored with queued calls; copied into the activation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Origin {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kappa: Option<String>,
+    /// The activation that caused this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+impl Origin {
+    /// Copies the origin into an activation record.
+    pub(crate) fn stamp(&self, a: &mut Activation) {
+        a.trigger.clone_from(&self.trigger);
+        a.rule.clone_from(&self.rule);
+        a.kappa.clone_from(&self.kappa);
+        a.cause.clone_from(&self.cause);
+    }
 }
 
 /// Runs a prepared call (re-running on namespace conflicts) and returns its
@@ -641,10 +689,10 @@ pub(crate) async fn execute(
     if let Some(d) = error.as_mut().and_then(|e| e.details.as_object_mut()) {
         d.insert("activation".into(), Json::String(activation_id.clone()));
     }
-    Ok(Activation {
+    let mut activation = Activation {
         id: activation_id,
         account: claims.account.clone(),
-        function: id.clone(),
+        function: Some(id.clone()),
         export,
         status: if outcome.result.is_ok() {
             ActivationStatus::Succeeded
@@ -661,7 +709,10 @@ pub(crate) async fn execute(
         alias: p.alias.clone(),
         schedule: ctx.schedule,
         attempts: ctx.attempts,
-    })
+        ..Default::default()
+    };
+    ctx.origin.stamp(&mut activation);
+    Ok(activation)
 }
 
 /// What `POST /v1/invoke` answers: the call's result, or 202 with the
@@ -677,6 +728,9 @@ pub(crate) async fn invoke(
     headers: &axum::http::HeaderMap,
     req: InvokeRequest,
 ) -> Result<Invoked, ApiError> {
+    if let Some(seq) = crate::sequences::lookup(node, headers, &req).await? {
+        return crate::sequences::run(node, headers, req, seq).await;
+    }
     let (prepared, ready) = prepare(node, headers, req).await?;
     if prepared.req.is_async {
         return crate::queue::enqueue(node, prepared)
@@ -688,7 +742,7 @@ pub(crate) async fn invoke(
     match activation.result {
         Some(result) if activation.error.is_none() => Ok(Invoked::Done(InvokeResponse {
             activation: activation.id,
-            function: activation.function,
+            function: prepared.function,
             result,
             duration_us: activation.duration_us,
             fuel: activation.fuel,

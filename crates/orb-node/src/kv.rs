@@ -19,6 +19,8 @@ pub struct Change {
     pub namespace: String,
     pub key: String,
     pub value: Option<Value>,
+    #[serde(skip)]
+    pub deleted: bool,
 }
 
 /// Announces committed writes to watchers (nobody listening is fine).
@@ -27,12 +29,14 @@ pub fn publish(node: &Node, account: &str, ns: &str, writes: &[(String, Option<V
         return;
     }
     for (key, value) in writes {
+        let deleted = value.is_none();
         let value = value.as_ref().and_then(|v| serde_json::from_slice(v).ok());
         let _ = node.changes.send(std::sync::Arc::new(Change {
             account: account.to_string(),
             namespace: ns.to_string(),
             key: key.clone(),
             value,
+            deleted,
         }));
     }
 }

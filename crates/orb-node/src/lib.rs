@@ -14,11 +14,14 @@ mod auth;
 mod config;
 mod error;
 mod invoke;
+mod kappa;
 mod kv;
 mod metrics;
 mod queue;
 mod schedules;
+mod sequences;
 mod tls;
+mod triggers;
 
 pub use config::{LogFormat, MissedTicks, NodeConfig};
 pub use error::ApiError;
@@ -54,6 +57,10 @@ pub struct Node {
     pub(crate) queue: queue::Queue,
     /// Schedules and their ticks.
     pub(crate) scheduler: schedules::Scheduler,
+    /// Which triggers fire on which namespaces' changes.
+    pub(crate) triggers: triggers::Index,
+    /// One message at a time per kappa.
+    pub(crate) kappas: kappa::Ports,
     /// The admin account, once bootstrapped.
     pub(crate) admin: std::sync::OnceLock<String>,
     /// Set when the node serves HTTPS.
@@ -89,6 +96,8 @@ impl Node {
             metrics: metrics::Metrics::install(),
             queue: queue::Queue::new(config.async_workers),
             scheduler: Default::default(),
+            triggers: Default::default(),
+            kappas: Default::default(),
             config,
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
@@ -124,9 +133,12 @@ impl Node {
             .into_make_service_with_connect_info::<SocketAddr>();
         queue::load(&self).await;
         schedules::load(&self).await;
+        triggers::load(&self).await;
+        let changes = self.changes.subscribe();
         let background = [
             tokio::spawn(queue::run(self.clone())),
             tokio::spawn(schedules::run(self.clone())),
+            tokio::spawn(triggers::run_changes(self.clone(), changes)),
         ];
         let node = self.clone();
         let shutdown = async move {

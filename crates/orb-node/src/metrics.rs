@@ -11,6 +11,8 @@ pub const COMPILE_SECONDS: &str = "orb_compile_duration_seconds";
 pub const IN_FLIGHT: &str = "orb_instances_in_flight";
 pub const FUNCTIONS_STORED: &str = "orb_function_uploads_total";
 pub const KV_CONFLICTS: &str = "orb_kv_conflicts_total";
+pub const TRIGGER_FIRINGS: &str = "orb_trigger_firings_total";
+pub const TRIGGER_EVENTS_DROPPED: &str = "orb_trigger_events_dropped_total";
 
 #[derive(Clone)]
 pub struct Metrics {

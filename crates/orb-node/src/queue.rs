@@ -15,7 +15,7 @@
 //! Concurrency is bounded node-wide (`async_workers`) and per account
 //! (`async_per_account`).
 
-use crate::invoke::{Prepared, RunContext, check_prepared, execute, now_rfc3339};
+use crate::invoke::{Origin, Prepared, RunContext, check_prepared, execute, now_rfc3339};
 use crate::{ApiError, Node};
 use orb_core::{Activation, ActivationStatus, ErrorCode, OrbError};
 use orb_store::RecordKind;
@@ -36,6 +36,9 @@ struct Job {
     not_before_ms: u64,
     /// The activation as queued (kept to answer status reads).
     queued_at: String,
+    /// A trigger's rule, a sequence… (copied into the activation).
+    #[serde(default)]
+    origin: Origin,
     /// In memory only: not yet stored (reserved under the limit), or running.
     #[serde(skip)]
     state: JobState,
@@ -98,11 +101,11 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn queued_activation(id: &str, p: &Prepared, attempts: u32) -> Activation {
-    Activation {
+fn queued_activation(id: &str, p: &Prepared, attempts: u32, origin: &Origin) -> Activation {
+    let mut a = Activation {
         id: id.to_string(),
         account: p.claims.account.clone(),
-        function: p.function.clone(),
+        function: Some(p.function.clone()),
         export: p.req.export.clone(),
         status: ActivationStatus::Queued,
         start: now_rfc3339(),
@@ -113,9 +116,11 @@ fn queued_activation(id: &str, p: &Prepared, attempts: u32) -> Activation {
         logs: String::new(),
         logs_truncated: false,
         alias: p.alias.clone(),
-        schedule: None,
         attempts,
-    }
+        ..Default::default()
+    };
+    origin.stamp(&mut a);
+    a
 }
 
 fn backoff(p: &Prepared) -> Result<Duration, ApiError> {
@@ -148,16 +153,27 @@ fn retry_wait(base: Duration, attempts: u32) -> Duration {
 }
 
 /// Queues a prepared call; answers `{"activation", "status": "queued"}`.
-pub(crate) async fn enqueue(node: &Node, mut call: Prepared) -> Result<Value, ApiError> {
+pub(crate) async fn enqueue(node: &Node, call: Prepared) -> Result<Value, ApiError> {
+    let id = enqueue_with(node, call, Origin::default()).await?;
+    Ok(json!({ "activation": id, "status": "queued" }))
+}
+
+/// Queues a prepared call with its origin; returns its activation id.
+pub(crate) async fn enqueue_with(
+    node: &Node,
+    mut call: Prepared,
+    origin: Origin,
+) -> Result<String, ApiError> {
     backoff(&call)?;
     call.req.is_async = false;
     let id = uuid::Uuid::now_v7().to_string();
-    let activation = queued_activation(&id, &call, 0);
+    let activation = queued_activation(&id, &call, 0, &origin);
     let job = Job {
         call,
         attempts: 0,
         not_before_ms: 0,
         queued_at: activation.start.clone(),
+        origin,
         state: JobState::Reserved,
     };
     // Count and reserve under one lock, so racing calls cannot pass the limit.
@@ -202,7 +218,7 @@ pub(crate) async fn enqueue(node: &Node, mut call: Prepared) -> Result<Value, Ap
     }
     stored?;
     node.queue.wake.notify_one();
-    Ok(json!({ "activation": id, "status": "queued" }))
+    Ok(id)
 }
 
 /// Loads the stored queue into memory. Done before the node serves, so a
@@ -294,7 +310,7 @@ fn dispatch(node: &Arc<Node>) -> Option<u64> {
 
 async fn run_job(node: &Node, id: &str, mut job: Job) {
     job.attempts += 1;
-    let mut running = queued_activation(id, &job.call, job.attempts);
+    let mut running = queued_activation(id, &job.call, job.attempts, &job.origin);
     running.status = ActivationStatus::Running;
     running.start = job.queued_at.clone();
     if let Err(e) = node.store.put_activation(&running).await {
@@ -304,6 +320,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
         activation: Some(id.to_string()),
         schedule: None,
         attempts: job.attempts,
+        origin: job.origin.clone(),
     };
     let outcome = match check_prepared(node, &job.call).await {
         Ok(ready) => execute(node, &job.call, ready, ctx).await,
@@ -342,7 +359,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
     } else {
         let dead = DeadLetter {
             activation: id.to_string(),
-            function: activation.function.to_string(),
+            function: job.call.function.to_string(),
             export: activation.export.clone(),
             attempts: job.attempts,
             error: activation.error.clone(),

@@ -40,8 +40,13 @@ const FLOOR: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// A hash or an alias (resolved again at every tick).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub function: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub export: String,
+    /// Fire this trigger at each tick instead of calling a function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
     #[serde(default)]
     pub params: Value,
     #[serde(default)]
@@ -101,8 +106,13 @@ pub struct Schedule {
     #[serde(default)]
     pub state: ScheduleState,
     /// The checked call, with the claims of the token that created it:
-    /// stored, never shown ([`Schedule::public`] leaves it out).
-    call: Prepared,
+    /// stored, never shown ([`Schedule::public`] leaves it out). `None`
+    /// for a schedule that fires a trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    call: Option<Prepared>,
+    /// The creator's claims, for a schedule that fires a trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<auth::Claims>,
 }
 
 impl Schedule {
@@ -110,15 +120,27 @@ impl Schedule {
         let mut v = serde_json::to_value(self).expect("serialisable");
         if let Some(o) = v.as_object_mut() {
             o.remove("call");
+            o.remove("owner");
             if let Some(s) = o.get_mut("state").and_then(Value::as_object_mut) {
                 s.remove("next_run_ms");
             }
-            o.insert(
-                "resolved_function".into(),
-                Value::String(self.call.function.to_string()),
-            );
+            if let Some(call) = &self.call {
+                o.insert(
+                    "resolved_function".into(),
+                    Value::String(call.function.to_string()),
+                );
+            }
         }
         v
+    }
+
+    /// The claims of the token that created it.
+    fn claims(&self) -> &auth::Claims {
+        match (&self.call, &self.owner) {
+            (Some(c), _) => &c.claims,
+            (None, Some(o)) => o,
+            (None, None) => unreachable!("load() and create() keep only schedules with one"),
+        }
     }
 }
 
@@ -295,7 +317,7 @@ async fn persist(node: &Node, s: &Schedule) -> Result<(), ApiError> {
     node.store
         .put_records(vec![(
             RecordKind::Schedule,
-            format!("{}/{}", s.call.claims.account, s.id),
+            format!("{}/{}", s.claims().account, s.id),
             Some(serde_json::to_vec(s).expect("serialisable")),
         )])
         .await?;
@@ -322,22 +344,32 @@ pub(crate) async fn create(
             return Err(invalid("`end_at` is in the past"));
         }
     }
-    let req = InvokeRequest {
-        function: Some(spec.function.clone()),
-        export: spec.export.clone(),
-        params: spec.params.clone(),
-        globals: spec.globals.clone(),
-        namespace: spec.namespace.clone(),
-        write_to: spec.write_to.clone(),
-        ..Default::default()
-    };
     // Making a schedule is its own permission (an attenuated token may
     // allow calls but not schedules), besides the call's own checks.
     auth::verify(node, headers, Request::op(op::SCHEDULES_WRITE))?;
-    let (call, _) = invoke::prepare(node, headers, req).await?;
-    let account = call.claims.account.clone();
+    let (call, owner, claims) = match &spec.trigger {
+        Some(trigger) => {
+            let claims = trigger_owner(node, headers, &spec, trigger).await?;
+            (None, Some(claims.clone()), claims)
+        }
+        None => {
+            let req = InvokeRequest {
+                function: Some(spec.function.clone()),
+                export: spec.export.clone(),
+                params: spec.params.clone(),
+                globals: spec.globals.clone(),
+                namespace: spec.namespace.clone(),
+                write_to: spec.write_to.clone(),
+                ..Default::default()
+            };
+            let call = invoke::prepare(node, headers, req).await?.0;
+            let claims = call.claims.clone();
+            (Some(call), None, claims)
+        }
+    };
+    let account = claims.account.clone();
     let _creating = node.scheduler.creating.lock().await;
-    if let Some(grant) = &call.claims.grant {
+    if let Some(grant) = &claims.grant {
         let Some(limits) = grant.schedules else {
             return Err(auth::denied(
                 "this token may not create schedules (its grant has no `schedules`)",
@@ -358,14 +390,14 @@ pub(crate) async fn create(
                 })),
             ));
         }
-        let lineage = call.claims.lineage.clone();
+        let lineage = claims.lineage.clone();
         let mine = node
             .scheduler
             .schedules
             .lock()
             .expect("schedules lock")
             .values()
-            .filter(|s| s.call.claims.account == account && s.call.claims.lineage == lineage)
+            .filter(|s| s.claims().account == account && s.claims().lineage == lineage)
             .count();
         if mine >= limits.max as usize {
             return Err(ApiError(
@@ -386,6 +418,7 @@ pub(crate) async fn create(
         created_at: now_rfc3339(),
         state: ScheduleState::default(),
         call,
+        owner,
     };
     let first = first_tick(&s.spec, &t, now)?;
     set_next(&mut s, first);
@@ -398,6 +431,45 @@ pub(crate) async fn create(
         .insert(s.id.clone(), s);
     node.scheduler.wake.notify_one();
     Ok(out)
+}
+
+/// The checks for a schedule that fires a trigger: nothing of a call in
+/// the body, the trigger exists, the token may fire it.
+async fn trigger_owner(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    spec: &ScheduleRequest,
+    trigger: &str,
+) -> Result<auth::Claims, ApiError> {
+    if !spec.function.is_empty()
+        || !spec.export.is_empty()
+        || !spec.params.is_null()
+        || !spec.globals.is_empty()
+        || spec.namespace.is_some()
+        || spec.write_to.is_some()
+    {
+        return Err(invalid(
+            "a schedule fires a `trigger` or calls a `function`: the call fields go on the trigger's rules",
+        ));
+    }
+    let claims = auth::authorize(node, headers, Request::op(op::TRIGGERS_FIRE)).await?;
+    if let Some(g) = &claims.grant
+        && !g.triggers.iter().any(|t| t == trigger)
+    {
+        return Err(auth::denied(format!(
+            "this token may not fire trigger `{trigger}` (its grant's `triggers` does not list it)"
+        )));
+    }
+    if crate::triggers::get_trigger(node, &claims.account, trigger)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            ErrorCode::TriggerNotFound,
+            format!("no trigger `{trigger}` in this account; create it first"),
+        ));
+    }
+    Ok(claims)
 }
 
 async fn caller(
@@ -432,7 +504,7 @@ pub(crate) async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result
     let all = node.scheduler.schedules.lock().expect("schedules lock");
     let mine: Vec<Value> = all
         .values()
-        .filter(|s| s.call.claims.account == account)
+        .filter(|s| s.claims().account == account)
         .map(Schedule::public)
         .collect();
     Ok(json!({ "schedules": mine }))
@@ -447,7 +519,7 @@ pub(crate) async fn show(
     let account = caller(node, headers, false).await?;
     let all = node.scheduler.schedules.lock().expect("schedules lock");
     all.get(id)
-        .filter(|s| s.call.claims.account == account)
+        .filter(|s| s.claims().account == account)
         .map(Schedule::public)
         .ok_or_else(|| not_found(id))
 }
@@ -465,7 +537,7 @@ pub(crate) async fn delete(
         .lock()
         .expect("schedules lock")
         .get(id)
-        .is_some_and(|s| s.call.claims.account == account);
+        .is_some_and(|s| s.claims().account == account);
     if !exists {
         return Err(not_found(id));
     }
@@ -492,7 +564,11 @@ pub(crate) async fn load(node: &Node) {
         Ok(records) => {
             let mut all = node.scheduler.schedules.lock().expect("schedules lock");
             for (key, bytes) in records {
-                let mut s: Schedule = match serde_json::from_slice(&bytes) {
+                let mut s: Schedule = match serde_json::from_slice::<Schedule>(&bytes) {
+                    Ok(s) if s.call.is_none() && s.owner.is_none() => {
+                        tracing::error!(schedule = %key, "schedule without a call or an owner");
+                        continue;
+                    }
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(schedule = %key, error = %e, "unreadable schedule");
@@ -593,9 +669,14 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
     let started = now_rfc3339();
     let outcome: Result<orb_core::Activation, ApiError> = async {
         node.auth
-            .still_valid(&s.call.claims)
+            .still_valid(s.claims())
             .map_err(|e| ApiError(e.into()))?;
-        let mut call = s.call.clone();
+        let Some(mut call) = s.call.clone() else {
+            let trigger = s.spec.trigger.as_deref().unwrap_or_default();
+            let payload = json!({ "schedule": id, "time": started });
+            return crate::triggers::fire(node, &s.claims().account, trigger, payload, Some(id))
+                .await;
+        };
         if let Some(alias) = &call.alias {
             call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
             call.req.function = Some(call.function.to_string());
@@ -634,7 +715,7 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
         .expect("schedules lock")
         .contains_key(id);
     if gone {
-        let key = format!("{}/{id}", snapshot.call.claims.account);
+        let key = format!("{}/{id}", snapshot.claims().account);
         let _ = node
             .store
             .put_records(vec![(RecordKind::Schedule, key, None)])

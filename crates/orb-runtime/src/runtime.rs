@@ -72,6 +72,16 @@ impl LoadedFunction {
         self.exports.iter().map(|e| e.info.clone()).collect()
     }
 
+    /// The parameter names of an export (`export_not_found` if none).
+    pub fn param_names(&self, export: &str) -> Result<Vec<String>, OrbError> {
+        Ok(self
+            .export(export)?
+            .params
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
     fn export(&self, name: &str) -> Result<&ExportSig, OrbError> {
         // Exact name first; then a unique short name for interface exports.
         if let Some(e) = self.exports.iter().find(|e| e.info.name == name) {

@@ -113,6 +113,11 @@ pub enum RecordKind {
     DeadLetter,
     /// `<account>/<schedule id>` → a schedule and its state.
     Schedule,
+    Trigger,
+    Rule,
+    Kappa,
+    /// A kappa's outport messages, in order.
+    KappaOut,
 }
 
 impl RecordKind {
@@ -122,6 +127,10 @@ impl RecordKind {
             RecordKind::Queue => "queue",
             RecordKind::DeadLetter => "dead",
             RecordKind::Schedule => "schedule",
+            RecordKind::Trigger => "trigger",
+            RecordKind::Rule => "rule",
+            RecordKind::Kappa => "kappa",
+            RecordKind::KappaOut => "kappa-out",
         }
     }
 }

@@ -878,12 +878,11 @@ impl Store for RedbStore {
 
     async fn put_activation(&self, activation: &Activation) -> StoreResult<()> {
         let id = activation.id.clone();
-        let index_key = format!(
-            "{}/{}/{}",
-            activation.account,
-            activation.function.hex(),
-            activation.id
-        );
+        // Trigger firings and sequences ran no one function: not indexed by one.
+        let index_key = activation
+            .function
+            .as_ref()
+            .map(|f| format!("{}/{}/{}", activation.account, f.hex(), activation.id));
         let account_key = format!("{}/{}", activation.account, activation.id);
         let value = encode(activation)?;
         self.write(false, move |txn, cfg| {
@@ -893,7 +892,9 @@ impl Store for RedbStore {
                 let mut by_account = txn.open_table(ACT_BY_ACCOUNT).map_err(backend)?;
                 acts.insert(id.as_str(), value.as_slice())
                     .map_err(backend)?;
-                by_fn.insert(index_key.as_str(), ()).map_err(backend)?;
+                if let Some(index_key) = &index_key {
+                    by_fn.insert(index_key.as_str(), ()).map_err(backend)?;
+                }
                 by_account
                     .insert(account_key.as_str(), ())
                     .map_err(backend)?;
@@ -907,7 +908,7 @@ impl Store for RedbStore {
                         // An unreadable record is pruned too (its index
                         // entries then point nowhere; listing skips those).
                         let (acc, f) = decode::<Activation>(v.value())
-                            .map(|a| (a.account, a.function.hex()))
+                            .map(|a| (a.account, a.function.map(|f| f.hex()).unwrap_or_default()))
                             .unwrap_or_default();
                         victims.push((k.value().to_string(), acc, f));
                     }
@@ -995,19 +996,14 @@ mod tests {
         Activation {
             id: id.into(),
             account: account.into(),
-            function: f.clone(),
+            function: Some(f.clone()),
             export: "greet".into(),
             status: ActivationStatus::Succeeded,
             start: "2026-01-01T00:00:00Z".into(),
             duration_us: 1,
             fuel: 2,
             result: Some(serde_json::json!("hi")),
-            error: None,
-            logs: String::new(),
-            logs_truncated: false,
-            alias: None,
-            schedule: None,
-            attempts: 0,
+            ..Default::default()
         }
     }
 
@@ -1115,7 +1111,10 @@ mod tests {
             .list_activations(&q("b", Some(&f1), 1000, None))
             .await
             .unwrap();
-        assert!(b_f1.iter().all(|x| x.account == "b" && x.function == f1));
+        assert!(
+            b_f1.iter()
+                .all(|x| x.account == "b" && x.function.as_ref() == Some(&f1))
+        );
 
         // Ownership: the bytes stay until the last owner deletes.
         assert_eq!(s.delete_function("a", &f1).await.unwrap(), (true, false));

@@ -1,0 +1,506 @@
+//! The Kappa API (seed 004): long-lived, mostly sleeping IoT functions with
+//! their own state, behind five REST verbs.
+//!
+//! | Route | Meaning |
+//! | --- | --- |
+//! | `PUT /kappa` | deploy (a component, or `{"function","export"}`) → `{"ref"}` |
+//! | `POST /kappa/{ref}` | send a JSON message to the kappa's inport |
+//! | `GET /kappa/{ref}` | pop the oldest message of its outport (204 when empty) |
+//! | `DELETE /kappa/{ref}` | remove it, its state and its outport |
+//! | `GET /kappa` | list the account's kappas |
+//!
+//! A message is handled by calling the kappa's export with it (an object
+//! whose keys are the export's parameters, or any JSON value when the export
+//! takes one parameter), with the kappa's own namespace (`kappa-{ref}`) as
+//! its state. A returned value other than `null` is appended to the outport.
+//!
+//! Ordering and durability: messages to one kappa are handled one at a time,
+//! in arrival order; the answer to `POST` comes after the state is committed
+//! and the output stored, so an acknowledged message is never lost. Reads pop
+//! under the same lock, oldest first.
+//!
+//! Deploying and deleting need a private token; sending and reading need a
+//! token of the account that may call the kappa's function. The calls run
+//! with the deployer's authority (re-checked at every message).
+
+use crate::api::{json_body, read_body};
+use crate::auth::{self, Request, op};
+use crate::invoke::{self, InvokeRequest, Origin, Prepared, RunContext, now_rfc3339};
+use crate::{ApiError, Node};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing;
+use orb_core::{ErrorCode, FunctionId, OrbError};
+use orb_store::{NsCommit, RecordKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Most messages an outport holds; a full outport refuses new messages.
+const OUTPORT_MAX: usize = 10_000;
+
+/// A kappa as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kappa {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub function: FunctionId,
+    pub export: String,
+    pub namespace: String,
+    pub created_at: String,
+    /// The deployer's checked call: stored, never shown.
+    call: Prepared,
+}
+
+impl Kappa {
+    fn public(&self, outport: usize) -> Value {
+        json!({
+            "ref": self.reference,
+            "function": self.function,
+            "export": self.export,
+            "namespace": self.namespace,
+            "created_at": self.created_at,
+            "outport": outport,
+        })
+    }
+}
+
+/// Per-kappa locks: one message (or read) at a time, in arrival order
+/// (tokio's mutex is fair). Holds the last outport sequence number.
+#[derive(Default)]
+pub(crate) struct Ports {
+    ports: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Port>>>>,
+}
+
+#[derive(Default)]
+struct Port {
+    /// The last outport sequence number used; `None` until read from the store.
+    last: Option<u64>,
+}
+
+impl Ports {
+    fn port(&self, key: &str) -> Arc<tokio::sync::Mutex<Port>> {
+        self.ports
+            .lock()
+            .expect("ports lock")
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+    fn forget(&self, key: &str) {
+        self.ports.lock().expect("ports lock").remove(key);
+    }
+}
+
+fn key(account: &str, reference: &str) -> String {
+    format!("{account}/{reference}")
+}
+
+fn out_prefix(account: &str, reference: &str) -> String {
+    format!("{account}/{reference}/")
+}
+
+fn not_found(reference: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::KappaNotFound,
+            format!("no kappa `{reference}` in this account; deploy one with PUT /kappa"),
+        )
+        .with_details(json!({ "ref": reference })),
+    )
+}
+
+async fn get(node: &Node, account: &str, reference: &str) -> Result<Option<Kappa>, ApiError> {
+    match node
+        .store
+        .get_record(RecordKind::Kappa, &key(account, reference))
+        .await?
+    {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(ErrorCode::Internal, format!("stored kappa is corrupt: {e}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The kappa named by the path, for a token that may use its function.
+async fn find(
+    node: &Node,
+    headers: &HeaderMap,
+    reference: &str,
+    operation: &str,
+) -> Result<Kappa, ApiError> {
+    let Some(account) = auth::account_hint(node, headers) else {
+        auth::verify(node, headers, Request::op(operation))?;
+        return Err(not_found(reference));
+    };
+    let kappa = get(node, &account, reference)
+        .await?
+        .ok_or_else(|| not_found(reference))?;
+    let text = kappa.function.to_string();
+    let claims = auth::authorize(
+        node,
+        headers,
+        Request {
+            operation,
+            function: Some(&text),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref())
+        && !allowed.contains(&text)
+    {
+        return Err(auth::denied(format!(
+            "this token may not use kappa `{reference}` (its function {text} is not in the grant)"
+        )));
+    }
+    Ok(kappa)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeployQuery {
+    export: Option<String>,
+}
+
+/// `PUT /kappa`.
+async fn deploy(
+    node: &Node,
+    headers: &HeaderMap,
+    query: DeployQuery,
+    body: Body,
+) -> Result<Value, ApiError> {
+    let claims = auth::authorize_private(
+        node,
+        headers,
+        Request::op(op::KAPPA_WRITE),
+        "deploying kappas",
+    )
+    .await?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let (function, export) = if is_json {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ByName {
+            function: String,
+            export: Option<String>,
+        }
+        let b: ByName = json_body(&read_body(body, 64 << 10).await?)?;
+        let (id, _) = crate::aliases::resolve_target(node, headers, &b.function).await?;
+        (id, b.export.or(query.export))
+    } else {
+        let bytes = read_body(body, node.config.max_component_bytes).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the body is a component (application/wasm) or {\"function\", \"export\"} (application/json)",
+            ));
+        }
+        auth::require_upload(&claims)?;
+        let (info, _) = invoke::deploy(node, &claims.account, bytes).await?;
+        (info.hash, query.export)
+    };
+    let f = invoke::load(node, &function).await?;
+    let export = match export {
+        Some(e) => e,
+        None => {
+            let exports = f.exports();
+            match exports.as_slice() {
+                [one] => one.name.clone(),
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "the component has {} exports; name the kappa's with `export` ({})",
+                            exports.len(),
+                            exports
+                                .iter()
+                                .map(|e| e.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    f.param_names(&export)?;
+    let reference = uuid::Uuid::now_v7().simple().to_string();
+    let namespace = format!("kappa-{reference}");
+    let req = InvokeRequest {
+        function: Some(function.to_string()),
+        export: export.clone(),
+        namespace: Some(namespace.clone()),
+        ..Default::default()
+    };
+    let call = invoke::prepare_target(node, headers, req).await?;
+    invoke::check_access(node, &call).await?;
+    let kappa = Kappa {
+        reference: reference.clone(),
+        function,
+        export,
+        namespace,
+        created_at: now_rfc3339(),
+        call,
+    };
+    node.store
+        .put_records(vec![(
+            RecordKind::Kappa,
+            key(&claims.account, &reference),
+            Some(serde_json::to_vec(&kappa).expect("serialisable")),
+        )])
+        .await?;
+    tracing::info!(kappa = %reference, function = %kappa.function, "kappa deployed");
+    Ok(kappa.public(0))
+}
+
+/// The parameters for a message: the object itself when its keys are the
+/// export's parameters, else the message as the only parameter.
+fn message_params(names: &[String], message: Value) -> Result<Value, ApiError> {
+    match message {
+        Value::Object(o) if o.keys().all(|k| names.contains(k)) => Ok(Value::Object(o)),
+        other if names.len() == 1 => {
+            let mut m = Map::new();
+            m.insert(names[0].clone(), other);
+            Ok(Value::Object(m))
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidParams,
+            format!(
+                "the message must be an object with the export's parameters ({}), or any JSON value when it takes one",
+                names.join(", ")
+            ),
+        )),
+    }
+}
+
+/// `POST /kappa/{ref}`: handles one message; answers once its output is stored.
+async fn send(
+    node: &Node,
+    headers: &HeaderMap,
+    reference: &str,
+    message: Value,
+) -> Result<Value, ApiError> {
+    let kappa = find(node, headers, reference, op::KAPPA_WRITE).await?;
+    let account = kappa.call.claims.account.clone();
+    let port = node.kappas.port(&key(&account, reference));
+    let mut port = port.lock().await;
+    // Deleted while this message waited?
+    let Some(kappa) = get(node, &account, reference).await? else {
+        return Err(not_found(reference));
+    };
+    let prefix = out_prefix(&account, reference);
+    let queued = node
+        .store
+        .list_records(RecordKind::KappaOut, &prefix)
+        .await?;
+    if queued.len() >= OUTPORT_MAX {
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "kappa `{reference}` has {OUTPORT_MAX} unread outport messages; read some with GET /kappa/{reference}"
+                ),
+            )
+            .with_details(json!({ "limit": OUTPORT_MAX })),
+        ));
+    }
+    if port.last.is_none() {
+        port.last = Some(
+            queued
+                .last()
+                .and_then(|(k, _)| k.rsplit('/').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+        );
+    }
+    let mut call = kappa.call.clone();
+    let f = invoke::check_access(node, &call).await?;
+    call.req.params = message_params(&f.param_names(&call.req.export)?, message)?;
+    let ready = invoke::check_prepared(node, &call).await?;
+    let ctx = RunContext {
+        origin: Origin {
+            kappa: Some(reference.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let activation = invoke::execute(node, &call, ready, ctx).await?;
+    node.store.put_activation(&activation).await?;
+    if let Some(e) = activation.error {
+        return Err(ApiError(e));
+    }
+    let output = activation.result.unwrap_or(Value::Null);
+    let emitted = !output.is_null();
+    if emitted {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let seq = micros.max(port.last.unwrap_or(0) + 1);
+        node.store
+            .put_records(vec![(
+                RecordKind::KappaOut,
+                format!("{prefix}{seq:020}"),
+                Some(serde_json::to_vec(&output).expect("serialisable")),
+            )])
+            .await?;
+        port.last = Some(seq);
+    }
+    Ok(json!({ "activation": activation.id, "emitted": emitted }))
+}
+
+/// `GET /kappa/{ref}`: the oldest outport message, removed; `None` if empty.
+async fn receive(
+    node: &Node,
+    headers: &HeaderMap,
+    reference: &str,
+) -> Result<Option<Value>, ApiError> {
+    let kappa = find(node, headers, reference, op::KAPPA_READ).await?;
+    let account = &kappa.call.claims.account;
+    let port = node.kappas.port(&key(account, reference));
+    let _port = port.lock().await;
+    let queued = node
+        .store
+        .list_records(RecordKind::KappaOut, &out_prefix(account, reference))
+        .await?;
+    let Some((k, bytes)) = queued.into_iter().next() else {
+        return Ok(None);
+    };
+    node.store
+        .put_records(vec![(RecordKind::KappaOut, k, None)])
+        .await?;
+    Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("stored message is corrupt: {e}"),
+        )
+    })?))
+}
+
+/// `DELETE /kappa/{ref}`: the kappa, its outport and its namespace.
+async fn remove(node: &Node, headers: &HeaderMap, reference: &str) -> Result<(), ApiError> {
+    let claims = auth::authorize_private(
+        node,
+        headers,
+        Request::op(op::KAPPA_WRITE),
+        "deleting kappas",
+    )
+    .await?;
+    let account = &claims.account;
+    let port_key = key(account, reference);
+    let port = node.kappas.port(&port_key);
+    let _port = port.lock().await;
+    let Some(kappa) = get(node, account, reference).await? else {
+        return Err(not_found(reference));
+    };
+    // The record first: from here on the kappa is gone for every caller.
+    let mut changes = vec![(RecordKind::Kappa, port_key.clone(), None)];
+    for (k, _) in node
+        .store
+        .list_records(RecordKind::KappaOut, &out_prefix(account, reference))
+        .await?
+    {
+        changes.push((RecordKind::KappaOut, k, None));
+    }
+    node.store.put_records(changes).await?;
+    loop {
+        let keys = node
+            .store
+            .kv_keys(account, &kappa.namespace, "", None, 1000)
+            .await?;
+        if keys.is_empty() {
+            break;
+        }
+        let part = NsCommit {
+            namespace: kappa.namespace.clone(),
+            writes: keys.into_iter().map(|k| (k, None)).collect(),
+            ..Default::default()
+        };
+        node.store.kv_commit(account, vec![part]).await?;
+    }
+    node.kappas.forget(&port_key);
+    tracing::info!(kappa = %reference, "kappa deleted");
+    Ok(())
+}
+
+async fn list(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
+    let account = auth::authorize(node, headers, Request::op(op::KAPPA_READ))
+        .await?
+        .account;
+    let mut out = Vec::new();
+    for (_, bytes) in node
+        .store
+        .list_records(RecordKind::Kappa, &format!("{account}/"))
+        .await?
+    {
+        let Ok(k) = serde_json::from_slice::<Kappa>(&bytes) else {
+            continue;
+        };
+        let queued = node
+            .store
+            .list_records(RecordKind::KappaOut, &out_prefix(&account, &k.reference))
+            .await?
+            .len();
+        out.push(k.public(queued));
+    }
+    Ok(json!({ "kappas": out }))
+}
+
+/// `/kappa` and `/kappa/{ref}`.
+pub(crate) fn routes() -> axum::Router<Arc<Node>> {
+    type S = State<Arc<Node>>;
+    async fn put_k(
+        State(n): S,
+        h: HeaderMap,
+        Query(q): Query<DeployQuery>,
+        b: Body,
+    ) -> Result<Response, ApiError> {
+        let v = deploy(&n, &h, q, b).await?;
+        Ok((StatusCode::CREATED, Json(v)).into_response())
+    }
+    async fn list_k(State(n): S, h: HeaderMap) -> Result<Json<Value>, ApiError> {
+        Ok(Json(list(&n, &h).await?))
+    }
+    async fn post_k(
+        State(n): S,
+        h: HeaderMap,
+        Path(r): Path<String>,
+        b: Body,
+    ) -> Result<Json<Value>, ApiError> {
+        let bytes = read_body(b, orb_core::MAX_VALUE_BYTES as u64).await?;
+        let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("the message must be JSON: {e}"),
+            )
+        })?;
+        Ok(Json(send(&n, &h, &r, message).await?))
+    }
+    async fn get_k(State(n): S, h: HeaderMap, Path(r): Path<String>) -> Result<Response, ApiError> {
+        Ok(match receive(&n, &h, &r).await? {
+            Some(v) => Json(v).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        })
+    }
+    async fn del_k(
+        State(n): S,
+        h: HeaderMap,
+        Path(r): Path<String>,
+    ) -> Result<StatusCode, ApiError> {
+        remove(&n, &h, &r).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    axum::Router::new()
+        .route("/kappa", routing::get(list_k).put(put_k))
+        .route(
+            "/kappa/{ref}",
+            routing::get(get_k).post(post_k).delete(del_k),
+        )
+}

@@ -1,0 +1,737 @@
+//! Triggers and rules: named events, and the calls they start.
+//!
+//! A trigger is a name in an account. It fires
+//! - on `POST /v1/triggers/{name}` with a JSON object as payload,
+//! - on a schedule's tick (a schedule with `"trigger"` instead of a function),
+//! - on a committed change to a key under `prefix` in `namespace` (payload
+//!   `{"namespace", "key", "value", "deleted"}`).
+//!
+//! A rule binds a trigger to a function export. When the trigger fires, each
+//! enabled rule's call is queued as an asynchronous call (durable, retried
+//! per its policy, bounded like every async call) with parameters taken from
+//! the payload — only the ones the export declares — and the rule's static
+//! `params` on top (the owner's values win over the event's). Each firing is
+//! an activation (`trigger` set, no function) whose result lists the rule
+//! activations it caused; each of those carries `trigger`, `rule` and
+//! `cause` (the firing's id).
+//!
+//! Rules run with the authority of the private token that created them; the
+//! token is checked again (revocation, expiry) at every firing.
+//!
+//! Namespace-change firings are at most once: a change announced while the
+//! node crashes is not replayed. A rule whose `write_to` falls under its own
+//! trigger's prefix is refused (it would fire itself forever).
+
+use crate::auth::{self, Request, op};
+use crate::invoke::{self, InvokeRequest, Origin, Prepared, now_rfc3339};
+use crate::{ApiError, Node};
+use orb_core::{Activation, ActivationStatus, ErrorCode, OrbError};
+use orb_store::RecordKind;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Body of `PUT /v1/triggers/{name}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    /// Fire on committed changes in this namespace…
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// …to keys starting with this prefix (default: every key).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A trigger as stored and shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trigger {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub created_at: String,
+}
+
+/// Body of `PUT /v1/rules/{name}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleRequest {
+    pub trigger: String,
+    /// A hash or an alias (resolved again at every firing).
+    pub function: String,
+    pub export: String,
+    /// Static parameters, on top of the payload's.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub globals: Map<String, Value>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub write_to: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A rule as stored; [`Rule::public`] is what the API shows.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Rule {
+    pub name: String,
+    pub spec: RuleRequest,
+    pub created_at: String,
+    /// The checked call with the creator's claims: stored, never shown.
+    call: Prepared,
+}
+
+impl Rule {
+    fn public(&self) -> Value {
+        let mut v = serde_json::to_value(&self.spec).expect("serialisable");
+        if let Some(o) = v.as_object_mut() {
+            o.insert("name".into(), Value::String(self.name.clone()));
+            o.insert("created_at".into(), Value::String(self.created_at.clone()));
+            o.insert(
+                "resolved_function".into(),
+                Value::String(self.call.function.to_string()),
+            );
+        }
+        v
+    }
+}
+
+/// Which triggers listen to which namespaces: (account, namespace) →
+/// (trigger, prefix). The store holds the truth; this is loaded at start.
+#[derive(Default)]
+pub(crate) struct Index {
+    by_namespace: RwLock<HashMap<AccountNamespace, Vec<NamedPrefix>>>,
+}
+
+/// (account, namespace).
+type AccountNamespace = (String, String);
+/// (trigger, key prefix).
+type NamedPrefix = (String, String);
+
+impl Index {
+    fn set(&self, account: &str, t: &Trigger) {
+        let mut all = self.by_namespace.write().expect("triggers lock");
+        for list in all.values_mut() {
+            list.retain(|(name, _)| name != &t.name);
+        }
+        all.retain(|_, list| !list.is_empty());
+        if let Some(ns) = &t.namespace {
+            all.entry((account.to_string(), ns.clone()))
+                .or_default()
+                .push((t.name.clone(), t.prefix.clone()));
+        }
+    }
+
+    fn remove(&self, account: &str, name: &str) {
+        let mut all = self.by_namespace.write().expect("triggers lock");
+        for ((acc, _), list) in all.iter_mut() {
+            if acc == account {
+                list.retain(|(n, _)| n != name);
+            }
+        }
+        all.retain(|_, list| !list.is_empty());
+    }
+
+    fn matching(&self, account: &str, namespace: &str, key: &str) -> Vec<String> {
+        let all = self.by_namespace.read().expect("triggers lock");
+        all.get(&(account.to_string(), namespace.to_string()))
+            .map(|list| {
+                list.iter()
+                    .filter(|(_, prefix)| key.starts_with(prefix.as_str()))
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn key(account: &str, name: &str) -> String {
+    format!("{account}/{name}")
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+    if orb_core::valid_namespace_name(name) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InvalidName,
+            format!(
+                "`{name}` is not a valid {what} name: 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+fn trigger_not_found(name: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::TriggerNotFound,
+            format!(
+                "no trigger `{name}` in this account; create it with `orb trigger create {name}`"
+            ),
+        )
+        .with_details(json!({ "trigger": name })),
+    )
+}
+
+fn rule_not_found(name: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::RuleNotFound,
+            format!("no rule `{name}` in this account; see `orb rule ls`"),
+        )
+        .with_details(json!({ "rule": name })),
+    )
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Internal,
+            format!("stored {what} is corrupt: {e}"),
+        )
+    })
+}
+
+pub(crate) async fn get_trigger(
+    node: &Node,
+    account: &str,
+    name: &str,
+) -> Result<Option<Trigger>, ApiError> {
+    match node
+        .store
+        .get_record(RecordKind::Trigger, &key(account, name))
+        .await?
+    {
+        Some(bytes) => Ok(Some(decode("trigger", &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+async fn rules_of(node: &Node, account: &str) -> Result<Vec<Rule>, ApiError> {
+    let mut out = Vec::new();
+    for (k, bytes) in node
+        .store
+        .list_records(RecordKind::Rule, &format!("{account}/"))
+        .await?
+    {
+        match serde_json::from_slice::<Rule>(&bytes) {
+            Ok(r) => out.push(r),
+            Err(e) => tracing::error!(rule = %k, error = %e, "unreadable rule"),
+        }
+    }
+    Ok(out)
+}
+
+async fn owner(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    what: &str,
+) -> Result<String, ApiError> {
+    let req = Request::op(op::TRIGGERS_WRITE);
+    Ok(auth::authorize_private(node, headers, req, what)
+        .await?
+        .account)
+}
+
+async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let req = Request::op(op::TRIGGERS_READ);
+    Ok(auth::authorize(node, headers, req).await?.account)
+}
+
+/// Loads the namespace triggers into the index. Done before serving.
+pub(crate) async fn load(node: &Node) {
+    match node.store.list_records(RecordKind::Trigger, "").await {
+        Ok(records) => {
+            for (k, bytes) in records {
+                let account = k.split_once('/').map_or("", |(a, _)| a);
+                match serde_json::from_slice::<Trigger>(&bytes) {
+                    Ok(t) => node.triggers.set(account, &t),
+                    Err(e) => tracing::error!(trigger = %k, error = %e, "unreadable trigger"),
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the triggers"),
+    }
+}
+
+/// `PUT /v1/triggers/{name}`: creates or replaces; `true` when created.
+pub(crate) async fn put_trigger(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+    body: TriggerRequest,
+) -> Result<(bool, Value), ApiError> {
+    let account = owner(node, headers, "creating triggers").await?;
+    check_name("trigger", name)?;
+    if let Some(ns) = &body.namespace {
+        auth::check_namespace_name(ns)?;
+    } else if body.prefix.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "`prefix` needs a `namespace`: the trigger fires on changes to keys under the prefix in that namespace",
+        ));
+    }
+    let existing = get_trigger(node, &account, name).await?;
+    let t = Trigger {
+        name: name.to_string(),
+        namespace: body.namespace,
+        prefix: body.prefix.unwrap_or_default(),
+        description: body.description,
+        created_at: existing
+            .as_ref()
+            .map_or_else(now_rfc3339, |t| t.created_at.clone()),
+    };
+    node.store
+        .put_records(vec![(
+            RecordKind::Trigger,
+            key(&account, name),
+            Some(serde_json::to_vec(&t).expect("serialisable")),
+        )])
+        .await?;
+    node.triggers.set(&account, &t);
+    tracing::info!(trigger = name, namespace = ?t.namespace, "trigger set");
+    Ok((
+        existing.is_none(),
+        serde_json::to_value(&t).expect("serialisable"),
+    ))
+}
+
+pub(crate) async fn list_triggers(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+) -> Result<Value, ApiError> {
+    let account = reader(node, headers).await?;
+    let mut out = Vec::new();
+    for (_, bytes) in node
+        .store
+        .list_records(RecordKind::Trigger, &format!("{account}/"))
+        .await?
+    {
+        if let Ok(t) = serde_json::from_slice::<Trigger>(&bytes) {
+            out.push(t);
+        }
+    }
+    Ok(json!({ "triggers": out }))
+}
+
+/// `GET /v1/triggers/{name}`: the trigger and its rules.
+pub(crate) async fn show_trigger(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let account = reader(node, headers).await?;
+    let t = get_trigger(node, &account, name)
+        .await?
+        .ok_or_else(|| trigger_not_found(name))?;
+    let rules: Vec<Value> = rules_of(node, &account)
+        .await?
+        .iter()
+        .filter(|r| r.spec.trigger == name)
+        .map(Rule::public)
+        .collect();
+    let mut v = serde_json::to_value(t).expect("serialisable");
+    v["rules"] = Value::Array(rules);
+    Ok(v)
+}
+
+/// `DELETE /v1/triggers/{name}`: the trigger and its rules.
+pub(crate) async fn delete_trigger(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let account = owner(node, headers, "deleting triggers").await?;
+    if get_trigger(node, &account, name).await?.is_none() {
+        return Err(trigger_not_found(name));
+    }
+    let rules: Vec<String> = rules_of(node, &account)
+        .await?
+        .into_iter()
+        .filter(|r| r.spec.trigger == name)
+        .map(|r| r.name)
+        .collect();
+    let mut changes = vec![(RecordKind::Trigger, key(&account, name), None)];
+    changes.extend(
+        rules
+            .iter()
+            .map(|r| (RecordKind::Rule, key(&account, r), None)),
+    );
+    node.store.put_records(changes).await?;
+    node.triggers.remove(&account, name);
+    Ok(json!({ "deleted": name, "rules_deleted": rules }))
+}
+
+/// `PUT /v1/rules/{name}`: creates or replaces; `true` when created.
+pub(crate) async fn put_rule(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+    spec: RuleRequest,
+) -> Result<(bool, Value), ApiError> {
+    let account = owner(node, headers, "creating rules").await?;
+    check_name("rule", name)?;
+    let trigger = get_trigger(node, &account, &spec.trigger)
+        .await?
+        .ok_or_else(|| trigger_not_found(&spec.trigger))?;
+    if let (Some(tns), Some(ns), Some(k)) = (&trigger.namespace, &spec.namespace, &spec.write_to)
+        && tns == ns
+        && k.starts_with(&trigger.prefix)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`write_to` `{k}` in `{ns}` is under the prefix `{}` of trigger `{}`: the rule would fire itself forever; write elsewhere",
+                trigger.prefix, trigger.name
+            ),
+        ));
+    }
+    let req = InvokeRequest {
+        function: Some(spec.function.clone()),
+        export: spec.export.clone(),
+        params: Value::Object(spec.params.clone()),
+        globals: spec.globals.clone(),
+        namespace: spec.namespace.clone(),
+        write_to: spec.write_to.clone(),
+        ..Default::default()
+    };
+    let call = invoke::prepare_target(node, headers, req).await?;
+    let f = invoke::check_access(node, &call).await?;
+    let names = f.param_names(&spec.export)?;
+    if let Some(unknown) = spec.params.keys().find(|k| !names.contains(k)) {
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::InvalidParams,
+                format!(
+                    "static parameter `{unknown}` is not a parameter of `{}` (it takes: {})",
+                    spec.export,
+                    names.join(", ")
+                ),
+            )
+            .with_details(json!({ "param": unknown, "reason": "unknown" })),
+        ));
+    }
+    let existing = node
+        .store
+        .get_record(RecordKind::Rule, &key(&account, name))
+        .await?;
+    let rule = Rule {
+        name: name.to_string(),
+        spec,
+        created_at: now_rfc3339(),
+        call,
+    };
+    node.store
+        .put_records(vec![(
+            RecordKind::Rule,
+            key(&account, name),
+            Some(serde_json::to_vec(&rule).expect("serialisable")),
+        )])
+        .await?;
+    tracing::info!(rule = name, trigger = %rule.spec.trigger, "rule set");
+    Ok((existing.is_none(), rule.public()))
+}
+
+pub(crate) async fn list_rules(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+) -> Result<Value, ApiError> {
+    let account = reader(node, headers).await?;
+    let rules: Vec<Value> = rules_of(node, &account)
+        .await?
+        .iter()
+        .map(Rule::public)
+        .collect();
+    Ok(json!({ "rules": rules }))
+}
+
+pub(crate) async fn show_rule(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let account = reader(node, headers).await?;
+    match node
+        .store
+        .get_record(RecordKind::Rule, &key(&account, name))
+        .await?
+    {
+        Some(bytes) => Ok(decode::<Rule>("rule", &bytes)?.public()),
+        None => Err(rule_not_found(name)),
+    }
+}
+
+pub(crate) async fn delete_rule(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+) -> Result<(), ApiError> {
+    let account = owner(node, headers, "deleting rules").await?;
+    let k = key(&account, name);
+    if node.store.get_record(RecordKind::Rule, &k).await?.is_none() {
+        return Err(rule_not_found(name));
+    }
+    node.store
+        .put_records(vec![(RecordKind::Rule, k, None)])
+        .await?;
+    Ok(())
+}
+
+/// `POST /v1/triggers/{name}`: fires with the body as payload. A public
+/// token needs the trigger in its grant's `triggers`.
+pub(crate) async fn fire_api(
+    node: &Node,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+    payload: Value,
+) -> Result<Value, ApiError> {
+    let claims = auth::authorize(node, headers, Request::op(op::TRIGGERS_FIRE)).await?;
+    if let Some(g) = &claims.grant
+        && !g.triggers.iter().any(|t| t == name)
+    {
+        return Err(auth::denied(format!(
+            "this token may not fire trigger `{name}` (its grant's `triggers` does not list it)"
+        )));
+    }
+    let payload = match payload {
+        Value::Null => Value::Object(Map::new()),
+        Value::Object(o) => Value::Object(o),
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("the payload must be a JSON object, got {other}"),
+            ));
+        }
+    };
+    if get_trigger(node, &claims.account, name).await?.is_none() {
+        return Err(trigger_not_found(name));
+    }
+    let a = fire(node, &claims.account, name, payload, None).await?;
+    let rules = a
+        .result
+        .as_ref()
+        .and_then(|r| r.get("rules"))
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    Ok(json!({ "activation": a.id, "trigger": name, "rules": rules }))
+}
+
+/// Fires `trigger`: queues each enabled rule's call and records the firing.
+pub(crate) async fn fire(
+    node: &Node,
+    account: &str,
+    trigger: &str,
+    payload: Value,
+    schedule: Option<&str>,
+) -> Result<Activation, ApiError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let start = now_rfc3339();
+    let started = std::time::Instant::now();
+    let mut listed = Vec::new();
+    let mut caused = Vec::new();
+    for rule in rules_of(node, account).await? {
+        if rule.spec.trigger != trigger || !rule.spec.enabled {
+            continue;
+        }
+        match start_rule(node, &rule, &payload, &id).await {
+            Ok(act) => {
+                listed.push(json!({ "rule": rule.name, "activation": act }));
+                caused.push(act);
+            }
+            Err(e) => {
+                tracing::warn!(rule = %rule.name, error = %e.0.message, "rule not started");
+                listed.push(json!({ "rule": rule.name, "error": e.0 }));
+            }
+        }
+    }
+    metrics::counter!(crate::metrics::TRIGGER_FIRINGS).increment(1);
+    let activation = Activation {
+        id,
+        account: account.to_string(),
+        status: ActivationStatus::Succeeded,
+        start,
+        duration_us: started.elapsed().as_micros() as u64,
+        result: Some(json!({ "payload": payload, "rules": listed })),
+        schedule: schedule.map(str::to_string),
+        trigger: Some(trigger.to_string()),
+        caused,
+        ..Default::default()
+    };
+    node.store.put_activation(&activation).await?;
+    Ok(activation)
+}
+
+/// Checks a rule's call against the payload and queues it; its activation id.
+async fn start_rule(
+    node: &Node,
+    rule: &Rule,
+    payload: &Value,
+    cause: &str,
+) -> Result<String, ApiError> {
+    let mut call = rule.call.clone();
+    if let Some(alias) = &call.alias {
+        call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
+        call.req.function = Some(call.function.to_string());
+    }
+    let f = invoke::check_access(node, &call).await?;
+    let names = f.param_names(&call.req.export)?;
+    let mut params = Map::new();
+    if let Value::Object(o) = payload {
+        for (k, v) in o {
+            if names.contains(k) {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for (k, v) in &rule.spec.params {
+        params.insert(k.clone(), v.clone());
+    }
+    call.req.params = Value::Object(params);
+    // Refused here (listed in the firing) rather than failing in the queue.
+    f.check_params(&call.req.export, &call.req.params)?;
+    crate::queue::enqueue_with(
+        node,
+        call,
+        Origin {
+            trigger: Some(rule.spec.trigger.clone()),
+            rule: Some(rule.name.clone()),
+            cause: Some(cause.to_string()),
+            kappa: None,
+        },
+    )
+    .await
+}
+
+/// Fires the namespace triggers on committed changes until shutdown.
+/// `rx` is subscribed before the node serves, so no change is missed.
+pub(crate) async fn run_changes(
+    node: Arc<Node>,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<crate::kv::Change>>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let change = tokio::select! {
+            _ = node.stopped() => return,
+            r = rx.recv() => r,
+        };
+        let change = match change {
+            Ok(c) => c,
+            Err(RecvError::Lagged(n)) => {
+                metrics::counter!(crate::metrics::TRIGGER_EVENTS_DROPPED).increment(n);
+                tracing::warn!(
+                    dropped = n,
+                    "namespace triggers fell behind; some changes fired nothing"
+                );
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        let names = node
+            .triggers
+            .matching(&change.account, &change.namespace, &change.key);
+        for name in names {
+            let payload = json!({
+                "namespace": change.namespace,
+                "key": change.key,
+                "value": change.value,
+                "deleted": change.deleted,
+            });
+            if let Err(e) = fire(&node, &change.account, &name, payload, None).await {
+                tracing::warn!(trigger = %name, error = %e.0.message, "namespace trigger failed to fire");
+            }
+        }
+    }
+}
+
+/// `/v1/triggers…` and `/v1/rules…`.
+pub(crate) fn routes() -> axum::Router<Arc<Node>> {
+    use crate::api::{json_body, read_body};
+    use axum::Json;
+    use axum::body::Body;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    type S = State<Arc<Node>>;
+    type H = HeaderMap;
+
+    fn created(created: bool, v: Value) -> Response {
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        (status, Json(v)).into_response()
+    }
+    async fn put_t(
+        State(n): S,
+        h: H,
+        Path(name): Path<String>,
+        b: Body,
+    ) -> Result<Response, ApiError> {
+        let body = json_body(&read_body(b, 64 << 10).await?)?;
+        let (c, v) = put_trigger(&n, &h, &name, body).await?;
+        Ok(created(c, v))
+    }
+    async fn fire_t(
+        State(n): S,
+        h: H,
+        Path(name): Path<String>,
+        b: Body,
+    ) -> Result<Response, ApiError> {
+        let payload = json_body(&read_body(b, orb_core::MAX_VALUE_BYTES as u64).await?)?;
+        let v = fire_api(&n, &h, &name, payload).await?;
+        Ok((StatusCode::ACCEPTED, Json(v)).into_response())
+    }
+    async fn show_t(State(n): S, h: H, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+        Ok(Json(show_trigger(&n, &h, &name).await?))
+    }
+    async fn del_t(State(n): S, h: H, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+        Ok(Json(delete_trigger(&n, &h, &name).await?))
+    }
+    async fn list_t(State(n): S, h: H) -> Result<Json<Value>, ApiError> {
+        Ok(Json(list_triggers(&n, &h).await?))
+    }
+    async fn put_r(
+        State(n): S,
+        h: H,
+        Path(name): Path<String>,
+        b: Body,
+    ) -> Result<Response, ApiError> {
+        let body = json_body(&read_body(b, 1 << 20).await?)?;
+        let (c, v) = put_rule(&n, &h, &name, body).await?;
+        Ok(created(c, v))
+    }
+    async fn show_r(State(n): S, h: H, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+        Ok(Json(show_rule(&n, &h, &name).await?))
+    }
+    async fn del_r(State(n): S, h: H, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+        delete_rule(&n, &h, &name).await?;
+        Ok(StatusCode::NO_CONTENT)
+    }
+    async fn list_r(State(n): S, h: H) -> Result<Json<Value>, ApiError> {
+        Ok(Json(list_rules(&n, &h).await?))
+    }
+    axum::Router::new()
+        .route("/v1/triggers", get(list_t))
+        .route(
+            "/v1/triggers/{name}",
+            get(show_t).put(put_t).post(fire_t).delete(del_t),
+        )
+        .route("/v1/rules", get(list_r))
+        .route("/v1/rules/{name}", get(show_r).put(put_r).delete(del_r))
+}
