@@ -75,9 +75,92 @@ pub enum Command {
     /// Recurring calls (interval or cron).
     #[command(subcommand)]
     Schedule(ScheduleCommand),
-    /// Mutable names for function hashes (versions, rollback).
+    /// Mutable names for function hashes (versions, rollback) and sequences.
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Named events that rules turn into calls (fired by POST, a schedule or
+    /// namespace changes).
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
+    /// Bind a trigger to a function export.
+    #[command(subcommand)]
+    Rule(RuleCommand),
+    /// Long-lived functions with their own state and an outport (seed 004).
+    #[command(subcommand)]
+    Kappa(KappaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TriggerCommand {
+    /// Create (or replace) a trigger; with --ns it fires on changes there.
+    Create {
+        name: String,
+        /// Fire on committed changes in this namespace…
+        #[arg(long = "ns", value_name = "NAME")]
+        namespace: Option<String>,
+        /// …to keys starting with this prefix.
+        #[arg(long, requires = "namespace")]
+        prefix: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Fire a trigger with a payload of `name=value` / `name:=json` pairs.
+    Fire { name: String, payload: Vec<String> },
+    /// List triggers.
+    Ls,
+    /// Show a trigger and its rules.
+    Show { name: String },
+    /// Delete a trigger and its rules.
+    Rm { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuleCommand {
+    /// Create (or replace) a rule: TRIGGER → FUNCTION EXPORT [name=value…]
+    /// (static parameters, on top of the payload's).
+    Create {
+        name: String,
+        #[arg(long)]
+        trigger: String,
+        /// A hash or an alias.
+        function: String,
+        export: String,
+        params: Vec<String>,
+        /// The namespace the function reads and writes.
+        #[arg(long = "ns", value_name = "NAME")]
+        namespace: Option<String>,
+        /// Store each result under this key of the namespace.
+        #[arg(long, value_name = "KEY", requires = "namespace")]
+        write_to: Option<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List rules.
+    Ls,
+    /// Show a rule.
+    Show { name: String },
+    /// Delete a rule.
+    Rm { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KappaCommand {
+    /// Deploy a kappa from a function (hash, alias or `.wasm` path); prints its ref.
+    Deploy {
+        function: String,
+        /// The export that handles messages (default: the only one).
+        #[arg(long)]
+        export: Option<String>,
+    },
+    /// Send a JSON message to a kappa's inport.
+    Send { reference: String, message: String },
+    /// Read (and remove) the oldest message of a kappa's outport.
+    Recv { reference: String },
+    /// List kappas.
+    Ls,
+    /// Delete a kappa, its state and its outport.
+    Rm { reference: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,8 +209,16 @@ pub struct ScheduleAddArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum AliasCommand {
-    /// Point NAME at a function hash (creates or switches it).
-    Set { name: String, hash: String },
+    /// Point NAME at a function hash, or make it a sequence with --step
+    /// (creates or switches it).
+    Set {
+        name: String,
+        #[arg(required_unless_present = "steps", conflicts_with = "steps")]
+        hash: Option<String>,
+        /// A sequence step, `HASH:EXPORT` (repeatable, in order).
+        #[arg(long = "step", value_name = "HASH:EXPORT")]
+        steps: Vec<String>,
+    },
     /// List aliases.
     Ls,
     /// Show an alias and its earlier targets.

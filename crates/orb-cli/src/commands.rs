@@ -52,6 +52,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::schedules::alias_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
                 .await
         }
+        Command::Trigger(cmd) => {
+            crate::events::trigger_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
+                .await
+        }
+        Command::Rule(cmd) => {
+            crate::events::rule_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await
+        }
+        Command::Kappa(cmd) => {
+            crate::events::kappa_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
+                .await
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod args;
 mod commands;
+mod events;
 mod output;
 mod schedules;
 mod tokens;

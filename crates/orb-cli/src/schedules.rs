@@ -115,12 +115,32 @@ fn print_line(s: &Value) {
 
 pub async fn alias_cmd(client: &Client, cmd: AliasCommand, json_out: bool) -> anyhow::Result<()> {
     let out = match cmd {
-        AliasCommand::Set { name, hash } => {
-            let id: FunctionId = hash
-                .parse()
-                .map_err(|_| anyhow::anyhow!("`{hash}` is not a hash (sha256:<64 hex>)"))?;
-            client.set_alias(&name, &id).await?
-        }
+        AliasCommand::Set { name, hash, steps } => match hash {
+            Some(hash) => {
+                let id: FunctionId = hash
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("`{hash}` is not a hash (sha256:<64 hex>)"))?;
+                client.set_alias(&name, &id).await?
+            }
+            None => {
+                let steps = steps
+                    .iter()
+                    .map(|s| {
+                        let (f, e) = s
+                            .rsplit_once(':')
+                            .ok_or_else(|| anyhow::anyhow!("--step `{s}` must be HASH:EXPORT"))?;
+                        Ok(json!({ "function": f, "export": e }))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                client
+                    .request_json(
+                        Method::PUT,
+                        &format!("/v1/aliases/{name}"),
+                        Some(&json!({ "steps": steps })),
+                    )
+                    .await?
+            }
+        },
         AliasCommand::Ls => {
             client
                 .request_json(Method::GET, "/v1/aliases", None)
@@ -147,6 +167,12 @@ pub async fn alias_cmd(client: &Client, cmd: AliasCommand, json_out: bool) -> an
         }
     } else if out.get("function").is_some() {
         println!("{}  {}", plain(&out["name"]), plain(&out["function"]));
+    } else if let Some(steps) = out.get("steps").and_then(Value::as_array) {
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|s| format!("{}:{}", plain(&s["function"]), plain(&s["export"])))
+            .collect();
+        println!("{}  sequence {}", plain(&out["name"]), steps.join(" → "));
     }
     Ok(())
 }

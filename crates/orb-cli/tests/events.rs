@@ -605,3 +605,62 @@ async fn kappa_round_trip_with_state_order_and_restart() {
     let (_, listed) = s.get("/kappa").await;
     assert_eq!(listed["kappas"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_cli_manages_triggers_rules_sequences_and_kappas() {
+    let s = Server::start(&[]);
+    let f = s.deploy("events").await;
+    let orb = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", &s.url]);
+        let (ok, out, err) = orb_t(&s.token, &all);
+        assert!(ok, "orb {args:?}: {err}");
+        out
+    };
+    orb(&["trigger", "create", "tick"]);
+    orb(&["rule", "create", "twice", "--trigger", "tick", &f, "double"]);
+    let out = orb(&["trigger", "show", "tick"]);
+    assert!(out.contains("twice  tick →"), "{out}");
+    let firing = orb(&["trigger", "fire", "tick", "n:=21"]);
+    let (_, fired) = s.get(&format!("/v1/activations/{}", firing.trim())).await;
+    let rule_act = fired["caused"][0].as_str().unwrap().to_string();
+    let a = final_activation(&s, &rule_act).await;
+    assert_eq!(a["result"], json!({"n": 42}), "{a}");
+    let listed: Value = serde_json::from_str(&orb(&["rule", "ls", "--json"])).unwrap();
+    assert_eq!(listed["rules"][0]["name"], "twice");
+    orb(&["rule", "rm", "twice"]);
+    orb(&["trigger", "rm", "tick"]);
+    let (_, t) = s.get("/v1/triggers").await;
+    assert_eq!(t["triggers"], json!([]));
+
+    let out = orb(&[
+        "alias",
+        "set",
+        "pipe",
+        "--step",
+        &format!("{f}:double"),
+        "--step",
+        &format!("{f}:inc"),
+    ]);
+    assert!(out.contains("sequence"), "{out}");
+    let (st, out) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": "pipe", "params": {"n": 2}}),
+        )
+        .await;
+    assert_eq!((st, &out["result"]), (200, &json!({"n": 5})), "{out}");
+
+    let r = orb(&["kappa", "deploy", &f, "--export", "observe"]);
+    let r = r.trim();
+    for v in ["1", "2", "3"] {
+        orb(&["kappa", "send", r, v]);
+    }
+    let got: Value = serde_json::from_str(&orb(&["kappa", "recv", r])).unwrap();
+    assert_eq!(got, json!({"count": 3, "mean": 2.0}));
+    let (ok, _, err) = orb_t(&s.token, &["kappa", "recv", r, "--server", &s.url]);
+    assert!(ok && err.contains("empty"), "{err}");
+    let out = orb(&["kappa", "ls"]);
+    assert!(out.contains(r), "{out}");
+    orb(&["kappa", "rm", r]);
+}
