@@ -28,6 +28,9 @@ pub struct Alias {
     #[serde(default)]
     pub previous: Vec<FunctionId>,
     pub updated_at: String,
+    /// Served at `/http/{name}/…` without a token (HTTP functions).
+    #[serde(default)]
+    pub public: bool,
 }
 
 fn key(account: &str, name: &str) -> String {
@@ -135,7 +138,7 @@ async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, 
     Ok(auth::authorize(node, headers, req).await?.account)
 }
 
-/// `PUT /v1/aliases/{name}` `{"function": "sha256:…"}`.
+/// `PUT /v1/aliases/{name}` `{"function": "sha256:…", "public": false}`.
 pub async fn set(
     node: &Node,
     headers: &axum::http::HeaderMap,
@@ -163,7 +166,7 @@ pub async fn set(
     if !node.store.owns(&account, &id).await? {
         return Err(not_found(&id));
     }
-    let alias = match get(node, &account, name).await? {
+    let mut alias = match get(node, &account, name).await? {
         Some(mut a) if a.function != id => {
             a.previous.push(std::mem::replace(&mut a.function, id));
             if a.previous.len() > HISTORY {
@@ -178,8 +181,15 @@ pub async fn set(
             function: id,
             previous: Vec::new(),
             updated_at: now_rfc3339(),
+            public: false,
         },
     };
+    if let Some(public) = body.get("public") {
+        alias.public = public
+            .as_bool()
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`public` is true or false"))?;
+    }
+    let _route = crate::http::claim_public_route(node, &account, &alias).await?;
     put(node, &account, &alias).await?;
     tracing::info!(alias = name, function = %alias.function, "alias set");
     Ok(serde_json::to_value(alias).expect("serialisable"))
@@ -246,6 +256,7 @@ pub async fn delete(
     if get(node, &account, name).await?.is_none() {
         return Err(alias_not_found(name));
     }
+    crate::http::release_public_route(node, &account, name).await?;
     node.store
         .put_records(vec![(RecordKind::Alias, key(&account, name), None)])
         .await?;

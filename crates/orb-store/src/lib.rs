@@ -113,6 +113,8 @@ pub enum RecordKind {
     DeadLetter,
     /// `<account>/<schedule id>` → a schedule and its state.
     Schedule,
+    /// `<alias name>` → the account serving it as a public HTTP route.
+    PublicRoute,
 }
 
 impl RecordKind {
@@ -122,6 +124,7 @@ impl RecordKind {
             RecordKind::Queue => "queue",
             RecordKind::DeadLetter => "dead",
             RecordKind::Schedule => "schedule",
+            RecordKind::PublicRoute => "public-route",
         }
     }
 }

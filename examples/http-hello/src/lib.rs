@@ -2,7 +2,7 @@
 //! kind of component `wasmtime serve` and Spin run.
 //!
 //! - `GET /` (any other path too): a JSON hello echoing the method, the path
-//!   with its query and the `x-echo` request header.
+//!   with its query and the `x-echo` and `authorization` request headers.
 //! - `/echo`: streams the request body back as it arrives (any method).
 //! - `/big?n=N`: streams N bytes (`a`…`z` repeated), 64 KiB at a time.
 //! - `/trap`: panics before answering (a trap).
@@ -92,17 +92,21 @@ fn respond(out: ResponseOutparam, status: u16, content_type: &str) -> OutgoingBo
 
 fn hello(request: &IncomingRequest, path_with_query: &str, out: ResponseOutparam) {
     let method = method_name(&request.method());
-    let echo = request
-        .headers()
-        .get("x-echo")
-        .first()
-        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .first()
+            .map(|v| quote(&String::from_utf8_lossy(v)))
+            .unwrap_or_else(|| "null".to_string())
+    };
     println!("{method} {path_with_query}");
     let text = format!(
-        "{{\"hello\":\"from an Orb HTTP function\",\"method\":{},\"path\":{},\"x-echo\":{}}}",
+        "{{\"hello\":\"from an Orb HTTP function\",\"method\":{},\"path\":{},\"x-echo\":{},\"authorization\":{}}}",
         quote(&method),
         quote(path_with_query),
-        echo.as_deref().map_or("null".to_string(), quote),
+        header("x-echo"),
+        header("authorization"),
     );
     let body = respond(out, 200, "application/json");
     {
