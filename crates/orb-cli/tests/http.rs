@@ -95,6 +95,14 @@ async fn get_sees_method_path_query_and_headers_and_is_recorded() {
         assert_eq!(v["path"], seen, "{method} {path}: {v}");
     }
 
+    // No way out: outbound HTTP is refused.
+    let r = req(&s, "GET", "/http/shop/outbound", Some(&s.token))
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("refused:"), "{text}");
+
     // One activation per request, like calls.
     let a = activation_for(&s, &hash, "/items/7?x=1&y=two").await;
     assert_eq!(a["export"], "wasi:http/incoming-handler", "{a}");

@@ -182,3 +182,18 @@ async fn the_wall_clock_limit_applies() {
     let out = finished.await.unwrap();
     assert_eq!(out.error.unwrap().code, "function_timeout");
 }
+
+#[tokio::test]
+async fn outbound_http_is_refused() {
+    let (rt, f) = setup();
+    let (resp, finish) = rt
+        .serve_http(&f, request("GET", "/outbound", vec![]), opts())
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.starts_with("refused:"), "{text}");
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    assert!(finish.finish().await.error.is_none());
+}

@@ -7,6 +7,8 @@
 //! - `/big?n=N`: streams N bytes (`a`…`z` repeated), 64 KiB at a time.
 //! - `/trap`: panics before answering (a trap).
 //! - `/status?code=N`: an empty response with that status.
+//! - `/outbound`: tries an outbound request (`wasi:http/outgoing-handler`)
+//!   and answers `refused: …` or `reached: STATUS`.
 
 use std::io::{Read, Write};
 use wasi::http::types::{
@@ -27,6 +29,7 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
                 panic!("trap requested by {path_with_query}");
             }
             "/echo" => echo(request, out),
+            "/outbound" => outbound(out),
             "/big" => big(param(query, "n").unwrap_or(0), out),
             "/status" => {
                 let code = param(query, "code").unwrap_or(200) as u16;
@@ -145,6 +148,33 @@ fn echo(request: IncomingRequest, out: ResponseOutparam) {
         Write::flush(&mut output).expect("flush body");
     }
     println!("echoed {total} bytes");
+    OutgoingBody::finish(body, None).expect("finish body");
+}
+
+fn outbound(out: ResponseOutparam) {
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{OutgoingRequest, Scheme};
+    let req = OutgoingRequest::new(Fields::new());
+    let _ = req.set_scheme(Some(&Scheme::Http));
+    let _ = req.set_authority(Some("127.0.0.1:9"));
+    let _ = req.set_path_with_query(Some("/"));
+    let text = match outgoing_handler::handle(req, None) {
+        Err(e) => format!("refused: {e:?}"),
+        Ok(future) => {
+            future.subscribe().block();
+            match future.get() {
+                Some(Ok(Ok(resp))) => format!("reached: {}", resp.status()),
+                Some(Ok(Err(e))) => format!("refused: {e:?}"),
+                other => format!("refused: {other:?}"),
+            }
+        }
+    };
+    let body = respond(out, 200, "text/plain");
+    {
+        let mut stream = body.write().expect("body stream");
+        stream.write_all(text.as_bytes()).expect("write body");
+        Write::flush(&mut stream).expect("flush body");
+    }
     OutgoingBody::finish(body, None).expect("finish body");
 }
 
