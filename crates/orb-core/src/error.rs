@@ -112,6 +112,10 @@ codes! {
     ScheduleTooFrequent = ("schedule_too_frequent", 403, Caller),
     /// The token's maximum number of schedules is reached.
     ScheduleLimitReached = ("schedule_limit_reached", 403, Caller),
+    /// `/http/…` named a function that does not export `wasi:http/incoming-handler`.
+    NotAnHttpFunction = ("not_an_http_function", 400, Caller),
+    /// Another account already serves a public HTTP route under this alias name.
+    PublicRouteTaken = ("public_route_taken", 409, Caller),
     /// The account already has its maximum of asynchronous calls queued.
     QueueFull = ("queue_full", 429, Caller),
     /// The function trapped (panic, unreachable, bad memory access…).
@@ -124,6 +128,8 @@ codes! {
     FuelExhausted = ("fuel_exhausted", 422, Function),
     /// The function returned a value Orb cannot represent as JSON.
     FunctionBadResult = ("function_bad_result", 422, Function),
+    /// An HTTP function's response body passed the node's cap (the stream was cut).
+    ResponseTooLarge = ("response_too_large", 422, Function),
     /// The node is at capacity; retry later.
     Overloaded = ("overloaded", 503, Platform),
     /// The node is shutting down.

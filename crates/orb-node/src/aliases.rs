@@ -37,6 +37,9 @@ pub struct Alias {
     #[serde(default)]
     pub previous: Vec<FunctionId>,
     pub updated_at: String,
+    /// Served at `/http/{name}/…` without a token (HTTP functions).
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// One step of a sequence: an export of a function (by hash).
@@ -162,7 +165,7 @@ async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, 
     Ok(auth::authorize(node, headers, req).await?.account)
 }
 
-/// `PUT /v1/aliases/{name}` `{"function": "sha256:…"}` or
+/// `PUT /v1/aliases/{name}` `{"function": "sha256:…", "public": false}` or
 /// `{"steps": [{"function", "export"}, …]}`.
 pub async fn set(
     node: &Node,
@@ -194,7 +197,7 @@ pub async fn set(
     if !node.store.owns(&account, &id).await? {
         return Err(not_found(&id));
     }
-    let alias = match get(node, &account, name).await? {
+    let mut alias = match get(node, &account, name).await? {
         Some(mut a) if a.function.as_ref() != Some(&id) => {
             if let Some(old) = a.function.replace(id.clone()) {
                 a.previous.push(old);
@@ -213,8 +216,15 @@ pub async fn set(
             steps: Vec::new(),
             previous: Vec::new(),
             updated_at: now_rfc3339(),
+            public: false,
         },
     };
+    if let Some(public) = body.get("public") {
+        alias.public = public
+            .as_bool()
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`public` is true or false"))?;
+    }
+    let _route = crate::http::claim_public_route(node, &account, &alias).await?;
     put(node, &account, &alias).await?;
     tracing::info!(alias = name, function = %id, "alias set");
     Ok(serde_json::to_value(alias).expect("serialisable"))
@@ -265,6 +275,7 @@ async fn set_steps(
             steps,
             previous: Vec::new(),
             updated_at: now_rfc3339(),
+            public: false,
         },
     };
     put(node, account, &alias).await?;
@@ -334,6 +345,7 @@ pub async fn delete(
     if get(node, &account, name).await?.is_none() {
         return Err(alias_not_found(name));
     }
+    crate::http::release_public_route(node, &account, name).await?;
     node.store
         .put_records(vec![(RecordKind::Alias, key(&account, name), None)])
         .await?;

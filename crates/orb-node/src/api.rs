@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use orb_core::ErrorCode;
 use orb_store::ActivationQuery;
@@ -72,6 +72,7 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .merge(crate::triggers::routes())
         .merge(crate::kappa::routes())
+        .route("/http/{*target_and_path}", any(crate::http::handle))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive())

@@ -59,6 +59,10 @@ pub struct NodeConfig {
     pub max_queued_per_account: usize,
     /// What a schedule does about ticks missed while the node was down.
     pub missed_ticks: MissedTicks,
+    /// Largest request body an HTTP function (`/http/…`) is handed; more → 413 `too_large`.
+    pub max_http_request_bytes: u64,
+    /// Largest response body an HTTP function may stream; past it the stream is cut.
+    pub max_http_response_bytes: u64,
 }
 
 /// Policy for schedule ticks missed while the node was down.
@@ -97,6 +101,8 @@ impl Default for NodeConfig {
             async_per_account: 4,
             max_queued_per_account: 10_000,
             missed_ticks: MissedTicks::One,
+            max_http_request_bytes: 10 << 20,
+            max_http_response_bytes: 32 << 20,
         }
     }
 }

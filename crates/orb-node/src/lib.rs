@@ -13,6 +13,7 @@ mod api;
 mod auth;
 mod config;
 mod error;
+mod http;
 mod invoke;
 mod kappa;
 mod kv;
@@ -63,6 +64,8 @@ pub struct Node {
     pub(crate) kappas: kappa::Ports,
     /// The admin account, once bootstrapped.
     pub(crate) admin: std::sync::OnceLock<String>,
+    /// HTTP function requests whose guest still runs (shutdown waits).
+    pub(crate) http_tasks: http::Tasks,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
 }
@@ -103,6 +106,7 @@ impl Node {
             stopping: tokio::sync::watch::channel(false).0,
             auth,
             admin: std::sync::OnceLock::new(),
+            http_tasks: Default::default(),
             ns_gates: Default::default(),
             changes: tokio::sync::broadcast::channel(4096).0,
             tls,
@@ -156,6 +160,8 @@ impl Node {
                     .await?
             }
         }
+        // HTTP functions may run on after their response head was sent.
+        self.http_tasks.drain().await;
         // Queued calls not started stay queued for the next start; the ones
         // running (and schedule ticks) finish first.
         for task in background {

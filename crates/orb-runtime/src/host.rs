@@ -1,5 +1,6 @@
 //! Per-call host state: WASI context, globals for `wasi:config`, the capped
-//! log sink for stdout/stderr/`wasi:logging`, and the memory limiter.
+//! log sink for stdout/stderr/`wasi:logging`, `wasi:http` (outbound refused),
+//! and the memory limiter.
 
 use bytes::Bytes;
 use std::pin::Pin;
@@ -38,6 +39,44 @@ pub struct HostState {
     pub(crate) logs: LogSink,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) kv: Option<crate::kv::KvState>,
+    /// `wasi:http` state (HTTP functions; outbound requests are refused).
+    pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
+    pub(crate) http_hooks: DenyOutbound,
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// `wasi:http` hooks: the defaults, except that outbound requests
+/// (`wasi:http/outgoing-handler`) are refused with `HTTP-request-denied`
+/// until permissioned outbound HTTP exists (an allow-list per token).
+#[derive(Default)]
+pub struct DenyOutbound;
+
+impl wasmtime_wasi_http::WasiHttpHooks for DenyOutbound {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    hyper::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+                )>,
+            > + Send,
+    > {
+        tracing::debug!(uri = %request.uri(), "outbound HTTP refused");
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
 }
 
 impl WasiView for HostState {
@@ -74,6 +113,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     crate::config::add_to_linker(linker)?;
     wasi_logging::add_to_linker::<HostState, HasSelf<HostState>>(linker, |h| h)?;
     crate::kv::add_to_linker(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
 
@@ -85,6 +125,7 @@ pub const SUPPORTED_PACKAGES: &[&str] = &[
     "wasi:random/",
     "wasi:filesystem/",
     "wasi:sockets/",
+    "wasi:http/",
     "wasi:config/store@0.2.0-rc.1",
     "wasi:logging/logging@0.1.0-draft",
     "wasi:keyvalue/store@0.2.0-draft",

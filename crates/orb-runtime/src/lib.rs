@@ -4,7 +4,8 @@
 //! fuel), validation and compilation of components, the on-disk cache of
 //! compiled artifacts (keyed by component hash + engine configuration), the
 //! interfaces guests may import (WASI 0.2 without files, env, sockets or host
-//! stdio; `wasi:config`; `wasi:logging`), per-call limits, and the JSON ↔
+//! stdio; `wasi:config`; `wasi:logging`; `wasi:http` for HTTP functions, with
+//! outbound requests refused), per-call limits, and the JSON ↔
 //! component-value mapping ([`values`]).
 //!
 //! Must not know: HTTP, the storage backend, accounts or tokens. Callers hand
@@ -13,11 +14,15 @@
 
 mod config;
 mod host;
+mod http;
 mod kv;
 mod runtime;
 pub mod values;
 
 pub use host::{LogSink, SUPPORTED_PACKAGES};
+pub use http::{
+    HTTP_EXPORT, HttpBodyError, HttpFinish, HttpOutcome, HttpRequestOptions, HttpResponseBody,
+};
 pub use kv::{KvAccess, KvBackend, KvTransaction, NsTransaction};
 pub use runtime::{
     CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Runtime, RuntimeConfig,

@@ -50,6 +50,8 @@ pub enum CacheSource {
 
 struct ExportSig {
     info: ExportInfo,
+    /// `wasi:http/incoming-handler#handle`: served over HTTP, not callable with JSON.
+    http: bool,
     index: ComponentExportIndex,
     params: Vec<(String, Type)>,
     results: Vec<Type>,
@@ -58,13 +60,21 @@ struct ExportSig {
 /// A compiled, linked function ready to be instantiated.
 pub struct LoadedFunction {
     id: FunctionId,
-    pre: InstancePre<HostState>,
+    pub(crate) pre: InstancePre<HostState>,
     exports: Vec<ExportSig>,
+    /// Set when the component exports `wasi:http/incoming-handler@0.2.x`.
+    pub(crate) proxy: Option<wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>>,
 }
 
 impl LoadedFunction {
     pub fn id(&self) -> &FunctionId {
         &self.id
+    }
+
+    /// Whether the component is an HTTP function: it exports
+    /// `wasi:http/incoming-handler@0.2.x` (served by [`Runtime::serve_http`]).
+    pub fn is_http(&self) -> bool {
+        self.proxy.is_some()
     }
 
     /// The callable exports with their signatures.
@@ -85,14 +95,14 @@ impl LoadedFunction {
     fn export(&self, name: &str) -> Result<&ExportSig, OrbError> {
         // Exact name first; then a unique short name for interface exports.
         if let Some(e) = self.exports.iter().find(|e| e.info.name == name) {
-            return Ok(e);
+            return not_http(e);
         }
         let mut short = self
             .exports
             .iter()
             .filter(|e| e.info.name.rsplit_once('#').is_some_and(|(_, f)| f == name));
         if let (Some(e), None) = (short.next(), short.next()) {
-            return Ok(e);
+            return not_http(e);
         }
         let names: Vec<&str> = self.exports.iter().map(|e| e.info.name.as_str()).collect();
         Err(OrbError::new(
@@ -213,6 +223,22 @@ impl LoadedFunction {
             results: sig.results.len(),
         })
     }
+}
+
+/// The HTTP handler export takes resources, not JSON: it is served at
+/// `/http/{alias-or-hash}/…`.
+fn not_http(e: &ExportSig) -> Result<&ExportSig, OrbError> {
+    if !e.http {
+        return Ok(e);
+    }
+    Err(OrbError::new(
+        ErrorCode::InvalidRequest,
+        format!(
+            "`{}` is an HTTP handler: send HTTP requests to /http/{{alias-or-hash}}/… instead of calling it with JSON",
+            e.info.name
+        ),
+    )
+    .with_details(json!({ "export": e.info.name, "http": true })))
 }
 
 fn signature(e: &ExportInfo) -> String {
@@ -478,7 +504,17 @@ impl Runtime {
             }))
         })?;
         let exports = self.exports_of(&component)?;
-        Ok(LoadedFunction { id, pre, exports })
+        let proxy = exports
+            .iter()
+            .any(|e| e.http)
+            .then(|| wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone()).ok())
+            .flatten();
+        Ok(LoadedFunction {
+            id,
+            pre,
+            exports,
+            proxy,
+        })
     }
 
     fn exports_of(&self, component: &Component) -> Result<Vec<ExportSig>, OrbError> {
@@ -496,6 +532,12 @@ impl Runtime {
                     let Some(inst_idx) = component.get_export_index(None, name) else {
                         continue;
                     };
+                    if is_http_handler(name) {
+                        if let Some(index) = component.get_export_index(Some(&inst_idx), "handle") {
+                            out.push(http_sig(name, index));
+                        }
+                        continue;
+                    }
                     for (fname, fitem) in inst.exports(&self.engine) {
                         if let ComponentItem::ComponentFunc(f) = fitem.ty {
                             let Some(index) = component.get_export_index(Some(&inst_idx), fname)
@@ -530,24 +572,7 @@ impl Runtime {
         req: CallRequest,
     ) -> CallOutcome {
         let limits = req.limits.unwrap_or_else(|| self.config.limits.clone());
-        let logs = LogSink::new(limits.log_bytes as usize);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(logs.clone())
-            .stderr(logs.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        let state = HostState {
-            wasi: wasi.build(),
-            table: Default::default(),
-            config: req.globals,
-            logs: logs.clone(),
-            limiter: MemoryLimiter {
-                max_bytes: limits.memory_bytes.min(self.config.limits.memory_bytes) as usize,
-                hit: false,
-            },
-            kv: req.kv.map(crate::kv::KvState::new),
-        };
+        let (state, logs) = self.host_state(&limits, req.globals, req.kv);
         let started = Instant::now();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -570,6 +595,41 @@ impl Runtime {
         }
     }
 
+    /// Per-call host state: WASI without host resources, the capped log
+    /// sink, the memory limiter, `wasi:http` with outbound refused.
+    pub(crate) fn host_state(
+        &self,
+        limits: &Limits,
+        globals: Vec<(String, String)>,
+        kv: Option<crate::KvAccess>,
+    ) -> (HostState, LogSink) {
+        let logs = LogSink::new(limits.log_bytes as usize);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(logs.clone())
+            .stderr(logs.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = HostState {
+            wasi: wasi.build(),
+            table: Default::default(),
+            config: globals,
+            logs: logs.clone(),
+            limiter: MemoryLimiter {
+                max_bytes: limits.memory_bytes.min(self.config.limits.memory_bytes) as usize,
+                hit: false,
+            },
+            kv: kv.map(crate::kv::KvState::new),
+            http: Default::default(),
+            http_hooks: Default::default(),
+        };
+        (state, logs)
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     async fn run(
         &self,
         store: &mut Store<HostState>,
@@ -578,23 +638,12 @@ impl Runtime {
         limits: &Limits,
         fuel_budget: u64,
     ) -> Result<Json, RunError> {
-        store.set_fuel(fuel_budget).map_err(RunError::Platform)?;
-        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Ok(wasmtime::UpdateDeadline::Interrupt)
-            } else {
-                Ok(wasmtime::UpdateDeadline::Yield(1))
-            }
-        });
-        let instance = f.pre.instantiate_async(&mut *store).await.map_err(|e| {
-            if e.is::<wasmtime::PoolConcurrencyLimitError>() {
-                RunError::Overloaded(e)
-            } else {
-                RunError::Guest(e)
-            }
-        })?;
+        arm(store, limits, fuel_budget)?;
+        let instance = f
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(instantiate_error)?;
         let func = instance
             .get_func(&mut *store, call.index)
             .ok_or_else(|| RunError::Platform(wasmtime::format_err!("export vanished")))?;
@@ -615,14 +664,42 @@ impl Runtime {
     }
 }
 
-enum RunError {
+/// Sets the fuel budget and the wall-clock deadline (checked every epoch
+/// tick; the guest yields to tokio at each tick).
+pub(crate) fn arm(
+    store: &mut Store<HostState>,
+    limits: &Limits,
+    fuel_budget: u64,
+) -> Result<(), RunError> {
+    store.set_fuel(fuel_budget).map_err(RunError::Platform)?;
+    let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Ok(wasmtime::UpdateDeadline::Interrupt)
+        } else {
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn instantiate_error(e: wasmtime::Error) -> RunError {
+    if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+        RunError::Overloaded(e)
+    } else {
+        RunError::Guest(e)
+    }
+}
+
+pub(crate) enum RunError {
     Guest(wasmtime::Error),
     Overloaded(wasmtime::Error),
     Platform(wasmtime::Error),
     BadResult(String),
 }
 
-fn classify(e: RunError, memory_hit: bool, limits: &Limits) -> OrbError {
+pub(crate) fn classify(e: RunError, memory_hit: bool, limits: &Limits) -> OrbError {
     match e {
         RunError::Overloaded(e) => OrbError::new(
             ErrorCode::Overloaded,
@@ -675,7 +752,7 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
-fn error_chain(e: &wasmtime::Error) -> String {
+pub(crate) fn error_chain(e: &wasmtime::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let s = cause.to_string();
@@ -684,6 +761,35 @@ fn error_chain(e: &wasmtime::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+/// `wasi:http/incoming-handler@0.2.x`, the export `wasmtime serve` and Spin run.
+pub(crate) fn is_http_handler(name: &str) -> bool {
+    name.strip_prefix("wasi:http/incoming-handler@0.2.")
+        .is_some_and(|patch| !patch.is_empty())
+}
+
+/// The HTTP handler, described for `orb fn show` (its parameters are
+/// resources, which have no JSON form).
+fn http_sig(name: &str, index: ComponentExportIndex) -> ExportSig {
+    let param = |n: &str, ty: &str| ParamInfo {
+        name: n.to_string(),
+        ty: ty.to_string(),
+    };
+    ExportSig {
+        info: ExportInfo {
+            name: format!("{name}#handle"),
+            params: vec![
+                param("request", "own<incoming-request>"),
+                param("response-out", "own<response-outparam>"),
+            ],
+            result: None,
+        },
+        http: true,
+        index,
+        params: Vec::new(),
+        results: Vec::new(),
+    }
 }
 
 fn sig(
@@ -714,6 +820,7 @@ fn sig(
     };
     ExportSig {
         info,
+        http: false,
         index,
         params,
         results,

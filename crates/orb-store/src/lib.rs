@@ -118,6 +118,8 @@ pub enum RecordKind {
     Kappa,
     /// A kappa's outport messages, in order.
     KappaOut,
+    /// `<alias name>` → the account serving it as a public HTTP route.
+    PublicRoute,
 }
 
 impl RecordKind {
@@ -131,6 +133,7 @@ impl RecordKind {
             RecordKind::Rule => "rule",
             RecordKind::Kappa => "kappa",
             RecordKind::KappaOut => "kappa-out",
+            RecordKind::PublicRoute => "public-route",
         }
     }
 }

@@ -1,0 +1,460 @@
+//! HTTP functions: `/http/{target}/…` for any method. `{target}` is an alias
+//! or a hash; the function must export `wasi:http/incoming-handler@0.2.x`.
+//! The guest sees the method, the path after `/http/{target}` with the
+//! query, the headers (minus `Authorization`) and the body, streamed both
+//! ways under the node's size caps and the same limits as calls; each
+//! request leaves one activation (export `wasi:http/incoming-handler`).
+//!
+//! Access: with a token (`Authorization: Bearer …`), the same rules as a
+//! call — the alias resolves in the token's account, which must own the
+//! function, and a public token restricted to functions must list it.
+//! Without a token, only an alias its owner marked public
+//! (`PUT /v1/aliases/{name}` with `"public": true`). Public route names are
+//! unique on the node: a small index record (`public-route/{name}` →
+//! account) finds the owner; the alias record itself stays the authority
+//! (the index is only trusted when that alias is still public).
+
+use crate::auth::{self, Request, op};
+use crate::invoke::{not_found, now_rfc3339, parse_id};
+use crate::metrics as m;
+use crate::{ApiError, Node};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Response};
+use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, OrbError};
+use orb_runtime::{HTTP_EXPORT, HttpOutcome, HttpRequestOptions};
+use orb_store::RecordKind;
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// `ANY /http/{target}` and `ANY /http/{target}/{rest…}` (one catch-all
+/// route, so `/http/{target}/` is served too).
+pub(crate) async fn handle(State(node): State<Arc<Node>>, req: axum::extract::Request) -> Response {
+    match serve(&node, req).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Who runs what for one request.
+struct Route {
+    account: String,
+    function: FunctionId,
+    alias: Option<String>,
+}
+
+fn is_hash(target: &str) -> bool {
+    target.starts_with("sha256:") || FunctionId::looks_like_id(target)
+}
+
+fn alias_not_found(name: &str) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::AliasNotFound,
+            format!("no alias `{name}` in this account, and no public HTTP route of that name"),
+        )
+        .with_details(json!({ "alias": name })),
+    )
+}
+
+/// `/http/{target}{rest}` → (`target`, the path and query the guest sees).
+fn split(uri: &Uri) -> Result<(String, String), ApiError> {
+    let path = uri.path();
+    let after = path.strip_prefix("/http/").unwrap_or_default();
+    let (target, rest) = match after.find('/') {
+        Some(i) => (&after[..i], &after[i..]),
+        None => (after, "/"),
+    };
+    if target.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "HTTP functions are served at /http/{alias-or-hash}/…",
+        ));
+    }
+    let rest = match uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    Ok((target.to_string(), rest))
+}
+
+/// The token's call rules for `id`: op `invoke`, ownership, the grant's
+/// function list.
+async fn authorize_call(
+    node: &Node,
+    headers: &HeaderMap,
+    id: &FunctionId,
+) -> Result<auth::Claims, ApiError> {
+    let text = id.to_string();
+    let claims = auth::authorize(
+        node,
+        headers,
+        Request {
+            operation: op::INVOKE,
+            function: Some(&text),
+            namespace: None,
+        },
+    )
+    .await?;
+    if !node.store.owns(&claims.account, id).await? {
+        return Err(not_found(id));
+    }
+    auth::check_call(node, &claims, id, None, false).await?;
+    Ok(claims)
+}
+
+async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, ApiError> {
+    if is_hash(target) {
+        let id = parse_id(target)?;
+        let claims = authorize_call(node, headers, &id).await?;
+        return Ok(Route {
+            account: claims.account,
+            function: id,
+            alias: None,
+        });
+    }
+    let has_token = headers.contains_key(header::AUTHORIZATION);
+    if has_token {
+        // A token that is sent must be valid, public route or not.
+        let Some(account) = auth::account_hint(node, headers) else {
+            auth::verify(node, headers, Request::default())?;
+            return Err(alias_not_found(target));
+        };
+        if let Some(alias) = crate::aliases::get(node, &account, target).await? {
+            let function = alias_function(&alias)?;
+            let claims = authorize_call(node, headers, &function).await?;
+            return Ok(Route {
+                account: claims.account,
+                function,
+                alias: Some(target.to_string()),
+            });
+        }
+    }
+    if let Some(account) = public_owner(node, target).await?
+        && let Some(alias) = crate::aliases::get(node, &account, target).await?
+        && alias.public
+    {
+        let function = alias_function(&alias)?;
+        if !node.store.owns(&account, &function).await? {
+            return Err(not_found(&function));
+        }
+        return Ok(Route {
+            account,
+            function,
+            alias: Some(target.to_string()),
+        });
+    }
+    if has_token {
+        Err(alias_not_found(target))
+    } else {
+        Err(ApiError(orb_auth::AuthError::Missing.into()))
+    }
+}
+
+/// The function an alias names; a sequence is not an HTTP function.
+fn alias_function(alias: &crate::aliases::Alias) -> Result<FunctionId, ApiError> {
+    alias.function.clone().ok_or_else(|| {
+        ApiError(
+            OrbError::new(
+                ErrorCode::NotAnHttpFunction,
+                format!(
+                    "alias `{}` is a sequence, not a wasi:http component; call it with POST /v1/invoke",
+                    alias.name
+                ),
+            )
+            .with_details(json!({ "alias": alias.name })),
+        )
+    })
+}
+
+async fn public_owner(node: &Node, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(node
+        .store
+        .get_record(RecordKind::PublicRoute, name)
+        .await?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// Serializes changes of the public-route index (names are unique node-wide).
+static PUBLIC_ROUTES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Called before an alias is stored: a public alias claims its name in the
+/// node-wide index (409 `public_route_taken` when another account serves a
+/// public route of that name), a private one releases it. Hold the returned
+/// guard until the alias is stored.
+pub(crate) async fn claim_public_route(
+    node: &Node,
+    account: &str,
+    alias: &crate::aliases::Alias,
+) -> Result<tokio::sync::MutexGuard<'static, ()>, ApiError> {
+    let guard = PUBLIC_ROUTES.lock().await;
+    let name = &alias.name;
+    let owner = public_owner(node, name).await?;
+    if !alias.public {
+        if owner.as_deref() == Some(account) {
+            remove_index(node, name).await?;
+        }
+        return Ok(guard);
+    }
+    match owner {
+        Some(o) if o == account => return Ok(guard),
+        Some(o) => {
+            let held = crate::aliases::get(node, &o, name)
+                .await?
+                .is_some_and(|a| a.public);
+            if held {
+                return Err(ApiError(
+                    OrbError::new(
+                        ErrorCode::PublicRouteTaken,
+                        format!(
+                            "another account already serves a public HTTP route `/http/{name}`; pick another alias name"
+                        ),
+                    )
+                    .with_details(json!({ "alias": name })),
+                ));
+            }
+        }
+        None => {}
+    }
+    node.store
+        .put_records(vec![(
+            RecordKind::PublicRoute,
+            name.clone(),
+            Some(account.as_bytes().to_vec()),
+        )])
+        .await?;
+    Ok(guard)
+}
+
+/// Called when an alias is deleted: frees its public route name.
+pub(crate) async fn release_public_route(
+    node: &Node,
+    account: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let _guard = PUBLIC_ROUTES.lock().await;
+    if public_owner(node, name).await?.as_deref() == Some(account) {
+        remove_index(node, name).await?;
+    }
+    Ok(())
+}
+
+async fn remove_index(node: &Node, name: &str) -> Result<(), ApiError> {
+    node.store
+        .put_records(vec![(RecordKind::PublicRoute, name.to_string(), None)])
+        .await?;
+    Ok(())
+}
+
+/// HTTP requests whose guest is still running (it may outlive the response
+/// head); the shutdown waits for them so their activations are stored.
+pub(crate) struct Tasks(Arc<Semaphore>);
+
+const MAX_TASKS: u32 = 1 << 20;
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(MAX_TASKS as usize)))
+    }
+}
+
+impl Tasks {
+    fn track(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+
+    /// Waits until every HTTP function request has finished.
+    pub(crate) async fn drain(&self) {
+        let _ = self.0.acquire_many(MAX_TASKS).await;
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Reads and drops a refused body (up to a cap), so the client reads the
+/// error instead of a reset connection.
+async fn drain(body: Body) {
+    use http_body_util::BodyExt as _;
+    const DRAIN_CAP: u64 = 64 << 20;
+    let mut body = body;
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_CAP {
+                break;
+            }
+        }
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError(
+        OrbError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "the request body is over the limit of {limit} bytes for HTTP functions (max_http_request_bytes)"
+            ),
+        )
+        .with_details(json!({ "limit": limit })),
+    )
+}
+
+async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response, ApiError> {
+    if node.shutting_down.load(Ordering::SeqCst) {
+        return Err(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the node is shutting down; retry on another node",
+        ));
+    }
+    let (target, rest) = split(req.uri())?;
+    let route = route(node, req.headers(), &target).await?;
+    let f = crate::invoke::load(node, &route.function).await?;
+    if !f.is_http() {
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::NotAnHttpFunction,
+                format!(
+                    "{} does not export wasi:http/incoming-handler, so it cannot serve HTTP; call its exports at /v1/functions/{target}/{{export}}",
+                    route.function
+                ),
+            )
+            .with_details(json!({ "function": route.function.to_string() })),
+        ));
+    }
+    let (mut parts, body) = req.into_parts();
+    let cap = node.config.max_http_request_bytes;
+    if content_length(&parts.headers).is_some_and(|n| n > cap) {
+        drain(body).await;
+        return Err(too_large(cap));
+    }
+    // What the guest sees: the path after /http/{target}, the query, no token.
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| node.config.listen.to_string());
+    parts.uri = Uri::builder()
+        .scheme(node.scheme())
+        .authority(authority.as_str())
+        .path_and_query(rest.as_str())
+        .build()
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("the request's host or path cannot be handed on: {e}"),
+            )
+        })?;
+    parts.headers.remove(header::AUTHORIZATION);
+    if !parts.headers.contains_key(header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&authority)
+    {
+        parts.headers.insert(header::HOST, host);
+    }
+    let method = parts.method.to_string();
+    let request = axum::http::Request::from_parts(parts, body);
+
+    let opts = HttpRequestOptions {
+        limits: None,
+        max_request_bytes: cap,
+        max_response_bytes: node.config.max_http_response_bytes,
+        https: node.scheme() == "https",
+    };
+    let start = now_rfc3339();
+    let permit = node.http_tasks.track();
+    metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+    match node.runtime.serve_http(&f, request, opts).await {
+        Ok((resp, finish)) => {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let out = finish.finish().await;
+                metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+                let activation = activation(&route, out, start, &method, &rest);
+                if let Err(e) = node.store.put_activation(&activation).await {
+                    tracing::warn!(error = %e, "could not store an HTTP activation");
+                }
+                drop(permit);
+            });
+            Ok(resp.map(Body::new))
+        }
+        Err(out) => {
+            metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+            let activation = activation(&route, *out, start, &method, &rest);
+            node.store.put_activation(&activation).await?;
+            drop(permit);
+            Err(ApiError(activation.error.unwrap_or_else(|| {
+                OrbError::new(ErrorCode::Internal, "the request ended without a response")
+            })))
+        }
+    }
+}
+
+/// The activation record of one request (also counted in the call metrics).
+fn activation(
+    route: &Route,
+    out: HttpOutcome,
+    start: String,
+    method: &str,
+    path: &str,
+) -> Activation {
+    let status = match &out.error {
+        None => "succeeded",
+        Some(e) => e.error_code().map_or("internal", |c| c.as_str()),
+    };
+    metrics::counter!(m::CALLS, "status" => status).increment(1);
+    metrics::histogram!(m::CALL_DURATION).record(out.duration.as_secs_f64());
+
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut result = out.result_json();
+    if let Some(r) = result.as_object_mut() {
+        r.insert("method".into(), Json::String(method.to_string()));
+        r.insert("path".into(), Json::String(path.to_string()));
+    }
+    let mut error = out.error;
+    if let Some(e) = &mut error {
+        if !e.details.is_object() {
+            e.details = json!({});
+        }
+        if let Some(d) = e.details.as_object_mut() {
+            d.insert("function".into(), Json::String(route.function.to_string()));
+            d.insert("activation".into(), Json::String(id.clone()));
+        }
+    }
+    Activation {
+        id,
+        account: route.account.clone(),
+        function: Some(route.function.clone()),
+        export: HTTP_EXPORT.to_string(),
+        status: if error.is_none() {
+            ActivationStatus::Succeeded
+        } else {
+            ActivationStatus::Failed
+        },
+        start,
+        duration_us: out.duration.as_micros() as u64,
+        fuel: out.fuel,
+        result: Some(result),
+        error,
+        logs: out.logs,
+        logs_truncated: out.logs_truncated,
+        alias: route.alias.clone(),
+        ..Default::default()
+    }
+}

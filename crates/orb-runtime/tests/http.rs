@@ -1,0 +1,199 @@
+//! HTTP functions in-process: the `http-hello` guest (built from source by
+//! `scripts/build-guests`) served by `Runtime::serve_http`.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use orb_core::{FunctionId, Limits};
+use orb_runtime::{HttpRequestOptions, LoadedFunction, Runtime, RuntimeConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn guest(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("ORB_GUESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/guests"));
+    let p = dir.join(format!("{name}.wasm"));
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-guests", p.display()))
+}
+
+fn setup() -> (Runtime, Arc<LoadedFunction>) {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let bytes = guest("http-hello");
+    let (f, _) = rt.load(&FunctionId::of(&bytes), &bytes).unwrap();
+    (rt, f)
+}
+
+fn opts() -> HttpRequestOptions {
+    HttpRequestOptions {
+        limits: None,
+        max_request_bytes: 10 << 20,
+        max_response_bytes: 32 << 20,
+        https: false,
+    }
+}
+
+fn request(method: &str, uri: &str, body: Vec<u8>) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "orb.test")
+        .header("x-echo", "echo me")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn detects_and_describes_the_http_export() {
+    let (rt, f) = setup();
+    assert!(f.is_http());
+    let exports = f.exports();
+    let handle = exports
+        .iter()
+        .find(|e| e.name.starts_with("wasi:http/incoming-handler@0.2."))
+        .expect("handler listed");
+    assert!(handle.name.ends_with("#handle"), "{}", handle.name);
+    assert_eq!(handle.params[0].ty, "own<incoming-request>");
+    // Not callable with JSON.
+    let err = f
+        .check_params(&handle.name, &serde_json::json!({}))
+        .err()
+        .expect("refused");
+    assert_eq!(err.code, "invalid_request", "{err}");
+
+    // A plain component is not an HTTP function.
+    let hello = guest("hello");
+    let (plain, _) = rt.load(&FunctionId::of(&hello), &hello).unwrap();
+    assert!(!plain.is_http());
+    let out = rt
+        .serve_http(&plain, request("GET", "/", vec![]), opts())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(out.error.unwrap().code, "not_an_http_function");
+}
+
+#[tokio::test]
+async fn echoes_method_path_query_and_header() {
+    let (rt, f) = setup();
+    let (resp, finish) = rt
+        .serve_http(&f, request("GET", "/items/7?x=1&y=two", vec![]), opts())
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["path"], "/items/7?x=1&y=two");
+    assert_eq!(v["x-echo"], "echo me");
+    let out = finish.finish().await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.status, Some(200));
+    assert_eq!(out.bytes_out, body.len() as u64);
+    assert!(out.fuel > 0);
+    assert!(out.logs.contains("GET /items/7?x=1&y=two"), "{}", out.logs);
+}
+
+#[tokio::test]
+async fn streams_a_body_back_byte_exact() {
+    let (rt, f) = setup();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (resp, finish) = rt
+        .serve_http(&f, request("POST", "/echo", data.clone()), opts())
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(body == data, "echoed {} bytes", body.len());
+    let out = finish.finish().await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.bytes_in, data.len() as u64);
+    assert_eq!(out.bytes_out, data.len() as u64);
+}
+
+#[tokio::test]
+async fn a_trap_before_the_response_is_classified() {
+    let (rt, f) = setup();
+    let out = rt
+        .serve_http(&f, request("GET", "/trap", vec![]), opts())
+        .await
+        .err()
+        .expect("no response");
+    let err = out.error.unwrap();
+    assert_eq!(err.code, "function_trap", "{err}");
+    assert!(out.logs.contains("about to trap"), "{}", out.logs);
+    // The runtime keeps serving.
+    let (resp, _) = rt
+        .serve_http(&f, request("GET", "/", vec![]), opts())
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn caps_cut_bodies_both_ways() {
+    let (rt, f) = setup();
+    // Response over its cap: the stream is cut, the outcome says why.
+    let mut o = opts();
+    o.max_response_bytes = 200_000;
+    let (resp, finish) = rt
+        .serve_http(&f, request("GET", "/big?n=1000000", vec![]), o)
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.into_body().collect().await.is_err());
+    let out = finish.finish().await;
+    assert_eq!(out.error.unwrap().code, "response_too_large");
+    assert!(out.bytes_out <= 200_000);
+
+    // Request over its cap: the guest's read fails, the outcome says why.
+    let mut o = opts();
+    o.max_request_bytes = 100_000;
+    let (resp, finish) = rt
+        .serve_http(&f, request("POST", "/echo", vec![1u8; 500_000]), o)
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    let _ = resp.into_body().collect().await;
+    let out = finish.finish().await;
+    assert_eq!(out.error.unwrap().code, "too_large");
+}
+
+#[tokio::test]
+async fn the_wall_clock_limit_applies() {
+    let (rt, f) = setup();
+    let mut o = opts();
+    o.limits = Some(Limits {
+        timeout_ms: 300,
+        ..Limits::default()
+    });
+    // 1 GB to a client that never reads: the guest waits on back-pressure
+    // (no wasm runs) and is stopped at the limit all the same.
+    let (resp, finish) = rt
+        .serve_http(&f, request("GET", "/big?n=1000000000", vec![]), o)
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    let finished = tokio::spawn(finish.finish());
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    drop(resp);
+    let out = finished.await.unwrap();
+    assert_eq!(out.error.unwrap().code, "function_timeout");
+}
+
+#[tokio::test]
+async fn outbound_http_is_refused() {
+    let (rt, f) = setup();
+    let (resp, finish) = rt
+        .serve_http(&f, request("GET", "/outbound", vec![]), opts())
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.starts_with("refused:"), "{text}");
+    assert!(text.contains("HttpRequestDenied"), "{text}");
+    assert!(finish.finish().await.error.is_none());
+}
