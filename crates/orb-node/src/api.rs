@@ -19,12 +19,15 @@ use tower_http::cors::CorsLayer;
 type S = State<Arc<Node>>;
 
 static OPENAPI: &str = include_str!("openapi.json");
+/// The browser client (an ES module, no build step).
+static BROWSER_SDK: &str = include_str!("../static/orb.js");
 
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
+        .route("/sdk/orb.js", get(browser_sdk))
         .route("/v1/functions", post(upload).get(list_functions))
         .route(
             "/v1/functions/{target}",
@@ -115,6 +118,17 @@ async fn metrics(State(node): S, headers: HeaderMap) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         node.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn browser_sdk() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        BROWSER_SDK,
     )
         .into_response()
 }
