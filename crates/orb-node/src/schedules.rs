@@ -673,9 +673,18 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
             .map_err(|e| ApiError(e.into()))?;
         let Some(mut call) = s.call.clone() else {
             let trigger = s.spec.trigger.as_deref().unwrap_or_default();
+            let account = &s.claims().account;
+            if crate::triggers::get_trigger(node, account, trigger)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::new(
+                    ErrorCode::TriggerNotFound,
+                    format!("trigger `{trigger}` was deleted; this schedule fires nothing until it exists again"),
+                ));
+            }
             let payload = json!({ "schedule": id, "time": started });
-            return crate::triggers::fire(node, &s.claims().account, trigger, payload, Some(id))
-                .await;
+            return crate::triggers::fire(node, account, trigger, payload, Some(id)).await;
         };
         if let Some(alias) = &call.alias {
             call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
