@@ -510,19 +510,40 @@ impl Client {
         match execution {
             Execution::Remote => self.remote_call(&target, export, &params, &opts).await,
             Execution::Local => self.local_call(&target, export, &params, &opts).await,
-            Execution::Auto => match self.remote_call(&target, export, &params, &opts).await {
-                Err(e) if e.is_unreachable() => {
-                    self.local_call(&target, export, &params, &opts)
-                        .await
-                        .map_err(|local| match local {
-                            // No local runner, or nothing to run locally:
-                            // the server's error says more.
-                            ClientError::LocalUnavailable { .. } => e,
-                            other => other,
-                        })
+            Execution::Auto => {
+                let mut remote = self.remote_call(&target, export, &params, &opts).await;
+                if let Err(ClientError::Transport { .. }) = remote {
+                    // The connection broke mid-request (a pooled connection
+                    // to a node that stopped): once more on a fresh one.
+                    remote = self.remote_call(&target, export, &params, &opts).await;
                 }
-                other => other,
-            },
+                self.auto_fallback(remote, &target, export, &params, &opts)
+                    .await
+            }
+        }
+    }
+
+    /// [`Execution::Auto`]: the remote answer, or a local run when the node
+    /// could not take the call.
+    async fn auto_fallback(
+        &self,
+        remote: Result<Invocation, ClientError>,
+        target: &Target,
+        export: &str,
+        params: &Json,
+        opts: &CallOptions,
+    ) -> Result<Invocation, ClientError> {
+        match remote {
+            Err(e) if e.is_unreachable() => self
+                .local_call(target, export, params, opts)
+                .await
+                .map_err(|local| match local {
+                    // No local runner, or nothing to run locally: the
+                    // server's error says more.
+                    ClientError::LocalUnavailable { .. } => e,
+                    other => other,
+                }),
+            other => other,
         }
     }
 
