@@ -103,13 +103,41 @@ async fn kv_script(c: &Client, kv: &[u8], ns: &str, exec: Execution) -> Vec<Valu
         .await
         .unwrap();
     for _ in 0..3 {
-        out.push(call("counter").write_to("last").invoke().await.unwrap().result);
+        out.push(
+            call("counter")
+                .write_to("last")
+                .invoke()
+                .await
+                .unwrap()
+                .result,
+        );
     }
-    out.push(call("get").param("key", "last").invoke().await.unwrap().result);
+    out.push(
+        call("get")
+            .param("key", "last")
+            .invoke()
+            .await
+            .unwrap()
+            .result,
+    );
     out.push(call("get").param("key", "n").invoke().await.unwrap().result);
-    out.push(call("incr").param("delta", &5).invoke().await.unwrap().result);
+    out.push(
+        call("incr")
+            .param("delta", &5)
+            .invoke()
+            .await
+            .unwrap()
+            .result,
+    );
     out.push(call("keys").invoke().await.unwrap().result);
-    out.push(call("exists").param("key", "nope").invoke().await.unwrap().result);
+    out.push(
+        call("exists")
+            .param("key", "nope")
+            .invoke()
+            .await
+            .unwrap()
+            .result,
+    );
     out
 }
 
@@ -166,14 +194,24 @@ async fn auto_falls_back_to_local_when_the_node_is_unreachable() {
         .with_local(dir.path().join("a"))
         .unwrap();
     let err = down
-        .invoke(&calc, "add", json!({"a": 1, "b": 2}), CallOptions::default())
+        .invoke(
+            &calc,
+            "add",
+            json!({"a": 1, "b": 2}),
+            CallOptions::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
     assert!(err.is_unreachable());
     let down = down.with_execution(Execution::Auto);
     let inv = down
-        .invoke(&calc, "add", json!({"a": 1, "b": 2}), CallOptions::default())
+        .invoke(
+            &calc,
+            "add",
+            json!({"a": 1, "b": 2}),
+            CallOptions::default(),
+        )
         .await
         .unwrap();
     assert!(inv.local);
@@ -193,7 +231,12 @@ async fn auto_falls_back_to_local_when_the_node_is_unreachable() {
         .unwrap()
         .with_execution(Execution::Auto);
     let err = bare
-        .invoke(&calc, "add", json!({"a": 1, "b": 2}), CallOptions::default())
+        .invoke(
+            &calc,
+            "add",
+            json!({"a": 1, "b": 2}),
+            CallOptions::default(),
+        )
         .await
         .unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
@@ -242,11 +285,7 @@ async fn auto_falls_back_to_local_when_the_node_is_unreachable() {
     assert!(!back.local);
     assert_eq!(back.result, json!(2));
     assert_eq!(
-        c.local()
-            .unwrap()
-            .kv_get("home", "counter")
-            .await
-            .unwrap(),
+        c.local().unwrap().kv_get("home", "counter").await.unwrap(),
         Some(json!(2))
     );
 }
@@ -302,7 +341,12 @@ async fn errors_are_typed_with_the_servers_codes_remote_and_local() {
     // Token and whitelist codes come from the server.
     let bad = Client::connect(&s.url, "garbage").unwrap();
     let e = bad
-        .invoke(&calc, "add", json!({"a": 1, "b": 1}), CallOptions::default())
+        .invoke(
+            &calc,
+            "add",
+            json!({"a": 1, "b": 1}),
+            CallOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::TokenInvalid), "{e}");
@@ -354,7 +398,12 @@ async fn hash_first_uploads_once_then_calls_by_hash() {
     let path = guest_path("calc");
     for _ in 0..2 {
         let inv = c
-            .invoke(&path, "add", json!({"a": 1, "b": 1}), CallOptions::default())
+            .invoke(
+                &path,
+                "add",
+                json!({"a": 1, "b": 1}),
+                CallOptions::default(),
+            )
             .await
             .unwrap();
         assert_eq!(inv.function, id);
@@ -370,7 +419,11 @@ async fn hash_first_uploads_once_then_calls_by_hash() {
     assert_eq!(fns[0].hash, id);
     assert_eq!(s.metric("orb_function_uploads_total").await, 1.0);
     let calls = c.list_activations(Some(&id), 100).await.unwrap();
-    assert_eq!(calls.len(), 6, "the first call by hash was refused, not run");
+    assert_eq!(
+        calls.len(),
+        6,
+        "the first call by hash was refused, not run"
+    );
     // The server forgot it: the next call gets function_not_found, uploads, retries.
     c.delete_function(&id).await.unwrap();
     let sum: i32 = c
@@ -402,7 +455,10 @@ async fn async_calls_return_an_activation_to_wait_for() {
         .await
         .unwrap();
     assert_eq!(c.uploads(), 1);
-    let a = c.wait_activation(&id, Duration::from_secs(30)).await.unwrap();
+    let a = c
+        .wait_activation(&id, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(a["status"], "succeeded", "{a}");
     assert_eq!(a["result"], json!(1));
     assert_eq!(c.kv_get("jobs", "done").await.unwrap(), json!(1));
