@@ -1,20 +1,127 @@
-//! A Rust client for Orb's HTTP API.
+//! The Rust SDK for Orb: call functions like local functions, on a node or
+//! in this process.
 //!
 //! Owns: the wire shapes seen from the caller's side, the hash-first protocol
-//! (send the hash, upload only on `function_not_found`, retry), typed errors
-//! carrying the server's codes.
+//! (send the hash, upload only on `function_not_found`, retry; a cache of the
+//! hashes known to be on the server), typed errors carrying the server's
+//! codes, and where a call runs ([`Execution`]).
 //!
-//! Must not know: wasmtime, storage, server internals. It speaks HTTP only.
+//! Must not know: server internals (routes beyond the public API, the store's
+//! tables). With the `local` feature (on by default) it links `orb-runtime`
+//! and `orb-store` — the same runtime and embedded store a node uses — so
+//! that a local run behaves exactly like a remote one (`local` module);
+//! without it the crate speaks HTTP only and pulls in no wasmtime.
+//!
+//! # Calls
+//!
+//! A function is named by a [`FunctionRef`]: its hash, its bytes, a path to
+//! its `.wasm`, or an alias. Parameters are a JSON object keyed by the
+//! export's parameter names, or any `Serialize` type that becomes one;
+//! results deserialize into any `DeserializeOwned` type.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), orb_client::ClientError> {
-//! let client = orb_client::Client::new("http://127.0.0.1:7070")?;
-//! let bytes = std::fs::read("hello.wasm").unwrap();
-//! let out = client
-//!     .invoke_bytes(&bytes, "greet", serde_json::json!({"name": "Ada"}), Default::default())
+//! use orb_client::Client;
+//! use serde::Serialize;
+//!
+//! #[derive(Serialize)]
+//! struct Add { a: i32, b: i32 }
+//!
+//! let client = Client::connect("http://127.0.0.1:7070", "<token>")?;
+//! let wasm = std::path::Path::new("build/guests/calc.wasm");
+//! // Hash first; the bytes are uploaded only if the node lacks them.
+//! let sum: i32 = client.invoke_typed(wasm, "add", &Add { a: 2, b: 40 }).await?;
+//! assert_eq!(sum, 42);
+//!
+//! // With a namespace, `set`, globals and `write_to`:
+//! let answer: String = client
+//!     .call("thermostat", "decide")          // an alias
+//!     .param("setpoint", &20.0)
+//!     .namespace("home-7f3a9c")
+//!     .set("readings/hall", &18.5)
+//!     .global("unit", "celsius")
+//!     .write_to("furnace")
+//!     .send()
 //!     .await?;
-//! println!("{}", out.result);
+//!
+//! // Asynchronous: queued on the node; wait for the activation.
+//! let id = client.call(wasm, "add").params(&Add { a: 1, b: 2 }).spawn().await?;
+//! let activation = client.wait_activation(&id, std::time::Duration::from_secs(5)).await?;
 //! # Ok(()) }
+//! ```
+//!
+//! # Where a call runs: [`Execution`]
+//!
+//! - **Remote** (default): on the node, over HTTP.
+//! - **Local**: in this process, with `orb_runtime::Runtime` (compiled
+//!   artifacts cached in `<dir>/compiled`) and a local namespace store
+//!   (`orb_store::RedbStore` in `<dir>/store`): the same parameter checks,
+//!   limits, `wasi:keyvalue` transactions (`set` first, serializable commit,
+//!   re-run on conflict), `write_to` and error codes as a node. No token,
+//!   accounts or whitelists: the folder's owner may do anything locally.
+//!   Aliases resolve on a server only; a hash runs locally once the local
+//!   store has its bytes (from an earlier call with bytes or a path, or
+//!   `LocalRunner::add_function`).
+//! - **Auto**: on the node; locally **only when the node cannot take the
+//!   call**: no connection (refused, timed out — see
+//!   [`Client::with_timeout`] —, name not resolved), or 503
+//!   `shutting_down`/`overloaded`. A request whose connection broke before
+//!   any answer is retried once on a fresh connection first. Any other
+//!   answer — success, a function error, `invalid_params`,
+//!   `code_not_whitelisted`, a bad token — is returned as is, never re-run
+//!   locally. Every call tries the node first; nothing is remembered between
+//!   calls. [`Invocation::local`] says where a call ran. Without a local
+//!   runner, or for an alias, the node's error is returned.
+//!
+//! **State does not follow the call.** A local run reads and writes the
+//! local namespace of the same name; those writes stay in the local store,
+//! and nothing is synchronised in either direction (the node never sees
+//! them, the local store never sees the node's). To move state, export and
+//! import it (`LocalRunner::ns_export`, [`Client::ns_import`]).
+//! Asynchronous calls and schedules always need the node.
+//!
+#![cfg_attr(feature = "local", doc = "```no_run")]
+#![cfg_attr(not(feature = "local"), doc = "```ignore")]
+//! # async fn demo() -> Result<(), orb_client::ClientError> {
+//! use orb_client::{Client, Execution};
+//! let device = Client::connect("http://127.0.0.1:7070", "<public token>")?
+//!     .with_local(".orb-device")?          // compile cache + local namespaces
+//!     .with_execution(Execution::Auto);
+//! let firmware = std::path::Path::new("thermostat.wasm");
+//! let inv = device
+//!     .call(firmware, "decide")
+//!     .param("setpoint", &20.0)
+//!     .namespace("home-7f3a9c")
+//!     .invoke()
+//!     .await?;
+//! println!("furnace {} ({})", inv.result, if inv.local { "offline" } else { "online" });
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! [`ClientError::code`] is the server's stable code (`function_not_found`,
+//! `invalid_params`, `code_not_whitelisted`, `function_trap`, …), also for
+//! local runs, with [`ClientError::status`] the HTTP status a node answers
+//! with; [`ClientError::Unreachable`] is a missing connection,
+//! [`ClientError::Serde`] a result that does not fit the requested type,
+//! [`ClientError::LocalUnavailable`] a local run that cannot happen.
+//!
+//! A local run needs no server at all:
+//!
+#![cfg_attr(feature = "local", doc = "```")]
+#![cfg_attr(not(feature = "local"), doc = "```ignore")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let dir = std::env::temp_dir().join(format!("orb-doctest-{}", std::process::id()));
+//! let client = orb_client::Client::local_only(&dir).unwrap();
+//! // Not a component: the local runtime refuses it with the node's code.
+//! let err = client.call(&b"not wasm"[..], "f").invoke().await.unwrap_err();
+//! assert_eq!(err.code(), Some(orb_client::ErrorCode::InvalidComponent));
+//! assert_eq!(err.status(), Some(400));
+//! # drop(client);
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! # }
 //! ```
 
 #[cfg(feature = "local")]
