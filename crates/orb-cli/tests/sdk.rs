@@ -462,14 +462,20 @@ async fn async_calls_return_an_activation_to_wait_for() {
     assert_eq!(a["status"], "succeeded", "{a}");
     assert_eq!(a["result"], json!(1));
     assert_eq!(c.kv_get("jobs", "done").await.unwrap(), json!(1));
-    // Globals reach the guest through wasi:config (calc has none: the call
-    // still succeeds and globals are accepted).
-    let inv = c
-        .call(&guest("calc"), "add")
-        .params(&AddParams { a: 1, b: 2 })
-        .global("mode", "test")
-        .invoke()
-        .await
-        .unwrap();
-    assert_eq!(inv.result, json!(3));
+    // Globals reach the guest through wasi:config, remote and local alike
+    // (hello greets with the global `greeting`).
+    let dir = tempfile::tempdir().unwrap();
+    let c = c.with_local(dir.path()).unwrap();
+    let hello = guest("hello");
+    for exec in [Execution::Remote, Execution::Local] {
+        let out: String = c
+            .call(hello.clone(), "greet")
+            .param("name", "Ada")
+            .global("greeting", "Ahoy")
+            .execution(exec)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out, "Ahoy, Ada!", "{exec:?}");
+    }
 }
