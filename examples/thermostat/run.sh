@@ -10,6 +10,7 @@
 # (both built here), build/guests/thermostat{,-v2}.wasm (scripts/build-guests).
 # Everything lives in a temporary folder; both nodes are stopped at the end.
 set -euo pipefail
+shopt -s inherit_errexit
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -42,10 +43,12 @@ serve() {
   done
   echo "node in $dir did not start" >&2; exit 1
 }
+# deploy SERVER TOKEN FILE: uploads; prints the hash.
+deploy() { ORB_SERVER=$1 ORB_TOKEN=$2 "$ORB" deploy "$3" >/dev/null; "$ORB" hash "$3"; }
 # setup SERVER PRIVATE_TOKEN FIRMWARE: alias, whitelist, trigger and rule.
 setup() {
   local hash
-  hash=$(ORB_SERVER=$1 ORB_TOKEN=$2 "$ORB" deploy "$3")
+  hash=$(deploy "$1" "$2" "$3")
   ORB_SERVER=$1 ORB_TOKEN=$2 "$ORB" alias set thermostat "$hash" >/dev/null
   ORB_SERVER=$1 ORB_TOKEN=$2 "$ORB" ns whitelist "$NS" --set "$hash" >/dev/null
   ORB_SERVER=$1 ORB_TOKEN=$2 "$ORB" trigger create reading --ns "$NS" --prefix readings/ >/dev/null
@@ -68,7 +71,7 @@ sensor "$VENDOR" "$DEV" hall 18.0
 echo "furnace: $(furnace "$VENDOR" "$VENDOR_TOKEN")   (lowest 18.0 < $SETPOINT)"
 
 say "firmware update: v2 (hysteresis) whitelisted, alias switched"
-H2=$(ORB_SERVER=$VENDOR ORB_TOKEN=$VENDOR_TOKEN "$ORB" deploy "$V2")
+H2=$(deploy "$VENDOR" "$VENDOR_TOKEN" "$V2")
 ORB_SERVER=$VENDOR ORB_TOKEN=$VENDOR_TOKEN "$ORB" ns whitelist "$NS" --set "$H1" --set "$H2" >/dev/null
 ORB_SERVER=$VENDOR ORB_TOKEN=$VENDOR_TOKEN "$ORB" alias set thermostat "$H2" >/dev/null
 sensor "$VENDOR" "$DEV" hall 20.3 --decide "$SETPOINT"
@@ -84,7 +87,7 @@ MINE=$(serve "$WORK/mine")
 MY_TOKEN=$(ORB_SERVER=$MINE ORB_TOKEN=$(cat "$WORK/mine/admin.token") \
   "$ORB" account create --name me --json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
 ORB_SERVER=$MINE ORB_TOKEN=$MY_TOKEN "$ORB" ns import "$NS" "$WORK/home.json"
-ORB_SERVER=$MINE ORB_TOKEN=$MY_TOKEN "$ORB" deploy "$V1" >/dev/null
+deploy "$MINE" "$MY_TOKEN" "$V1" >/dev/null
 [ "$(setup "$MINE" "$MY_TOKEN" "$V2")" = "$H2" ] && echo "same firmware hash: $H2"
 DEV=$(mint "$MINE" "$MY_TOKEN")
 sensor "$MINE" "$DEV" hall 23.0
