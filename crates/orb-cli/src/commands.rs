@@ -577,6 +577,7 @@ async fn invoke_local(
                 globals,
                 limits: None,
                 kv: None,
+                outbound: None,
             },
         )
         .await;
