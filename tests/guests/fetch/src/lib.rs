@@ -16,6 +16,12 @@ use ::wasi::io::streams::StreamError;
 
 struct Fetch;
 
+/// A debug text without the type's name: `HttpRequestDenied`.
+fn code(e: impl std::fmt::Debug) -> String {
+    let text = format!("{e:?}");
+    text.strip_prefix("ErrorCode::").unwrap_or(&text).to_string()
+}
+
 fn method_of(m: &str) -> Method {
     match m.to_ascii_uppercase().as_str() {
         "" | "GET" => Method::Get,
@@ -83,7 +89,7 @@ fn do_fetch(
                 .map_err(|e| format!("writing the body: {e:?}"))?;
         }
     }
-    let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+    let future = outgoing_handler::handle(req, None).map_err(code)?;
     OutgoingBody::finish(out_body, None).map_err(|e| format!("{e:?}"))?;
     let resp = loop {
         match future.get() {
@@ -93,7 +99,7 @@ fn do_fetch(
     };
     let resp = resp
         .map_err(|_| "response taken twice".to_string())?
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(code)?;
     let status = resp.status();
     let incoming = resp.consume().map_err(|_| "response body".to_string())?;
     let mut bytes = Vec::new();
@@ -104,10 +110,10 @@ fn do_fetch(
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
-                    let code = ::wasi::http::types::http_error_code(&e);
-                    return Err(match code {
-                        Some(c) => format!("{c:?}"),
-                        None => e.to_debug_string(),
+                    let found = ::wasi::http::types::http_error_code(&e);
+                    return Err(match found {
+                        Some(c) => code(c),
+                        None => e.to_debug_string().lines().next().unwrap_or("").to_string(),
                     });
                 }
             }
@@ -116,7 +122,7 @@ fn do_fetch(
     let trailers = IncomingBody::finish(incoming);
     trailers.subscribe().block();
     if let Some(Ok(Err(e))) = trailers.get() {
-        return Err(format!("{e:?}"));
+        return Err(code(e));
     }
     Ok(Fetched {
         status,
