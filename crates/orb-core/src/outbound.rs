@@ -116,6 +116,12 @@ impl HostPattern {
                 .map_err(|_| invalid(input, format!("`{host}` is not an IPv6 address")))?;
             HostSpec::V6(ip)
         } else {
+            if host.ends_with("*.") {
+                return Err(invalid(
+                    input,
+                    "`*.` must be followed by a DNS name, like `*.example.org`",
+                ));
+            }
             let host = host.strip_suffix('.').unwrap_or(host);
             if host == "*" {
                 HostSpec::Any
