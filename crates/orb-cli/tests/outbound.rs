@@ -359,7 +359,16 @@ async fn allowed_requests_limits_and_activation() {
         .await
         .unwrap();
     assert_eq!(r.text().await.unwrap(), "reached: 200");
-    let acts = s.activations(&http).await;
+    // The activation is stored once the guest is done, after the response.
+    let mut acts = s.activations(&http).await;
+    for _ in 0..100 {
+        if !acts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        acts = s.activations(&http).await;
+    }
+    assert_eq!(acts.len(), 1, "one activation for the HTTP request");
     assert_eq!(acts[0]["outbound"][0]["status"], 200, "{}", acts[0]);
     assert_eq!(acts[0]["outbound"][0]["url"], echo.url("/"), "{}", acts[0]);
 }
