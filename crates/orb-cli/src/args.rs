@@ -88,6 +88,49 @@ pub enum Command {
     /// Long-lived functions with their own state and an outport (seed 004).
     #[command(subcommand)]
     Kappa(KappaCommand),
+    /// Secrets the node injects into functions' outgoing HTTP requests.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// The hosts functions may reach over HTTP (private-token calls).
+    #[command(subcommand)]
+    Outbound(OutboundCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCommand {
+    /// Store (or replace) a secret, read from stdin or --value-file; the node
+    /// adds it as HEADER to requests to the given hosts. It cannot be read back.
+    Set {
+        name: String,
+        /// Host pattern it is sent to (`api.example.com`, `*.example.org`,
+        /// `127.0.0.1:8080`); repeat for more.
+        #[arg(long = "host", value_name = "PATTERN", required = true)]
+        hosts: Vec<String>,
+        /// The header it goes in (e.g. `authorization`).
+        #[arg(long)]
+        header: String,
+        /// How the value is written, `{}` standing for it (e.g. "Bearer {}").
+        #[arg(long)]
+        format: Option<String>,
+        /// Read the value from this file instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        value_file: Option<PathBuf>,
+    },
+    /// List secrets (names, hosts, header; never values).
+    Ls,
+    /// Delete a secret.
+    Rm { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboundCommand {
+    /// Replace the account's outbound host list.
+    Set {
+        /// Host patterns (`api.example.com`, `*.example.org`, `127.0.0.1:8080`).
+        hosts: Vec<String>,
+    },
+    /// Show the account's outbound host list.
+    Show,
 }
 
 #[derive(Subcommand, Debug)]

@@ -63,6 +63,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::events::kappa_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
                 .await
         }
+        Command::Secret(cmd) => {
+            crate::secrets::secret_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
+                .await
+        }
+        Command::Outbound(cmd) => {
+            crate::secrets::outbound_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out)
+                .await
+        }
     }
 }
 
@@ -577,6 +585,7 @@ async fn invoke_local(
                 globals,
                 limits: None,
                 kv: None,
+                outbound: None,
             },
         )
         .await;

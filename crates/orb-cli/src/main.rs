@@ -12,6 +12,7 @@ mod commands;
 mod events;
 mod output;
 mod schedules;
+mod secrets;
 mod tokens;
 
 use clap::Parser;

@@ -218,10 +218,12 @@ impl LocalRunner {
                 Some(c) => c,
                 None => f.check_params(export, params).map_err(local_error)?,
             };
+            // Local runs make no outbound requests (no token, no policy).
             let request = orb_runtime::CallRequest {
                 globals: globals.clone(),
                 limits: None,
                 kv: access.clone(),
+                outbound: None,
             };
             let mut outcome = self.runtime.call(&f, call, request).await;
             let Some(access) = &access else { break outcome };

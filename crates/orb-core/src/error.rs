@@ -118,6 +118,8 @@ codes! {
     PublicRouteTaken = ("public_route_taken", 409, Caller),
     /// The account already has its maximum of asynchronous calls queued.
     QueueFull = ("queue_full", 429, Caller),
+    /// No secret with this name in the account.
+    SecretNotFound = ("secret_not_found", 404, Caller),
     /// The function trapped (panic, unreachable, bad memory access…).
     FunctionTrap = ("function_trap", 422, Function),
     /// The function ran past its wall-clock limit.

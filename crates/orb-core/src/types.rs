@@ -112,6 +112,10 @@ pub struct Activation {
     /// sequence's steps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caused: Vec<String>,
+    /// The outgoing HTTP requests the call made or tried, in order
+    /// (`wasi:http/outgoing-handler`); never holds an injected credential.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<crate::OutboundRequest>,
 }
 
 fn is_zero(n: &u32) -> bool {

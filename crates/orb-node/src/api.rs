@@ -75,6 +75,7 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .merge(crate::triggers::routes())
         .merge(crate::kappa::routes())
+        .merge(crate::outbound::routes())
         .route("/http/{*target_and_path}", any(crate::http::handle))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -36,6 +36,10 @@ pub mod op {
     pub const TRIGGERS_FIRE: &str = "triggers.fire";
     pub const KAPPA_READ: &str = "kappa.read";
     pub const KAPPA_WRITE: &str = "kappa.write";
+    pub const OUTBOUND_READ: &str = "outbound.read";
+    pub const OUTBOUND_WRITE: &str = "outbound.write";
+    pub const SECRETS_READ: &str = "secrets.read";
+    pub const SECRETS_WRITE: &str = "secrets.write";
 }
 
 /// Reads `<data>/root.key` or creates it (mode 0600).
@@ -53,7 +57,7 @@ pub fn load_root_key(data_dir: &Path) -> anyhow::Result<Authority> {
     Ok(auth)
 }
 
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -403,7 +407,11 @@ pub async fn post_token(
         }),
         rate: body.rate.as_ref().map(parse_rate).transpose()?,
         schedules: body.schedules.as_ref().map(parse_schedules).transpose()?,
-        outbound_hosts: body.outbound_hosts,
+        outbound_hosts: {
+            orb_core::outbound::parse_host_patterns(&body.outbound_hosts)
+                .map_err(|e| bad(format!("`outbound_hosts`: {e}")))?;
+            body.outbound_hosts
+        },
         triggers: body.triggers,
     };
     let expires: Option<Duration> = body

@@ -63,6 +63,23 @@ pub struct NodeConfig {
     pub max_http_request_bytes: u64,
     /// Largest response body an HTTP function may stream; past it the stream is cut.
     pub max_http_response_bytes: u64,
+    /// Non-public addresses functions may reach over outbound HTTP anyway,
+    /// as CIDRs (`127.0.0.1/32`, `10.1.0.0/16`, `::1/128`) or bare
+    /// addresses. Empty by default: loopback, private, link-local,
+    /// unspecified, multicast… are refused (SSRF).
+    pub outbound_allow_private: Vec<String>,
+    /// Outbound HTTP: resolving and connecting (TCP, TLS), milliseconds.
+    pub outbound_connect_timeout_ms: u64,
+    /// Outbound HTTP: until the response head, and for the whole request
+    /// with its body, milliseconds (the guest may ask for less, never more;
+    /// the call's own timeout still applies).
+    pub outbound_timeout_ms: u64,
+    /// Outbound HTTP: largest response body a function may read; past it
+    /// the stream fails.
+    pub outbound_max_response_bytes: u64,
+    /// Outbound HTTP: requests per call; the next one is refused
+    /// (`HTTP-request-denied`).
+    pub outbound_max_requests: u32,
 }
 
 /// Policy for schedule ticks missed while the node was down.
@@ -103,6 +120,11 @@ impl Default for NodeConfig {
             missed_ticks: MissedTicks::One,
             max_http_request_bytes: 10 << 20,
             max_http_response_bytes: 32 << 20,
+            outbound_allow_private: Vec::new(),
+            outbound_connect_timeout_ms: 5_000,
+            outbound_timeout_ms: 30_000,
+            outbound_max_response_bytes: 10 << 20,
+            outbound_max_requests: 16,
         }
     }
 }
@@ -116,6 +138,31 @@ impl NodeConfig {
             fuel: self.fuel_limit,
             log_bytes: self.log_limit_bytes,
         }
+    }
+
+    /// Outbound HTTP limits; a bad `outbound_allow_private` entry is an error.
+    pub fn outbound(&self) -> anyhow::Result<orb_runtime::OutboundConfig> {
+        let allow_private = self
+            .outbound_allow_private
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!(
+                            "outbound_allow_private: `{s}` is not a CIDR like 127.0.0.1/32 or an IP address"
+                        )
+                    })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(orb_runtime::OutboundConfig {
+            connect_timeout: std::time::Duration::from_millis(self.outbound_connect_timeout_ms),
+            timeout: std::time::Duration::from_millis(self.outbound_timeout_ms),
+            max_response_bytes: self.outbound_max_response_bytes,
+            max_requests: self.outbound_max_requests,
+            allow_private,
+        })
     }
 
     /// Parses `orb.toml` text.

@@ -44,6 +44,10 @@ struct Route {
     account: String,
     function: FunctionId,
     alias: Option<String>,
+    /// The caller's grant (a public token): its `outbound_hosts` decide
+    /// outbound HTTP; `None` (private token, anonymous public route): the
+    /// account's policy.
+    grant: Option<orb_auth::Grant>,
 }
 
 fn is_hash(target: &str) -> bool {
@@ -114,6 +118,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             account: claims.account,
             function: id,
             alias: None,
+            grant: claims.grant,
         });
     }
     let has_token = headers.contains_key(header::AUTHORIZATION);
@@ -130,6 +135,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
                 account: claims.account,
                 function,
                 alias: Some(target.to_string()),
+                grant: claims.grant,
             });
         }
     }
@@ -145,6 +151,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             account,
             function,
             alias: Some(target.to_string()),
+            grant: None,
         });
     }
     if has_token {
@@ -371,11 +378,13 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
     let method = parts.method.to_string();
     let request = axum::http::Request::from_parts(parts, body);
 
+    let outbound = crate::outbound::policy_for(node, &route.account, route.grant.as_ref()).await?;
     let opts = HttpRequestOptions {
         limits: None,
         max_request_bytes: cap,
         max_response_bytes: node.config.max_http_response_bytes,
         https: node.scheme() == "https",
+        outbound,
     };
     let start = now_rfc3339();
     let permit = node.http_tasks.track();
@@ -455,6 +464,7 @@ fn activation(
         logs: out.logs,
         logs_truncated: out.logs_truncated,
         alias: route.alias.clone(),
+        outbound: out.outbound,
         ..Default::default()
     }
 }

@@ -591,7 +591,8 @@ impl Origin {
     }
 }
 
-/// Runs a prepared call (re-running on namespace conflicts) and returns its
+/// Runs a prepared call (re-running on namespace conflicts, unless it sent
+/// an outgoing request: a side effect is never repeated) and returns its
 /// activation record, not yet stored. A function's failure is in the record;
 /// `Err` is for calls that could not run at all (the function is gone, the
 /// parameters no longer fit).
@@ -614,6 +615,9 @@ pub(crate) async fn execute(
         Some(ns) => Some(namespace_access(node, claims, id, ns, req)?),
         None => None,
     };
+    // Queued, scheduled and rule calls carry the claims they were made with.
+    let outbound =
+        crate::outbound::policy_for(node, &claims.account, claims.grant.as_ref()).await?;
     let start = now_rfc3339();
     let gate = kv.as_ref().map(|a| {
         let mut gates = node.ns_gates.lock().expect("gates lock");
@@ -639,6 +643,7 @@ pub(crate) async fn execute(
             globals: globals.clone(),
             limits: None,
             kv: kv.clone(),
+            outbound: outbound.clone(),
         };
         let mut outcome = node.runtime.call(&f, call, request).await;
         metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
@@ -655,6 +660,22 @@ pub(crate) async fn execute(
             break outcome;
         }
         metrics::counter!(m::KV_CONFLICTS).increment(1);
+        if outcome.side_effect() {
+            // It may have changed something elsewhere: running it again could
+            // do that twice. The caller decides.
+            let sent: Vec<&orb_core::OutboundRequest> =
+                outcome.outbound.iter().filter(|r| r.sent()).collect();
+            outcome.result = Err(OrbError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "namespace `{}` changed under this call; it was not re-run because it had an external side effect ({} outgoing HTTP request(s)) — nothing was written; retry if repeating them is safe",
+                    access.namespace,
+                    sent.len()
+                ),
+            )
+            .with_details(json!({ "attempts": attempt, "side_effect": true, "outbound": sent })));
+            break outcome;
+        }
         if attempt >= MAX_ATTEMPTS {
             outcome.result = Err(OrbError::new(
                 ErrorCode::Conflict,
@@ -709,6 +730,7 @@ pub(crate) async fn execute(
         alias: p.alias.clone(),
         schedule: ctx.schedule,
         attempts: ctx.attempts,
+        outbound: outcome.outbound,
         ..Default::default()
     };
     ctx.origin.stamp(&mut activation);

@@ -18,6 +18,7 @@ mod invoke;
 mod kappa;
 mod kv;
 mod metrics;
+mod outbound;
 mod queue;
 mod schedules;
 mod sequences;
@@ -66,6 +67,8 @@ pub struct Node {
     pub(crate) admin: std::sync::OnceLock<String>,
     /// HTTP function requests whose guest still runs (shutdown waits).
     pub(crate) http_tasks: http::Tasks,
+    /// Encrypts secrets at rest (`<data>/secrets.key`).
+    pub(crate) secrets_key: outbound::SecretsKey,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
 }
@@ -92,7 +95,9 @@ impl Node {
             limits: config.limits(),
             cache_dir: Some(config.data_dir.join("compiled")),
             max_instances: config.max_instances,
+            outbound: config.outbound()?,
         })?;
+        let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;
         Ok(Arc::new(Self {
             runtime: Arc::new(runtime),
             store: Arc::new(store),
@@ -109,6 +114,7 @@ impl Node {
             http_tasks: Default::default(),
             ns_gates: Default::default(),
             changes: tokio::sync::broadcast::channel(4096).0,
+            secrets_key,
             tls,
         }))
     }

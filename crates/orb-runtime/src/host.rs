@@ -1,5 +1,6 @@
 //! Per-call host state: WASI context, globals for `wasi:config`, the capped
-//! log sink for stdout/stderr/`wasi:logging`, `wasi:http` (outbound refused),
+//! log sink for stdout/stderr/`wasi:logging`, `wasi:http` (outbound under the
+//! call's policy),
 //! and the memory limiter.
 
 use bytes::Bytes;
@@ -39,9 +40,10 @@ pub struct HostState {
     pub(crate) logs: LogSink,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) kv: Option<crate::kv::KvState>,
-    /// `wasi:http` state (HTTP functions; outbound requests are refused).
+    /// `wasi:http` state (HTTP functions, and outbound requests under the
+    /// call's policy: `outbound.rs`).
     pub(crate) http: wasmtime_wasi_http::WasiHttpCtx,
-    pub(crate) http_hooks: DenyOutbound,
+    pub(crate) http_hooks: crate::outbound::OutboundHooks,
 }
 
 impl wasmtime_wasi_http::WasiHttpView for HostState {
@@ -51,31 +53,6 @@ impl wasmtime_wasi_http::WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.http_hooks,
         }
-    }
-}
-
-/// `wasi:http` hooks: the defaults, except that outbound requests
-/// (`wasi:http/outgoing-handler`) are refused with `HTTP-request-denied`
-/// until permissioned outbound HTTP exists (an allow-list per token).
-#[derive(Default)]
-pub struct DenyOutbound;
-
-impl wasmtime_wasi_http::WasiHttpHooks for DenyOutbound {
-    fn send_request(
-        &mut self,
-        request: hyper::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    hyper::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-                )>,
-            > + Send,
-    > {
-        tracing::debug!(uri = %request.uri(), "outbound HTTP refused");
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
     }
 }
 

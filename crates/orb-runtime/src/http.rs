@@ -45,6 +45,9 @@ pub struct HttpRequestOptions {
     pub max_response_bytes: u64,
     /// The scheme the guest sees (`https` when the node serves TLS).
     pub https: bool,
+    /// Hosts the guest may reach over `wasi:http/outgoing-handler` and the
+    /// secret headers to inject; `None` refuses every request.
+    pub outbound: Option<Arc<crate::OutboundPolicy>>,
 }
 
 /// A body-stream failure on the way out (the guest failed mid-body, or the
@@ -78,9 +81,16 @@ pub struct HttpOutcome {
     pub logs_truncated: bool,
     pub fuel: u64,
     pub duration: Duration,
+    /// The outgoing HTTP requests the guest made or tried, in order.
+    pub outbound: Vec<orb_core::OutboundRequest>,
 }
 
 impl HttpOutcome {
+    /// Whether the guest sent an outgoing request.
+    pub fn side_effect(&self) -> bool {
+        self.outbound.iter().any(|r| r.sent())
+    }
+
     /// The activation result: `{"status", "bytes_in", "bytes_out"}`.
     pub fn result_json(&self) -> serde_json::Value {
         json!({ "status": self.status, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out })
@@ -121,6 +131,7 @@ struct GuestEnd {
     logs_truncated: bool,
     fuel: u64,
     duration: Duration,
+    outbound: Vec<orb_core::OutboundRequest>,
 }
 
 async fn join(task: tokio::task::JoinHandle<GuestEnd>) -> GuestEnd {
@@ -135,6 +146,7 @@ async fn join(task: tokio::task::JoinHandle<GuestEnd>) -> GuestEnd {
             logs_truncated: false,
             fuel: 0,
             duration: Duration::ZERO,
+            outbound: Vec::new(),
         },
     }
 }
@@ -171,6 +183,7 @@ fn outcome(
         logs_truncated: end.logs_truncated,
         fuel: end.fuel,
         duration: end.duration,
+        outbound: end.outbound,
     }
 }
 
@@ -212,6 +225,7 @@ impl Runtime {
                 logs_truncated: false,
                 fuel: 0,
                 duration: Duration::ZERO,
+                outbound: Vec::new(),
             })
         };
         let Some(proxy) = f.proxy.clone() else {
@@ -228,7 +242,7 @@ impl Runtime {
             ));
         };
         let limits = opts.limits.clone().unwrap_or_else(|| self.limits().clone());
-        let (state, logs) = self.host_state(&limits, Vec::new(), None);
+        let (state, logs) = self.host_state(&limits, Vec::new(), None, opts.outbound.clone());
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
 
@@ -293,9 +307,11 @@ impl Runtime {
             let duration = started.elapsed();
             let fuel = fuel_budget.saturating_sub(store.get_fuel().unwrap_or(0));
             let memory_hit = store.data().limiter.hit;
+            let outbound_log = store.data().http_hooks.log.clone();
             // Dropping the store drops the guest's body streams: the response
             // body ends (or fails, if the guest did not finish it).
             drop(store);
+            let outbound = crate::outbound::take_log(&outbound_log);
             let error = result.err().map(|e| classify(e, memory_hit, &limits));
             let (logs, logs_truncated) = logs.finish();
             GuestEnd {
@@ -304,6 +320,7 @@ impl Runtime {
                 logs_truncated,
                 fuel,
                 duration,
+                outbound,
             }
         });
 

@@ -4,8 +4,9 @@
 //! fuel), validation and compilation of components, the on-disk cache of
 //! compiled artifacts (keyed by component hash + engine configuration), the
 //! interfaces guests may import (WASI 0.2 without files, env, sockets or host
-//! stdio; `wasi:config`; `wasi:logging`; `wasi:http` for HTTP functions, with
-//! outbound requests refused), per-call limits, and the JSON ↔
+//! stdio; `wasi:config`; `wasi:logging`; `wasi:http` for HTTP functions, and
+//! outbound requests under a per-call policy with SSRF checks and secret
+//! headers injected by the host ([`OutboundPolicy`])), per-call limits, and the JSON ↔
 //! component-value mapping ([`values`]).
 //!
 //! Must not know: HTTP, the storage backend, accounts or tokens. Callers hand
@@ -16,6 +17,7 @@ mod config;
 mod host;
 mod http;
 mod kv;
+mod outbound;
 mod runtime;
 pub mod values;
 
@@ -24,6 +26,9 @@ pub use http::{
     HTTP_EXPORT, HttpBodyError, HttpFinish, HttpOutcome, HttpRequestOptions, HttpResponseBody,
 };
 pub use kv::{KvAccess, KvBackend, KvTransaction, NsTransaction};
+pub use outbound::{
+    InjectedHeader, OutboundConfig, OutboundPolicy, address_allowed, forbidden_reason,
+};
 pub use runtime::{
     CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Runtime, RuntimeConfig,
 };

@@ -25,6 +25,8 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Instances that may exist at once (pooling allocator size).
     pub max_instances: u32,
+    /// Limits of outbound HTTP (what a call may reach is per call).
+    pub outbound: crate::OutboundConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -33,6 +35,7 @@ impl Default for RuntimeConfig {
             limits: Limits::default(),
             cache_dir: None,
             max_instances: 200,
+            outbound: Default::default(),
         }
     }
 }
@@ -280,6 +283,9 @@ pub struct CallRequest {
     pub limits: Option<Limits>,
     /// The namespace the guest may open through `wasi:keyvalue`.
     pub kv: Option<crate::KvAccess>,
+    /// Hosts the guest may reach over `wasi:http/outgoing-handler` and the
+    /// secret headers to inject; `None` refuses every request.
+    pub outbound: Option<Arc<crate::OutboundPolicy>>,
 }
 
 /// What came out of running a function.
@@ -293,6 +299,16 @@ pub struct CallOutcome {
     pub duration: Duration,
     /// What the call read and wrote through `wasi:keyvalue` (commit it).
     pub kv: crate::KvTransaction,
+    /// The outgoing HTTP requests it made or tried, in order.
+    pub outbound: Vec<orb_core::OutboundRequest>,
+}
+
+impl CallOutcome {
+    /// Whether the call sent an outgoing request (it may have changed
+    /// something elsewhere: never re-run it).
+    pub fn side_effect(&self) -> bool {
+        self.outbound.iter().any(|r| r.sent())
+    }
 }
 
 /// The sandbox. Cheap to share behind an `Arc`.
@@ -303,6 +319,7 @@ pub struct Runtime {
     engine_key: String,
     loaded: RwLock<HashMap<FunctionId, Arc<LoadedFunction>>>,
     stop_ticker: Arc<AtomicBool>,
+    outbound: Arc<crate::OutboundConfig>,
 }
 
 impl Drop for Runtime {
@@ -365,6 +382,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker,
+            outbound: Arc::new(config.outbound.clone()),
             config,
             engine_key,
             loaded: RwLock::default(),
@@ -572,17 +590,30 @@ impl Runtime {
         req: CallRequest,
     ) -> CallOutcome {
         let limits = req.limits.unwrap_or_else(|| self.config.limits.clone());
-        let (state, logs) = self.host_state(&limits, req.globals, req.kv);
+        let (state, logs) = self.host_state(&limits, req.globals, req.kv, req.outbound);
         let started = Instant::now();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let fuel_budget = limits.fuel.unwrap_or(u64::MAX);
-        let result = self.run(&mut store, f, &call, &limits, fuel_budget).await;
+        // The epoch deadline stops a guest that computes; this stops one
+        // that waits (on an outgoing request, say) past the same limit.
+        let timeout = Duration::from_millis(limits.timeout_ms);
+        let result = match tokio::time::timeout(
+            timeout,
+            self.run(&mut store, f, &call, &limits, fuel_budget),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(RunError::Guest(wasmtime::Error::new(Trap::Interrupt))),
+        };
         let duration = started.elapsed();
         let fuel = fuel_budget.saturating_sub(store.get_fuel().unwrap_or(0));
         let memory_hit = store.data().limiter.hit;
         let kv = store.data_mut().kv.take().map(|k| k.tx).unwrap_or_default();
+        let outbound_log = store.data().http_hooks.log.clone();
         drop(store);
+        let outbound = crate::outbound::take_log(&outbound_log);
         let result = result.map_err(|e| classify(e, memory_hit, &limits));
         let (logs, logs_truncated) = logs.finish();
         CallOutcome {
@@ -592,16 +623,19 @@ impl Runtime {
             fuel,
             duration,
             kv,
+            outbound,
         }
     }
 
     /// Per-call host state: WASI without host resources, the capped log
-    /// sink, the memory limiter, `wasi:http` with outbound refused.
+    /// sink, the memory limiter, `wasi:http` with outbound requests under
+    /// `outbound` (none without a policy).
     pub(crate) fn host_state(
         &self,
         limits: &Limits,
         globals: Vec<(String, String)>,
         kv: Option<crate::KvAccess>,
+        outbound: Option<Arc<crate::OutboundPolicy>>,
     ) -> (HostState, LogSink) {
         let logs = LogSink::new(limits.log_bytes as usize);
         let mut wasi = WasiCtxBuilder::new();
@@ -621,7 +655,7 @@ impl Runtime {
             },
             kv: kv.map(crate::kv::KvState::new),
             http: Default::default(),
-            http_hooks: Default::default(),
+            http_hooks: crate::outbound::OutboundHooks::new(outbound, self.outbound.clone()),
         };
         (state, logs)
     }

@@ -29,6 +29,7 @@ fn opts() -> HttpRequestOptions {
         max_request_bytes: 10 << 20,
         max_response_bytes: 32 << 20,
         https: false,
+        outbound: None,
     }
 }
 

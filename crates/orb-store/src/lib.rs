@@ -120,6 +120,10 @@ pub enum RecordKind {
     KappaOut,
     /// `<alias name>` → the account serving it as a public HTTP route.
     PublicRoute,
+    /// `<account>` → the account's outbound HTTP policy.
+    Outbound,
+    /// `<account>/<name>` → a secret (opaque to the store).
+    Secret,
 }
 
 impl RecordKind {
@@ -134,6 +138,8 @@ impl RecordKind {
             RecordKind::Kappa => "kappa",
             RecordKind::KappaOut => "kappa-out",
             RecordKind::PublicRoute => "public-route",
+            RecordKind::Outbound => "outbound",
+            RecordKind::Secret => "secret",
         }
     }
 }

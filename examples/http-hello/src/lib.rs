@@ -7,8 +7,9 @@
 //! - `/big?n=N`: streams N bytes (`a`…`z` repeated), 64 KiB at a time.
 //! - `/trap`: panics before answering (a trap).
 //! - `/status?code=N`: an empty response with that status.
-//! - `/outbound`: tries an outbound request (`wasi:http/outgoing-handler`)
-//!   and answers `refused: …` or `reached: STATUS`.
+//! - `/outbound[?to=HOST:PORT]`: tries an outbound request
+//!   (`wasi:http/outgoing-handler`) to `http://HOST:PORT/` (default
+//!   `127.0.0.1:9`) and answers `refused: …` or `reached: STATUS`.
 
 use std::io::{Read, Write};
 use wasi::http::types::{
@@ -29,7 +30,7 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
                 panic!("trap requested by {path_with_query}");
             }
             "/echo" => echo(request, out),
-            "/outbound" => outbound(out),
+            "/outbound" => outbound(text_param(query, "to").unwrap_or("127.0.0.1:9"), out),
             "/big" => big(param(query, "n").unwrap_or(0), out),
             "/status" => {
                 let code = param(query, "code").unwrap_or(200) as u16;
@@ -42,6 +43,14 @@ impl wasi::exports::http::incoming_handler::Guest for Handler {
             _ => hello(&request, &path_with_query, out),
         }
     }
+}
+
+fn text_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 fn param(query: &str, name: &str) -> Option<u64> {
@@ -151,12 +160,12 @@ fn echo(request: IncomingRequest, out: ResponseOutparam) {
     OutgoingBody::finish(body, None).expect("finish body");
 }
 
-fn outbound(out: ResponseOutparam) {
+fn outbound(to: &str, out: ResponseOutparam) {
     use wasi::http::outgoing_handler;
     use wasi::http::types::{OutgoingRequest, Scheme};
     let req = OutgoingRequest::new(Fields::new());
     let _ = req.set_scheme(Some(&Scheme::Http));
-    let _ = req.set_authority(Some("127.0.0.1:9"));
+    let _ = req.set_authority(Some(to));
     let _ = req.set_path_with_query(Some("/"));
     let text = match outgoing_handler::handle(req, None) {
         Err(e) => format!("refused: {e:?}"),
