@@ -38,9 +38,13 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.0.id())])
+        // `--`: a negative pid names the process group, not an option.
+        let group = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.0.id())])
             .status();
+        if !group.is_ok_and(|s| s.success()) {
+            let _ = self.0.kill();
+        }
         let _ = self.0.wait();
     }
 }
