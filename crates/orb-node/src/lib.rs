@@ -92,6 +92,7 @@ impl Node {
             limits: config.limits(),
             cache_dir: Some(config.data_dir.join("compiled")),
             max_instances: config.max_instances,
+            ..Default::default()
         })?;
         Ok(Arc::new(Self {
             runtime: Arc::new(runtime),

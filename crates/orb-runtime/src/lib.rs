@@ -25,5 +25,6 @@ pub use http::{
 };
 pub use kv::{KvAccess, KvBackend, KvTransaction, NsTransaction};
 pub use runtime::{
-    CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Runtime, RuntimeConfig,
+    CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering, Runtime,
+    RuntimeConfig,
 };
