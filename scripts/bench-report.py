@@ -222,13 +222,13 @@ def main():
     L.append("")
     L.append("#### P6: metering (criterion median per call; engines built with each meter on or off)")
     L.append("")
-    L.append("| call | none | epoch only | fuel only | both (nodes) | epoch cost | fuel cost |")
-    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    L.append("| call | none | epoch only | fuel only | both (nodes) | epoch cost | fuel cost | both cost |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for b, name in [("work_1M", "`work(1000000)` compute loop (WAT)"),
                     ("hello_greet", "hello `greet`"), ("misbehave_noop", "Rust `noop`")]:
         cells = [crit(f"metering_{m}", b) for m in ("none", "epoch", "fuel", "both")]
         L.append(f"| {name} | " + " | ".join("—" if c is None else f"{c:.1f} µs" for c in cells)
-                 + f" | {pct(meter_cost(b, 'epoch'))} | {pct(meter_cost(b, 'fuel'))} |")
+                 + f" | {pct(meter_cost(b, 'epoch'))} | {pct(meter_cost(b, 'fuel'))} | {pct(meter_cost(b, 'both'))} |")
     L.append("")
     L.append("Cost = throughput lost = 1 − (time without ÷ time with).")
     L.append("")
@@ -246,7 +246,10 @@ def main():
                     ("idle_kb_per_function", "idle memory per function, KB"),
                     ("lookup_call_us_1", "lookup + no-op call with 1 loaded, µs (median)"),
                     ("lookup_call_us_n", "lookup + no-op call with N loaded, µs (median)"),
-                    ("in_flight", "calls in flight (misbehave `spin`, 2 s timeout)"),
+                    ("lookup_ns_1", "lookup alone with 1 loaded, ns"),
+                    ("lookup_ns_n", "lookup alone with N loaded (random ids), ns"),
+                    ("rotating_call_us_n", "no-op calls rotating over all N functions, µs (median)"),
+                    ("in_flight", "calls in flight (kv guest `get`, the read takes 1 s)"),
                     ("in_flight_max_running", "of which running at once"),
                     ("in_flight_outcomes", "outcomes"),
                     ("in_flight_peak_rss_mib", "peak RSS, MiB"),

@@ -1,6 +1,7 @@
 //! Density (target P7): idle memory per loaded function with N distinct
 //! functions in one runtime, whether lookups + calls slow down with N, and
-//! the resident memory of 1,000 calls in flight at once.
+//! the resident memory of 1,000 calls in flight at once (each waiting 1 s
+//! on a key/value read).
 //!
 //!   cargo bench -p orb-runtime --bench density            # N = 10,000
 //!   ORB_BENCH_DENSITY_N=1000 cargo bench -p orb-runtime --bench density
@@ -9,12 +10,29 @@
 
 mod guests;
 
-use orb_core::{FunctionId, Limits};
-use orb_runtime::{CallRequest, Runtime, RuntimeConfig};
+use orb_core::FunctionId;
+use orb_runtime::{CallRequest, KvAccess, KvBackend, Runtime, RuntimeConfig};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// A namespace whose reads take a second: calls that wait on I/O.
+struct SlowKv;
+
+#[async_trait::async_trait]
+impl KvBackend for SlowKv {
+    async fn get(&self, _: &str, _: &str) -> Result<Option<(Vec<u8>, u64)>, String> {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok(None)
+    }
+    async fn keys(&self, _: &str, _: Option<&str>, _: usize) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
+    async fn may_open(&self, _: &str) -> Option<bool> {
+        None
+    }
+}
 
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -88,7 +106,17 @@ fn main() {
     let after = rss_bytes();
     let ids: Vec<FunctionId> = comps.iter().map(|(id, _)| id.clone()).collect();
     drop(comps);
-    let lookup_n = lookup_call_us(&rt, &tokio1, &ids, 2_000);
+    let lookup_n = lookup_call_us(&rt, &tokio1, &first, 2_000);
+    let rotating_n = lookup_call_us(&rt, &tokio1, &ids, 2_000);
+    let lookup_only_ns = |ids: &[FunctionId]| {
+        let t = Instant::now();
+        for i in 0..100_000 {
+            std::hint::black_box(rt.get_loaded(&ids[(i * 7919) % ids.len()]));
+        }
+        t.elapsed().as_nanos() as f64 / 100_000.0
+    };
+    println!("lookup_ns_1 {:.0}", lookup_only_ns(&first));
+    println!("lookup_ns_n {:.0}", lookup_only_ns(&ids));
     println!("functions {n}");
     println!("load_seconds {load_s:.2}");
     println!("rss_before_mib {:.1}", before as f64 / (1 << 20) as f64);
@@ -99,11 +127,13 @@ fn main() {
     );
     println!("lookup_call_us_1 {lookup_1:.2}");
     println!("lookup_call_us_n {lookup_n:.2}");
+    println!("rotating_call_us_n {rotating_n:.2}");
 
-    // In flight: `in_flight` spinning calls at once, each stopped by a 2 s
-    // timeout (the epoch deadline); RSS sampled every 10 ms.
-    let misbehave = guests::guest("misbehave");
-    let (f, _) = rt.load(&FunctionId::of(&misbehave), &misbehave).unwrap();
+    // In flight: `in_flight` calls at once, each waiting 1 s on I/O (the kv
+    // guest's `get`, over a backend that sleeps before it answers); RSS
+    // sampled every 10 ms.
+    let kv = guests::guest("kv");
+    let (f, _) = rt.load(&FunctionId::of(&kv), &kv).unwrap();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,24 +150,26 @@ fn main() {
             }
         })
     };
+    let backend: Arc<dyn KvBackend> = Arc::new(SlowKv);
     let running = Arc::new(AtomicU64::new(0));
     let max_running = Arc::new(AtomicU64::new(0));
     let t = Instant::now();
     let outcomes = tokio.block_on(async {
         let mut tasks = Vec::new();
         for _ in 0..in_flight {
-            let (rt, f) = (rt.clone(), f.clone());
+            let (rt, f, backend) = (rt.clone(), f.clone(), backend.clone());
             let (running, max_running) = (running.clone(), max_running.clone());
             tasks.push(tokio::spawn(async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 max_running.fetch_max(now, Ordering::SeqCst);
-                let checked = f.check_params("spin", &json!({})).unwrap();
-                let limits = Limits {
-                    timeout_ms: 2_000,
-                    ..rt.limits().clone()
-                };
+                let checked = f.check_params("get", &json!({"key": "k"})).unwrap();
                 let req = CallRequest {
-                    limits: Some(limits),
+                    kv: Some(KvAccess {
+                        namespace: "bench".into(),
+                        backend,
+                        preset: Default::default(),
+                        read_only: true,
+                    }),
                     ..Default::default()
                 };
                 let out = rt.call(&f, checked, req).await;
