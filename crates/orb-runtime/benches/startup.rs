@@ -1,7 +1,7 @@
-//! Cold starts (target P4): the first call after deploy (validate + compile
-//! + cache the artifact + instantiate + call), then the first call after a
-//! "restart" (a new runtime over the same compile cache: map the artifact +
-//! link + instantiate + call). Prints a Markdown table; run with
+//! Cold starts (target P4): the first call after deploy (validate, compile,
+//! cache the artifact, instantiate, call), then the first call after a
+//! "restart" (a new runtime over the same compile cache: map the artifact,
+//! link, instantiate, call). Prints a Markdown table; run with
 //! `cargo bench --bench startup`.
 
 mod guests;
