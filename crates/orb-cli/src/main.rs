@@ -18,6 +18,14 @@ mod tokens;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // wasmtime builds an error value on every store drop; with
+    // RUST_BACKTRACE=1 each one would capture a backtrace (~10 µs per call).
+    // Panics keep their backtraces (RUST_BACKTRACE); library errors capture
+    // none unless RUST_LIB_BACKTRACE asks for them.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     let cli = args::Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

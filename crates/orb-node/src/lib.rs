@@ -96,6 +96,7 @@ impl Node {
             cache_dir: Some(config.data_dir.join("compiled")),
             max_instances: config.max_instances,
             outbound: config.outbound()?,
+            ..Default::default()
         })?;
         let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;
         Ok(Arc::new(Self {

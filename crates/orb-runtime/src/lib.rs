@@ -30,5 +30,6 @@ pub use outbound::{
     InjectedHeader, OutboundConfig, OutboundPolicy, address_allowed, forbidden_reason,
 };
 pub use runtime::{
-    CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Runtime, RuntimeConfig,
+    CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering, Runtime,
+    RuntimeConfig,
 };

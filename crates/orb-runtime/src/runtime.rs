@@ -13,6 +13,10 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 
+/// Bytes of each pooled memory and table reset in place (not decommitted)
+/// between calls.
+const KEEP_RESIDENT: usize = 1 << 20;
+
 /// How often the epoch ticks; the granularity of timeouts.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -27,6 +31,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Limits of outbound HTTP (what a call may reach is per call).
     pub outbound: crate::OutboundConfig,
+    /// Which meters the engine compiles in (both on in every node).
+    pub metering: Metering,
 }
 
 impl Default for RuntimeConfig {
@@ -36,6 +42,28 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_instances: 200,
             outbound: Default::default(),
+            metering: Metering::default(),
+        }
+    }
+}
+
+/// The engine's meters. Nodes keep both on; turning one off exists to
+/// measure what it costs (`cargo bench -p orb-runtime --bench call`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metering {
+    /// Epoch interruption: wall-clock timeouts and yielding to tokio. Off
+    /// means a call is never stopped by its `timeout_ms`.
+    pub epoch: bool,
+    /// Fuel accounting: `fuel` in activations and fuel limits. Off means
+    /// fuel limits are not enforced and the fuel used reads 0.
+    pub fuel: bool,
+}
+
+impl Default for Metering {
+    fn default() -> Self {
+        Self {
+            epoch: true,
+            fuel: true,
         }
     }
 }
@@ -351,11 +379,20 @@ impl Runtime {
             .max_core_instance_size(4 << 20)
             .max_memory_size(config.limits.memory_bytes as usize)
             .max_unused_warm_slots(n.min(100));
+        // Reset slots by scanning for the pages a call dirtied
+        // (`PAGEMAP_SCAN`, Linux ≥ 6.7; elsewhere `Auto` falls back) and
+        // zeroing those in place, up to 1 MiB per memory and table, instead
+        // of `madvise` + a page fault per touched page on the next call.
+        // Measured: a warm Rust call 46 → 23 µs (BENCHMARKS.md, P3). Cost:
+        // an idle warm slot may keep up to that much resident.
+        pool.linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto);
 
         let mut cfg = Config::new();
         cfg.wasm_component_model(true)
-            .epoch_interruption(true)
-            .consume_fuel(true)
+            .epoch_interruption(config.metering.epoch)
+            .consume_fuel(config.metering.fuel)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .memory_reservation(config.limits.memory_bytes.max(1 << 20).next_power_of_two() * 2)
             .memory_guard_size(32 << 20);
@@ -370,14 +407,16 @@ impl Runtime {
 
         let stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, ticker_stop) = (engine.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("orb-epoch".into())
-            .spawn(move || {
-                while !ticker_stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    ticker_engine.increment_epoch();
-                }
-            })?;
+        if config.metering.epoch {
+            std::thread::Builder::new()
+                .name("orb-epoch".into())
+                .spawn(move || {
+                    while !ticker_stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        ticker_engine.increment_epoch();
+                    }
+                })?;
+        }
 
         Ok(Self {
             engine,
@@ -608,7 +647,10 @@ impl Runtime {
             Err(_) => Err(RunError::Guest(wasmtime::Error::new(Trap::Interrupt))),
         };
         let duration = started.elapsed();
-        let fuel = fuel_budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        // Without fuel accounting (`Metering::fuel` off) the fuel used reads 0.
+        let fuel = store
+            .get_fuel()
+            .map_or(0, |left| fuel_budget.saturating_sub(left));
         let memory_hit = store.data().limiter.hit;
         let kv = store.data_mut().kv.take().map(|k| k.tx).unwrap_or_default();
         let outbound_log = store.data().http_hooks.log.clone();
@@ -705,7 +747,10 @@ pub(crate) fn arm(
     limits: &Limits,
     fuel_budget: u64,
 ) -> Result<(), RunError> {
-    store.set_fuel(fuel_budget).map_err(RunError::Platform)?;
+    // `get_fuel` fails only when the engine counts no fuel (`Metering::fuel` off).
+    if store.get_fuel().is_ok() {
+        store.set_fuel(fuel_budget).map_err(RunError::Platform)?;
+    }
     let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
