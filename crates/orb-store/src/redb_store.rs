@@ -68,6 +68,18 @@ pub struct RedbStore {
     db: Arc<Database>,
     config: StoreConfig,
     writer: Arc<Writer>,
+    /// Ownerships known to exist (`account/hex`): every call checks one,
+    /// and a hit skips a read transaction on the blocking pool. Only this
+    /// store writes ownerships, so it keeps the cache exact (see `owns`).
+    owned: Arc<std::sync::RwLock<OwnedCache>>,
+}
+
+/// Positive ownership cache. `deletions` counts removals, so a read that
+/// raced with one does not put a removed ownership back.
+#[derive(Default)]
+struct OwnedCache {
+    keys: std::collections::HashSet<String>,
+    deletions: u64,
 }
 
 /// The group-commit thread's queue. When the last handle goes, the queue
@@ -199,6 +211,7 @@ impl RedbStore {
                 jobs: Some(writer),
                 thread: Some(thread),
             }),
+            owned: Default::default(),
         })
     }
 
@@ -506,12 +519,29 @@ impl Store for RedbStore {
 
     async fn owns(&self, account: &str, id: &FunctionId) -> StoreResult<bool> {
         let key = format!("{account}/{}", id.hex());
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let t = txn.open_table(OWNERS).map_err(backend)?;
-            Ok(t.get(key.as_str()).map_err(backend)?.is_some())
-        })
-        .await
+        let deletions = {
+            let cache = self.owned.read().expect("owned lock");
+            if cache.keys.contains(&key) {
+                return Ok(true);
+            }
+            cache.deletions
+        };
+        let read = key.clone();
+        let owned = self
+            .blocking(move |db, _| {
+                let txn = db.begin_read().map_err(backend)?;
+                let t = txn.open_table(OWNERS).map_err(backend)?;
+                Ok(t.get(read.as_str()).map_err(backend)?.is_some())
+            })
+            .await?;
+        if owned {
+            let mut cache = self.owned.write().expect("owned lock");
+            // A deletion since the read began may have removed this one.
+            if cache.deletions == deletions {
+                cache.keys.insert(key);
+            }
+        }
+        Ok(owned)
     }
 
     async fn function_bytes(&self, id: &FunctionId) -> StoreResult<Option<Bytes>> {
@@ -548,6 +578,7 @@ impl Store for RedbStore {
         let key = id.hex();
         let owner_key = format!("{account}/{key}");
         let suffix = format!("/{key}");
+        let owned = self.owned.clone();
         self.blocking(move |db, _| {
             let txn = db.begin_write().map_err(backend)?;
             let (existed, removed);
@@ -574,6 +605,11 @@ impl Store for RedbStore {
                 }
             }
             txn.commit().map_err(backend)?;
+            // After the commit: a read from here on sees it gone, and one
+            // that began before cannot cache it again (`deletions` moved).
+            let mut cache = owned.write().expect("owned lock");
+            cache.keys.remove(&owner_key);
+            cache.deletions += 1;
             Ok((existed, removed))
         })
         .await
@@ -1018,6 +1054,61 @@ mod tests {
             function: function.cloned(),
             before: before.map(str::to_string),
             limit,
+        }
+    }
+
+    #[tokio::test]
+    async fn cached_ownership_follows_deletes_and_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        let f = FunctionId::of(b"cached");
+        let info = FunctionInfo {
+            hash: f.clone(),
+            size: 6,
+            exports: vec![],
+            created_at: "t".into(),
+        };
+        assert!(!s.owns("a", &f).await.unwrap());
+        s.put_function("a", &info, Bytes::from_static(b"cached"))
+            .await
+            .unwrap();
+        s.put_function("b", &info, Bytes::from_static(b"cached"))
+            .await
+            .unwrap();
+        // The second check is answered from the cache.
+        assert!(s.owns("a", &f).await.unwrap());
+        assert!(s.owns("a", &f).await.unwrap());
+        assert!(s.owns("b", &f).await.unwrap());
+        assert_eq!(s.delete_function("a", &f).await.unwrap(), (true, false));
+        assert!(
+            !s.owns("a", &f).await.unwrap(),
+            "a deleted ownership stays deleted"
+        );
+        assert!(
+            s.owns("b", &f).await.unwrap(),
+            "another account keeps its own"
+        );
+        s.put_function("a", &info, Bytes::from_static(b"cached"))
+            .await
+            .unwrap();
+        assert!(s.owns("a", &f).await.unwrap());
+        // Racing checks and deletes never leave a deleted ownership cached.
+        for _ in 0..50 {
+            let checks: Vec<_> = (0..4)
+                .map(|_| {
+                    let (s, f) = (s.clone(), f.clone());
+                    tokio::spawn(async move { s.owns("a", &f).await.unwrap() })
+                })
+                .collect();
+            s.delete_function("a", &f).await.unwrap();
+            for c in checks {
+                c.await.unwrap();
+            }
+            assert!(!s.owns("a", &f).await.unwrap());
+            s.put_function("a", &info, Bytes::from_static(b"cached"))
+                .await
+                .unwrap();
+            assert!(s.owns("a", &f).await.unwrap());
         }
     }
 
