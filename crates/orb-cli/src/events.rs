@@ -200,9 +200,19 @@ pub async fn kappa_cmd(client: &Client, cmd: KappaCommand, json_out: bool) -> an
             let message: Value = serde_json::from_str(&message)
                 .context("the message must be JSON (quote strings: '\"text\"')")?;
             let path = format!("/kappa/{reference}");
-            client
+            let out = client
                 .request_json(Method::POST, &path, Some(&message))
-                .await?
+                .await?;
+            if !json_out {
+                let emitted = if out["emitted"] == true {
+                    "output on the outport"
+                } else {
+                    "no output"
+                };
+                println!("{}  ({emitted})", plain(&out["activation"]));
+                return Ok(());
+            }
+            out
         }
         KappaCommand::Recv { reference } => {
             let path = format!("/kappa/{reference}");

@@ -653,8 +653,13 @@ async fn the_cli_manages_triggers_rules_sequences_and_kappas() {
 
     let r = orb(&["kappa", "deploy", &f, "--export", "observe"]);
     let r = r.trim();
-    for v in ["1", "2", "3"] {
-        orb(&["kappa", "send", r, v]);
+    for (v, said) in [
+        ("1", "no output"),
+        ("2", "no output"),
+        ("3", "output on the outport"),
+    ] {
+        let out = orb(&["kappa", "send", r, v]);
+        assert!(out.trim_end().ends_with(&format!("({said})")), "{out}");
     }
     let got: Value = serde_json::from_str(&orb(&["kappa", "recv", r])).unwrap();
     assert_eq!(got, json!({"count": 3, "mean": 2.0}));

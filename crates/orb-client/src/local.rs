@@ -282,46 +282,16 @@ impl LocalRunner {
         write_to: Option<&str>,
         outcome: &mut orb_runtime::CallOutcome,
     ) -> Result<bool, ClientError> {
-        let tx = std::mem::take(&mut outcome.kv);
-        let mut parts: Vec<NsCommit> = match &outcome.result {
-            Ok(_) => tx
-                .namespaces
-                .into_iter()
-                .filter(|(_, t)| !t.is_empty())
-                .map(|(namespace, t)| NsCommit {
-                    namespace,
-                    reads: t.reads.into_iter().collect(),
-                    writes: t.writes.into_iter().collect(),
-                    listed: t.listed,
-                })
-                .collect(),
-            Err(_) => vec![NsCommit {
-                namespace: access.namespace.clone(),
-                writes: access
-                    .preset
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .collect(),
-                ..Default::default()
-            }],
-        };
-        if let (Ok(value), Some(key)) = (&outcome.result, write_to) {
-            let value = Some(serde_json::to_vec(value).expect("serialisable"));
-            let pos = match parts.iter().position(|p| p.namespace == access.namespace) {
-                Some(i) => i,
-                None => {
-                    parts.push(NsCommit {
-                        namespace: access.namespace.clone(),
-                        ..Default::default()
-                    });
-                    parts.len() - 1
-                }
-            };
-            let own = &mut parts[pos];
-            own.writes.retain(|(k, _)| k != key);
-            own.writes.push((key.to_string(), value));
-        }
-        parts.retain(|p| !(p.reads.is_empty() && p.writes.is_empty() && p.listed.is_none()));
+        let parts: Vec<NsCommit> = outcome
+            .take_commit(access, write_to)
+            .into_iter()
+            .map(|(namespace, t)| NsCommit {
+                namespace,
+                reads: t.reads.into_iter().collect(),
+                writes: t.writes.into_iter().collect(),
+                listed: t.listed,
+            })
+            .collect();
         if parts.is_empty() {
             return Ok(true);
         }

@@ -307,58 +307,27 @@ async fn commit(
     write_to: Option<&str>,
     outcome: &mut orb_runtime::CallOutcome,
 ) -> Result<bool, ApiError> {
-    let tx = std::mem::take(&mut outcome.kv);
-    let mut parts: Vec<orb_store::NsCommit> = match &outcome.result {
-        Ok(_) => tx
-            .namespaces
-            .into_iter()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(namespace, t)| orb_store::NsCommit {
-                namespace,
-                reads: t.reads.into_iter().collect(),
-                writes: t.writes.into_iter().collect(),
-                listed: t.listed,
-            })
-            .collect(),
-        Err(_) => vec![orb_store::NsCommit {
-            namespace: access.namespace.clone(),
-            writes: access
-                .preset
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone())))
-                .collect(),
-            ..Default::default()
-        }],
-    };
-    if let (Ok(value), Some(key)) = (&outcome.result, write_to) {
-        let value = Some(serde_json::to_vec(value).expect("serialisable"));
-        let own = match parts.iter_mut().find(|p| p.namespace == access.namespace) {
-            Some(p) => p,
-            None => {
-                parts.push(orb_store::NsCommit {
-                    namespace: access.namespace.clone(),
-                    ..Default::default()
-                });
-                parts.last_mut().expect("just pushed")
-            }
-        };
-        own.writes.retain(|(k, _)| k != key);
-        own.writes.push((key.to_string(), value));
-    }
-    parts.retain(|p| !(p.reads.is_empty() && p.writes.is_empty() && p.listed.is_none()));
+    let parts: Vec<orb_store::NsCommit> = outcome
+        .take_commit(access, write_to)
+        .into_iter()
+        .map(|(namespace, t)| orb_store::NsCommit {
+            namespace,
+            reads: t.reads.into_iter().collect(),
+            writes: t.writes.into_iter().collect(),
+            listed: t.listed,
+        })
+        .collect();
     if parts.is_empty() {
         return Ok(true);
     }
-    // Watchers get the changes; copy them only when someone listens.
-    let announce = (node.changes.receiver_count() > 0).then(|| {
-        parts
-            .iter()
-            .map(|p| (p.namespace.clone(), p.writes.clone()))
-            .collect::<Vec<_>>()
-    });
+    // Watchers and namespace triggers get the committed changes.
+    let announce: Vec<_> = parts
+        .iter()
+        .map(|p| (p.namespace.clone(), p.writes.clone()))
+        .collect();
     match node.store.kv_commit(account, parts).await? {
         orb_store::Commit::Done => {
-            for (ns, writes) in announce.into_iter().flatten() {
+            for (ns, writes) in announce {
                 crate::kv::publish(node, account, &ns, &writes);
             }
             Ok(true)

@@ -78,8 +78,31 @@ pub(crate) struct Ports {
 
 #[derive(Default)]
 struct Port {
-    /// The last outport sequence number used; `None` until read from the store.
-    last: Option<u64>,
+    /// The outport's record keys, oldest first: read from the store once,
+    /// then kept in step under the lock (only this node writes them).
+    queued: Option<std::collections::VecDeque<String>>,
+}
+
+impl Port {
+    /// The outport's keys, loaded on first use.
+    async fn queued(
+        &mut self,
+        node: &Node,
+        account: &str,
+        reference: &str,
+    ) -> Result<&mut std::collections::VecDeque<String>, ApiError> {
+        if self.queued.is_none() {
+            let keys = node
+                .store
+                .list_records(RecordKind::KappaOut, &out_prefix(account, reference))
+                .await?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            self.queued = Some(keys);
+        }
+        Ok(self.queued.as_mut().expect("just loaded"))
+    }
 }
 
 impl Ports {
@@ -152,13 +175,7 @@ async fn find(
         },
     )
     .await?;
-    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref())
-        && !allowed.contains(&text)
-    {
-        return Err(auth::denied(format!(
-            "this token may not use kappa `{reference}` (its function {text} is not in the grant)"
-        )));
-    }
+    auth::check_call(node, &claims, &kappa.function, None, false).await?;
     Ok(kappa)
 }
 
@@ -297,11 +314,8 @@ async fn send(
         return Err(not_found(reference));
     };
     let prefix = out_prefix(&account, reference);
-    let queued = node
-        .store
-        .list_records(RecordKind::KappaOut, &prefix)
-        .await?;
-    if queued.len() >= OUTPORT_MAX {
+    let queued = port.queued(node, &account, reference).await?.len();
+    if queued >= OUTPORT_MAX {
         return Err(ApiError(
             OrbError::new(
                 ErrorCode::QueueFull,
@@ -311,15 +325,6 @@ async fn send(
             )
             .with_details(json!({ "limit": OUTPORT_MAX })),
         ));
-    }
-    if port.last.is_none() {
-        port.last = Some(
-            queued
-                .last()
-                .and_then(|(k, _)| k.rsplit('/').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0),
-        );
     }
     let mut call = kappa.call.clone();
     let f = invoke::check_access(node, &call).await?;
@@ -343,15 +348,21 @@ async fn send(
         let micros = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let seq = micros.max(port.last.unwrap_or(0) + 1);
+        let queued = port.queued(node, &account, reference).await?;
+        let last = queued
+            .back()
+            .and_then(|k| k.rsplit('/').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        let record = format!("{prefix}{:020}", micros.max(last + 1));
         node.store
             .put_records(vec![(
                 RecordKind::KappaOut,
-                format!("{prefix}{seq:020}"),
+                record.clone(),
                 Some(serde_json::to_vec(&output).expect("serialisable")),
             )])
             .await?;
-        port.last = Some(seq);
+        queued.push_back(record);
     }
     Ok(json!({ "activation": activation.id, "emitted": emitted }))
 }
@@ -365,17 +376,20 @@ async fn receive(
     let kappa = find(node, headers, reference, op::KAPPA_READ).await?;
     let account = &kappa.call.claims.account;
     let port = node.kappas.port(&key(account, reference));
-    let _port = port.lock().await;
-    let queued = node
-        .store
-        .list_records(RecordKind::KappaOut, &out_prefix(account, reference))
-        .await?;
-    let Some((k, bytes)) = queued.into_iter().next() else {
+    let mut port = port.lock().await;
+    let queued = port.queued(node, account, reference).await?;
+    let Some(k) = queued.front().cloned() else {
         return Ok(None);
     };
+    let bytes = node
+        .store
+        .get_record(RecordKind::KappaOut, &k)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "an outport message vanished"))?;
     node.store
         .put_records(vec![(RecordKind::KappaOut, k, None)])
         .await?;
+    queued.pop_front();
     Ok(Some(serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::Internal,

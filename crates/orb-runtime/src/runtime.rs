@@ -2,6 +2,7 @@ use crate::host::{self, HostState, LogSink, MemoryLimiter};
 use crate::values::{json_to_val, type_name, val_to_json};
 use orb_core::{ErrorCode, ExportInfo, FunctionId, Limits, OrbError, ParamInfo};
 use serde_json::{Map, Value as Json, json};
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -332,6 +333,38 @@ pub struct CallOutcome {
 }
 
 impl CallOutcome {
+    /// What the finished call commits, per namespace, taking it out of
+    /// `kv`: on success everything it read and wrote, plus its result as
+    /// the JSON value of `write_to` in the call's namespace; on failure only
+    /// the call's `set` pairs. Namespaces with nothing to commit are left
+    /// out (empty: nothing to commit).
+    pub fn take_commit(
+        &mut self,
+        access: &crate::KvAccess,
+        write_to: Option<&str>,
+    ) -> Vec<(String, crate::NsTransaction)> {
+        let tx = std::mem::take(&mut self.kv);
+        let mut parts: BTreeMap<String, crate::NsTransaction> = match &self.result {
+            Ok(_) => tx.namespaces,
+            Err(_) => {
+                let mut preset = crate::NsTransaction::default();
+                for (k, v) in &access.preset {
+                    preset.writes.insert(k.clone(), Some(v.clone()));
+                }
+                BTreeMap::from([(access.namespace.clone(), preset)])
+            }
+        };
+        if let (Ok(value), Some(key)) = (&self.result, write_to) {
+            let value = serde_json::to_vec(value).expect("JSON values serialise");
+            parts
+                .entry(access.namespace.clone())
+                .or_default()
+                .writes
+                .insert(key.to_string(), Some(value));
+        }
+        parts.into_iter().filter(|(_, t)| !t.is_empty()).collect()
+    }
+
     /// Whether the call sent an outgoing request (it may have changed
     /// something elsewhere: never re-run it).
     pub fn side_effect(&self) -> bool {
