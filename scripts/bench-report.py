@@ -184,6 +184,7 @@ def main():
     for key, server, req, base in [
         ("p1.hyper", "bare hyper (`hyper-baseline`)", "`GET /` (same bytes as http-hello)", p1h),
         ("p1.wasmtime", "`wasmtime serve -S cli`", "`GET /` http-hello", p1h),
+        ("p1.wasmtime_tuned", "`wasmtime serve -S cli -O pooling-allocator=y,memory-guard-size=0,signals-based-traps=n,…keep-resident=1MiB` (tuned like Orb, for reference)", "`GET /` http-hello", p1h),
         ("p1.orb", "Orb", "`GET /http/{hash}/` http-hello (token)", p1h),
         ("p2.hyper", "bare hyper", "`POST /` JSON body", p2h),
         ("p2.orb", "Orb", "`POST /v1/functions/{hash}/add` `{\"a\":1,\"b\":2}` (calc)", p2h),
@@ -235,6 +236,19 @@ def main():
     L.append("")
     L.append("Cost = throughput lost = 1 − (time without ÷ time with).")
     L.append("")
+    L.append("#### Guard pages vs compiled bounds checks (criterion median per call; `RuntimeConfig::guard_pages`)")
+    L.append("")
+    L.append("Orb's default is bounds checks: no `mprotect` (and no TLB shootdown) per recycled instance. "
+             "`guard_pages = true` in `orb.toml` switches to guard pages.")
+    L.append("")
+    L.append("| call | guard pages | bounds checks (default) | change |")
+    L.append("| --- | ---: | ---: | ---: |")
+    for b, name in [("memwork_1M", "`memwork(1000000)`: load + add + store per round (WAT)"),
+                    ("hello_greet", "hello `greet`"), ("misbehave_noop", "Rust `noop`")]:
+        g, c = crit("memory_guard_pages", b), crit("memory_bounds_checks", b)
+        change = "—" if g is None or c is None else f"{(c / g - 1) * 100:+.1f} %"
+        L.append(f"| {name} | {'—' if g is None else f'{g:.1f} µs'} | {'—' if c is None else f'{c:.1f} µs'} | {change} |")
+    L.append("")
     L.append(f"#### P4: cold start (`cargo bench -p orb-runtime --bench startup`, load {r.get('startup.load', '?')})")
     L.append("")
     L.append(startup)
@@ -265,6 +279,7 @@ def main():
     L.append("cargo build --release -p orb-cli --bin orb && cargo build --release -p orb-bench --bins")
     L.append("orb serve --listen 127.0.0.1:0 --data-dir $TMP/orb        # deploy http-hello, calc with curl")
     L.append("build/tools/bin/wasmtime serve -S cli --addr 127.0.0.1:$P build/guests/http-hello.wasm")
+    L.append("build/tools/bin/wasmtime serve -S cli -O pooling-allocator=y,memory-guard-size=0,signals-based-traps=n,pooling-memory-keep-resident=1048576,pooling-table-keep-resident=1048576 --addr 127.0.0.1:$P2 build/guests/http-hello.wasm")
     L.append("hyper-baseline --listen 127.0.0.1:$P --body <Orb's GET / body> --content-type application/json")
     L.append(f"wrk -t2 -c{a.connections} -d{a.duration}s --latency [-s auth.lua|post.lua] URL   # each server in turn")
     L.append(f"openloop --url URL --rate <0.8 × Orb P1 req/s> --seconds {a.open_seconds} --connections 64")

@@ -35,6 +35,10 @@ pub struct NodeConfig {
     pub max_activations: u64,
     /// Instances alive at once (pooling allocator size).
     pub max_instances: u32,
+    /// Guard linear memories with virtual memory instead of compiled-in
+    /// bounds checks: faster memory-heavy loops, slower instance recycling
+    /// (see `orb_runtime::RuntimeConfig::guard_pages`). Off by default.
+    pub guard_pages: bool,
     pub log_format: LogFormat,
     /// Keys an account may hold over all its namespaces.
     pub max_keys_per_account: u64,
@@ -106,6 +110,7 @@ impl Default for NodeConfig {
             log_limit_bytes: l.log_bytes,
             max_activations: 10_000,
             max_instances: 200,
+            guard_pages: false,
             log_format: LogFormat::Text,
             max_keys_per_account: 1_000_000,
             max_bytes_per_account: 1 << 30,

@@ -96,6 +96,7 @@ impl Node {
             cache_dir: Some(config.data_dir.join("compiled")),
             max_instances: config.max_instances,
             outbound: config.outbound()?,
+            guard_pages: config.guard_pages,
             ..Default::default()
         })?;
         let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;

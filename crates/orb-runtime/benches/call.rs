@@ -70,78 +70,70 @@ fn warm_calls(c: &mut Criterion) {
     group.finish();
 }
 
+/// One loop-heavy call and two instantiation-heavy ones, in a group of
+/// their own on the runtime `config` makes.
+fn engine_group(
+    c: &mut Criterion,
+    tokio: &tokio::runtime::Runtime,
+    group: String,
+    config: RuntimeConfig,
+    (loop_name, loop_bytes, loop_export): (&str, &[u8], &str),
+) {
+    let rt = Runtime::new(config).unwrap();
+    let mut group = c.benchmark_group(group);
+    let hello = guests::guest("hello");
+    let noop = guests::guest("misbehave");
+    for (name, bytes, export, params) in [
+        (loop_name, loop_bytes, loop_export, json!({"n": 1_000_000})),
+        ("hello_greet", &hello[..], "greet", json!({"name": "Ada"})),
+        ("misbehave_noop", &noop[..], "noop", json!({})),
+    ] {
+        bench_call(&mut group, &rt, tokio, name, bytes, export, &params);
+    }
+    group.finish();
+}
+
 /// The same calls on engines with and without each meter.
 fn metering(c: &mut Criterion) {
     let tokio = tokio();
     let work = guests::wat_work();
-    let hello = guests::guest("hello");
-    let noop = guests::guest("misbehave");
-    for (label, metering) in [
-        (
-            "none",
-            Metering {
-                epoch: false,
-                fuel: false,
-            },
-        ),
-        (
-            "epoch",
-            Metering {
-                epoch: true,
-                fuel: false,
-            },
-        ),
-        (
-            "fuel",
-            Metering {
-                epoch: false,
-                fuel: true,
-            },
-        ),
-        (
-            "both",
-            Metering {
-                epoch: true,
-                fuel: true,
-            },
-        ),
+    for (label, epoch, fuel) in [
+        ("none", false, false),
+        ("epoch", true, false),
+        ("fuel", false, true),
+        ("both", true, true),
     ] {
-        let rt = Runtime::new(RuntimeConfig {
-            metering,
+        let config = RuntimeConfig {
+            metering: Metering { epoch, fuel },
             ..Default::default()
-        })
-        .unwrap();
-        let mut group = c.benchmark_group(format!("metering_{label}"));
-        bench_call(
-            &mut group,
-            &rt,
-            &tokio,
-            "work_1M",
-            &work,
-            "work",
-            &json!({"n": 1_000_000}),
-        );
-        bench_call(
-            &mut group,
-            &rt,
-            &tokio,
-            "hello_greet",
-            &hello,
-            "greet",
-            &json!({"name": "Ada"}),
-        );
-        bench_call(
-            &mut group,
-            &rt,
-            &tokio,
-            "misbehave_noop",
-            &noop,
-            "noop",
-            &json!({}),
-        );
-        group.finish();
+        };
+        let group = format!("metering_{label}");
+        engine_group(c, &tokio, group, config, ("work_1M", &work, "work"));
     }
 }
 
-criterion_group!(benches, warm_calls, metering);
+/// Guard pages (bounds checks by virtual memory, one `mprotect` per
+/// instance that grew its memory) against explicit bounds checks compiled
+/// in (no `mprotect` per instance): what each costs per call and in a
+/// memory-heavy loop.
+fn guard_pages(c: &mut Criterion) {
+    let tokio = tokio();
+    let memwork = guests::wat_memwork();
+    for (label, guard_pages) in [("guard_pages", true), ("bounds_checks", false)] {
+        let config = RuntimeConfig {
+            guard_pages,
+            ..Default::default()
+        };
+        let group = format!("memory_{label}");
+        engine_group(
+            c,
+            &tokio,
+            group,
+            config,
+            ("memwork_1M", &memwork, "memwork"),
+        );
+    }
+}
+
+criterion_group!(benches, warm_calls, metering, guard_pages);
 criterion_main!(benches);

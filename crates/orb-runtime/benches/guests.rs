@@ -61,3 +61,25 @@ pub fn wat_work() -> Vec<u8> {
         "package orb:bench; world w { export work: func(n: u32) -> u32; }",
     )
 }
+
+/// `memwork(n: u32) -> u32`: `n` rounds of a load, an add and a store over
+/// a 64 KiB array in linear memory — the worst case for explicit bounds
+/// checks (engines without guard pages).
+pub fn wat_memwork() -> Vec<u8> {
+    wat_component(
+        r#"(module
+            (memory 2)
+            (func (export "memwork") (param $n i32) (result i32)
+              (local $i i32) (local $acc i32)
+              (block $done
+                (loop $top
+                  (br_if $done (i32.eqz (local.get $n)))
+                  (local.set $i (i32.and (i32.mul (local.get $n) (i32.const 4)) (i32.const 65532)))
+                  (local.set $acc (i32.add (local.get $acc) (i32.load (local.get $i))))
+                  (i32.store (local.get $i) (i32.add (local.get $acc) (local.get $n)))
+                  (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                  (br $top)))
+              (local.get $acc)))"#,
+        "package orb:bench; world w { export memwork: func(n: u32) -> u32; }",
+    )
+}

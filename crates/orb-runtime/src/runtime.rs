@@ -34,6 +34,14 @@ pub struct RuntimeConfig {
     pub outbound: crate::OutboundConfig,
     /// Which meters the engine compiles in (both on in every node).
     pub metering: Metering,
+    /// Linear memories guarded by virtual memory (guard pages, bounds
+    /// checks by the MMU) instead of explicit bounds checks compiled into
+    /// the code. Guard pages make memory-heavy loops faster but cost an
+    /// `mprotect` (and a TLB shootdown on every core) whenever an instance
+    /// that grew its memory is recycled — per request for most guests. Off
+    /// by default: Orb runs many short calls (BENCHMARKS.md, P1 and P3).
+    /// Both are equally safe; compiled artifacts are cached per setting.
+    pub guard_pages: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -44,6 +52,7 @@ impl Default for RuntimeConfig {
             max_instances: 200,
             outbound: Default::default(),
             metering: Metering::default(),
+            guard_pages: false,
         }
     }
 }
@@ -427,8 +436,16 @@ impl Runtime {
             .epoch_interruption(config.metering.epoch)
             .consume_fuel(config.metering.fuel)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .memory_reservation(config.limits.memory_bytes.max(1 << 20).next_power_of_two() * 2)
-            .memory_guard_size(32 << 20);
+            .memory_reservation(config.limits.memory_bytes.max(1 << 20).next_power_of_two() * 2);
+        if config.guard_pages {
+            cfg.memory_guard_size(32 << 20);
+        } else {
+            // No guard region and no signal-based traps: Cranelift emits a
+            // bounds check per access, and a recycled slot keeps its pages
+            // read-write (wasmtime's `MemoryImageSlot::instantiate` only
+            // re-protects memories that rely on virtual memory).
+            cfg.signals_based_traps(false).memory_guard_size(0);
+        }
         let engine = Engine::new(&cfg).map_err(anyhow::Error::from)?;
 
         let mut linker = Linker::new(&engine);

@@ -11,6 +11,7 @@ use redb::{
 };
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// hash hex → component bytes.
 const COMPONENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("components");
@@ -60,9 +61,15 @@ impl Default for StoreConfig {
 /// Functions are committed with immediate durability. Namespace writes and
 /// activations go through one writer thread that applies every write queued
 /// meanwhile in a single transaction (group commit): one fsync acknowledges
-/// them all. A batch of only activations is committed without fsync (they
-/// become durable with the next durable commit or [`Store::flush`]); redb
-/// guarantees the file reopens at a consistent commit either way.
+/// them all.
+///
+/// Activation records are off the call path: `put_activation` queues the
+/// record and returns; the writer holds a batch of only activations open
+/// for up to 10 ms to commit many at once, without fsync, and makes one
+/// batch durable at least every second (a crash loses at most that much;
+/// [`Store::flush`], called on shutdown, loses none). Activation reads
+/// first wait for the records queued before them, so a caller always finds
+/// its own calls. redb reopens the file at a consistent commit either way.
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
@@ -72,6 +79,64 @@ pub struct RedbStore {
     /// and a hit skips a read transaction on the blocking pool. Only this
     /// store writes ownerships, so it keeps the cache exact (see `owns`).
     owned: Arc<std::sync::RwLock<OwnedCache>>,
+    /// Configuration records (aliases, outbound policies, secrets, rules…)
+    /// read on every call of their account, answered from memory after the
+    /// first read. Only [`Store::put_records`] writes records, and it
+    /// invalidates the kinds it wrote once they are committed.
+    records: Arc<std::sync::RwLock<RecordCache>>,
+    /// Activation records queued on the writer and not yet committed.
+    pending: Arc<AtomicU64>,
+}
+
+/// Read-through cache of `get_record` and `list_records` answers (misses
+/// included) for the kinds in [`cached_kind`]. `generation` moves on every
+/// invalidation, so a read that raced with a write never caches what the
+/// write replaced.
+#[derive(Default)]
+struct RecordCache {
+    gets: std::collections::HashMap<(RecordKind, String), Option<Vec<u8>>>,
+    lists: std::collections::HashMap<(RecordKind, String), Listing>,
+    /// Namespace whitelists (`account/namespace`), checked by every call
+    /// that names a namespace.
+    whitelists: std::collections::HashMap<String, Option<Vec<FunctionId>>>,
+    generation: u64,
+}
+
+/// A `list_records` answer: (key, bytes) in key order.
+type Listing = Vec<(String, Vec<u8>)>;
+
+/// Entries kept at most; a full cache starts over (it only saves reads).
+const RECORD_CACHE_MAX: usize = 16_384;
+
+/// Kinds read on the call path and written rarely. Queues, dead letters,
+/// outports and schedules change with every call or tick: not cached.
+fn cached_kind(kind: RecordKind) -> bool {
+    matches!(
+        kind,
+        RecordKind::Alias
+            | RecordKind::PublicRoute
+            | RecordKind::Outbound
+            | RecordKind::Secret
+            | RecordKind::Trigger
+            | RecordKind::Rule
+            | RecordKind::Kappa
+    )
+}
+
+impl RecordCache {
+    fn invalidate(&mut self, kinds: &[RecordKind]) {
+        self.generation += 1;
+        self.gets.retain(|(k, _), _| !kinds.contains(k));
+        self.lists.retain(|(k, _), _| !kinds.contains(k));
+    }
+
+    fn make_room(&mut self) {
+        if self.gets.len() + self.lists.len() + self.whitelists.len() >= RECORD_CACHE_MAX {
+            self.gets.clear();
+            self.lists.clear();
+            self.whitelists.clear();
+        }
+    }
 }
 
 /// Positive ownership cache. `deletions` counts removals, so a read that
@@ -106,6 +171,9 @@ impl Drop for Writer {
 /// failed (`Some(error)`).
 struct Job {
     durable: bool,
+    /// Nobody waits for it (an activation record): the writer may hold its
+    /// batch open a little to commit more of them at once.
+    lazy: bool,
     run: Box<RunJob>,
     finish: Box<dyn FnOnce(Option<StoreError>) + Send>,
 }
@@ -115,6 +183,20 @@ type RunJob = dyn FnMut(&WriteTransaction, &StoreConfig) -> bool + Send;
 /// Jobs applied in one transaction at most.
 const MAX_BATCH: usize = 512;
 
+/// How long a batch of only lazy jobs waits for company before it is
+/// committed, looking for more every `LINGER_POLL`. A job someone waits
+/// for ends the wait (within one poll).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+const LINGER_POLL: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// The longest a non-durable commit stays the newest (see `writer_loop`).
+const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Activation records queued but not yet committed beyond which
+/// `put_activation` waits for its commit (backpressure when the writer
+/// cannot keep up).
+const MAX_PENDING_ACTIVATIONS: u64 = 8_192;
+
 /// The group-commit loop: wait for a job, take every job queued behind it,
 /// apply them in order in one transaction, commit once, answer them all.
 ///
@@ -123,12 +205,35 @@ const MAX_BATCH: usize = 512;
 /// of the batch re-run without it, so no partial write is committed and no
 /// other caller pays for it.
 fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Receiver<Job>) {
+    let mut last_durable = std::time::Instant::now();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
+            }
+        }
+        if batch.iter().all(|j| j.lazy) {
+            // Poll instead of blocking on the queue: a sender only wakes a
+            // receiver that is blocked, so records queued meanwhile cost no
+            // wake-up each. A job someone waits for ends the wait.
+            let deadline = std::time::Instant::now() + LINGER;
+            'linger: while batch.len() < MAX_BATCH && std::time::Instant::now() < deadline {
+                std::thread::sleep(LINGER_POLL);
+                loop {
+                    match jobs.try_recv() {
+                        Ok(j) => {
+                            let waited_for = !j.lazy;
+                            batch.push(j);
+                            if waited_for || batch.len() >= MAX_BATCH {
+                                break 'linger;
+                            }
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => break 'linger,
+                    }
+                }
             }
         }
         while !batch.is_empty() {
@@ -142,9 +247,11 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                     break;
                 }
             };
-            if !batch.iter().any(|j| j.durable)
-                && let Err(e) = txn.set_durability(Durability::None)
-            {
+            // Non-durable batches (only activations) are made durable at
+            // least once a second: a crash loses at most that much of them.
+            let durable =
+                batch.iter().any(|j| j.durable) || last_durable.elapsed() >= DURABLE_EVERY;
+            if !durable && let Err(e) = txn.set_durability(Durability::None) {
                 tracing::warn!(error = %e, "store: could not relax durability; committing durably");
             }
             let failed: Vec<bool> = batch.iter_mut().map(|j| !(j.run)(&txn, &config)).collect();
@@ -162,6 +269,9 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                 continue;
             }
             let committed = txn.commit();
+            if durable && committed.is_ok() {
+                last_durable = std::time::Instant::now();
+            }
             if let Err(e) = &committed {
                 tracing::error!(error = %e, "store: commit failed");
             }
@@ -212,6 +322,8 @@ impl RedbStore {
                 thread: Some(thread),
             }),
             owned: Default::default(),
+            records: Default::default(),
+            pending: Default::default(),
         })
     }
 
@@ -222,9 +334,37 @@ impl RedbStore {
     async fn write<T: Send + 'static>(
         &self,
         durable: bool,
-        mut f: impl FnMut(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
+        f: impl FnMut(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.submit(durable, false, f)?
+            .await
+            .map_err(|_| StoreError::Backend("the store's writer thread dropped a write".into()))?
+    }
+
+    /// Queues `f` for the group-commit thread; the receiver answers once
+    /// its batch is committed.
+    fn submit<T: Send + 'static>(
+        &self,
+        durable: bool,
+        lazy: bool,
+        f: impl FnMut(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<tokio::sync::oneshot::Receiver<StoreResult<T>>> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send_job(durable, lazy, f, move |answer| {
+            let _ = tx.send(answer);
+        })?;
+        Ok(rx)
+    }
+
+    /// Queues `f` for the group-commit thread; `done` gets its result once
+    /// its batch is committed (or failed), on the writer thread.
+    fn send_job<T: Send + 'static>(
+        &self,
+        durable: bool,
+        lazy: bool,
+        mut f: impl FnMut(&WriteTransaction, &StoreConfig) -> StoreResult<T> + Send + 'static,
+        done: impl FnOnce(StoreResult<T>) + Send + 'static,
+    ) -> StoreResult<()> {
         let slot: Arc<std::sync::Mutex<Option<StoreResult<T>>>> = Arc::default();
         let mine = slot.clone();
         let run = move |txn: &WriteTransaction, cfg: &StoreConfig| {
@@ -239,12 +379,11 @@ impl RedbStore {
         };
         let finish = move |failed: Option<StoreError>| {
             let result = slot.lock().expect("slot lock").take();
-            let answer = match (result, failed) {
+            done(match (result, failed) {
                 (Some(Err(e)), _) | (_, Some(e)) => Err(e),
                 (Some(Ok(v)), None) => Ok(v),
                 (None, None) => Err(StoreError::Backend("the write never ran".into())),
-            };
-            let _ = tx.send(answer);
+            });
         };
         self.writer
             .jobs
@@ -252,12 +391,20 @@ impl RedbStore {
             .expect("open until dropped")
             .send(Job {
                 durable,
+                lazy,
                 run: Box::new(run),
                 finish: Box::new(finish),
             })
-            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("the store's writer thread dropped a write".into()))?
+            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))
+    }
+
+    /// Waits until every activation queued so far is committed, so reads
+    /// see the caller's own calls. Free when none is pending.
+    async fn settle_activations(&self) -> StoreResult<()> {
+        if self.pending.load(Ordering::SeqCst) == 0 {
+            return Ok(());
+        }
+        self.write(false, |_, _| Ok(())).await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -268,6 +415,35 @@ impl RedbStore {
         tokio::task::spawn_blocking(move || f(&this.db, &this.config))
             .await
             .map_err(backend)?
+    }
+
+    /// A read answered from the record cache when `cached` and present;
+    /// otherwise `read` on the blocking pool, whose answer is cached unless
+    /// an invalidation happened meanwhile (the generation moved).
+    async fn through_cache<T: Clone + Send + 'static>(
+        &self,
+        cached: bool,
+        get: impl FnOnce(&RecordCache) -> Option<T>,
+        put: impl FnOnce(&mut RecordCache, T),
+        read: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        if !cached {
+            return self.blocking(move |db, _| read(db)).await;
+        }
+        let generation = {
+            let cache = self.records.read().expect("records lock");
+            if let Some(v) = get(&cache) {
+                return Ok(v);
+            }
+            cache.generation
+        };
+        let value = self.blocking(move |db, _| read(db)).await?;
+        let mut cache = self.records.write().expect("records lock");
+        if cache.generation == generation {
+            cache.make_room();
+            put(&mut cache, value.clone());
+        }
+        Ok(value)
     }
 }
 
@@ -695,16 +871,22 @@ impl Store for RedbStore {
     ) -> StoreResult<()> {
         let key = format!("{account}/{namespace}");
         let value = encode(&functions)?;
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut t = txn.open_table(WHITELISTS).map_err(backend)?;
-                t.insert(key.as_str(), value.as_slice()).map_err(backend)?;
-            }
-            txn.commit().map_err(backend)?;
-            Ok(())
-        })
-        .await
+        let cached = key.clone();
+        let written = self
+            .blocking(move |db, _| {
+                let txn = db.begin_write().map_err(backend)?;
+                {
+                    let mut t = txn.open_table(WHITELISTS).map_err(backend)?;
+                    t.insert(key.as_str(), value.as_slice()).map_err(backend)?;
+                }
+                txn.commit().map_err(backend)?;
+                Ok(())
+            })
+            .await;
+        let mut cache = self.records.write().expect("records lock");
+        cache.generation += 1;
+        cache.whitelists.remove(&cached);
+        written
     }
 
     async fn get_whitelist(
@@ -713,14 +895,22 @@ impl Store for RedbStore {
         namespace: &str,
     ) -> StoreResult<Option<Vec<FunctionId>>> {
         let key = format!("{account}/{namespace}");
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let t = txn.open_table(WHITELISTS).map_err(backend)?;
-            t.get(key.as_str())
-                .map_err(backend)?
-                .map(|v| decode(v.value()))
-                .transpose()
-        })
+        let read = key.clone();
+        self.through_cache(
+            true,
+            |c| c.whitelists.get(&key).cloned(),
+            |c, v| {
+                c.whitelists.insert(key.clone(), v);
+            },
+            move |db| {
+                let txn = db.begin_read().map_err(backend)?;
+                let t = txn.open_table(WHITELISTS).map_err(backend)?;
+                t.get(read.as_str())
+                    .map_err(backend)?
+                    .map(|v| decode(v.value()))
+                    .transpose()
+            },
+        )
         .await
     }
 
@@ -862,29 +1052,53 @@ impl Store for RedbStore {
     }
 
     async fn put_records(&self, changes: Vec<RecordChange>) -> StoreResult<()> {
-        self.write(true, move |txn, _| {
-            let mut t = txn.open_table(RECORDS).map_err(backend)?;
-            for (kind, key, value) in &changes {
-                let k = format!("{}\0{key}", kind.as_str());
-                match value {
-                    Some(v) => t.insert(k.as_str(), v.as_slice()).map_err(backend)?,
-                    None => t.remove(k.as_str()).map_err(backend)?,
-                };
-            }
-            Ok(())
-        })
-        .await
+        let mut kinds: Vec<RecordKind> = changes
+            .iter()
+            .map(|(k, _, _)| *k)
+            .filter(|k| cached_kind(*k))
+            .collect();
+        kinds.dedup();
+        let written = self
+            .write(true, move |txn, _| {
+                let mut t = txn.open_table(RECORDS).map_err(backend)?;
+                for (kind, key, value) in &changes {
+                    let k = format!("{}\0{key}", kind.as_str());
+                    match value {
+                        Some(v) => t.insert(k.as_str(), v.as_slice()).map_err(backend)?,
+                        None => t.remove(k.as_str()).map_err(backend)?,
+                    };
+                }
+                Ok(())
+            })
+            .await;
+        // After the commit (or its failure): reads from here on go to the
+        // file, and reads that began before cannot cache what they saw.
+        if !kinds.is_empty() {
+            self.records
+                .write()
+                .expect("records lock")
+                .invalidate(&kinds);
+        }
+        written
     }
 
     async fn get_record(&self, kind: RecordKind, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let k = format!("{}\0{key}", kind.as_str());
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let t = txn.open_table(RECORDS).map_err(backend)?;
-            Ok(t.get(k.as_str())
-                .map_err(backend)?
-                .map(|v| v.value().to_vec()))
-        })
+        let slot = (kind, key.to_string());
+        self.through_cache(
+            cached_kind(kind),
+            |c| c.gets.get(&slot).cloned(),
+            |c, v| {
+                c.gets.insert(slot.clone(), v);
+            },
+            move |db| {
+                let txn = db.begin_read().map_err(backend)?;
+                let t = txn.open_table(RECORDS).map_err(backend)?;
+                Ok(t.get(k.as_str())
+                    .map_err(backend)?
+                    .map(|v| v.value().to_vec()))
+            },
+        )
         .await
     }
 
@@ -893,22 +1107,29 @@ impl Store for RedbStore {
         kind: RecordKind,
         prefix: &str,
     ) -> StoreResult<Vec<(String, Vec<u8>)>> {
-        let base = format!("{}\0", kind.as_str());
-        let start = format!("{base}{prefix}");
-        let prefix = prefix.to_string();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let t = txn.open_table(RECORDS).map_err(backend)?;
-            let mut out = Vec::new();
-            for entry in t.range(start.as_str()..).map_err(backend)? {
-                let (k, v) = entry.map_err(backend)?;
-                let Some(key) = k.value().strip_prefix(start.as_str()) else {
-                    break;
-                };
-                out.push((format!("{prefix}{key}"), v.value().to_vec()));
-            }
-            Ok(out)
-        })
+        let start = format!("{}\0{prefix}", kind.as_str());
+        let owned_prefix = prefix.to_string();
+        let slot = (kind, prefix.to_string());
+        self.through_cache(
+            cached_kind(kind),
+            |c| c.lists.get(&slot).cloned(),
+            |c, v| {
+                c.lists.insert(slot.clone(), v);
+            },
+            move |db| {
+                let txn = db.begin_read().map_err(backend)?;
+                let t = txn.open_table(RECORDS).map_err(backend)?;
+                let mut out = Vec::new();
+                for entry in t.range(start.as_str()..).map_err(backend)? {
+                    let (k, v) = entry.map_err(backend)?;
+                    let Some(key) = k.value().strip_prefix(start.as_str()) else {
+                        break;
+                    };
+                    out.push((format!("{owned_prefix}{key}"), v.value().to_vec()));
+                }
+                Ok(out)
+            },
+        )
         .await
     }
 
@@ -921,7 +1142,9 @@ impl Store for RedbStore {
             .map(|f| format!("{}/{}/{}", activation.account, f.hex(), activation.id));
         let account_key = format!("{}/{}", activation.account, activation.id);
         let value = encode(activation)?;
-        self.write(false, move |txn, cfg| {
+        let pending = self.pending.clone();
+        let queued = pending.fetch_add(1, Ordering::SeqCst) + 1;
+        let write = move |txn: &WriteTransaction, cfg: &StoreConfig| {
             {
                 let mut acts = txn.open_table(ACTIVATIONS).map_err(backend)?;
                 let mut by_fn = txn.open_table(ACT_BY_FN).map_err(backend)?;
@@ -960,11 +1183,35 @@ impl Store for RedbStore {
                 }
             }
             Ok(())
+        };
+        if queued > MAX_PENDING_ACTIVATIONS {
+            // The writer is behind: this caller waits for its record.
+            let answer = self.submit(false, false, write);
+            let answer = match answer {
+                Ok(rx) => rx.await.unwrap_or_else(|_| {
+                    Err(StoreError::Backend(
+                        "the store's writer thread dropped a write".into(),
+                    ))
+                }),
+                Err(e) => Err(e),
+            };
+            pending.fetch_sub(1, Ordering::SeqCst);
+            return answer;
+        }
+        let settled = pending.clone();
+        self.send_job(false, true, write, move |answer: StoreResult<()>| {
+            settled.fetch_sub(1, Ordering::SeqCst);
+            if let Err(e) = answer {
+                tracing::warn!(error = %e, "store: an activation record was not stored");
+            }
         })
-        .await
+        .inspect_err(|_| {
+            pending.fetch_sub(1, Ordering::SeqCst);
+        })
     }
 
     async fn get_activation(&self, id: &str) -> StoreResult<Option<Activation>> {
+        self.settle_activations().await?;
         let id = id.to_string();
         self.blocking(move |db, _| {
             let txn = db.begin_read().map_err(backend)?;
@@ -978,6 +1225,7 @@ impl Store for RedbStore {
     }
 
     async fn list_activations(&self, query: &ActivationQuery) -> StoreResult<Vec<Activation>> {
+        self.settle_activations().await?;
         let q = query.clone();
         self.blocking(move |db, _| {
             let limit = q.limit.clamp(1, 1000);
@@ -1109,6 +1357,108 @@ mod tests {
                 .await
                 .unwrap();
             assert!(s.owns("a", &f).await.unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_activations_are_read_back_at_once_and_kept_by_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = FunctionId::of(b"queued");
+        {
+            let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+            for i in 0..300 {
+                s.put_activation(&act(&format!("a{i:04}"), "acc", &f))
+                    .await
+                    .unwrap();
+                if i % 100 == 99 {
+                    // Each read sees every record queued before it.
+                    let id = format!("a{i:04}");
+                    assert_eq!(s.get_activation(&id).await.unwrap().unwrap().id, id);
+                    let listed = s.list_activations(&q("acc", Some(&f), 1000, None)).await;
+                    assert_eq!(listed.unwrap().len(), i + 1);
+                }
+            }
+            for i in 300..400 {
+                s.put_activation(&act(&format!("a{i:04}"), "acc", &f))
+                    .await
+                    .unwrap();
+            }
+            s.flush().await.unwrap();
+            assert_eq!(s.pending.load(Ordering::SeqCst), 0);
+        }
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        let listed = s.list_activations(&q("acc", None, 1000, None)).await;
+        assert_eq!(listed.unwrap().len(), 400, "every queued record survives");
+    }
+
+    #[tokio::test]
+    async fn cached_records_follow_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = RedbStore::open(dir.path(), StoreConfig::default()).unwrap();
+        let put = |kind, key: &str, v: Option<&str>| {
+            let s = s.clone();
+            let change = (kind, key.to_string(), v.map(|v| v.as_bytes().to_vec()));
+            async move { s.put_records(vec![change]).await.unwrap() }
+        };
+        let get = |kind, key: &'static str| {
+            let s = s.clone();
+            async move {
+                s.get_record(kind, key)
+                    .await
+                    .unwrap()
+                    .map(|v| String::from_utf8(v).unwrap())
+            }
+        };
+        let list = |kind, prefix: &'static str| {
+            let s = s.clone();
+            async move {
+                s.list_records(kind, prefix)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={}", String::from_utf8(v).unwrap()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        use RecordKind::{Outbound, Queue, Secret};
+        // A miss is cached too, and a write replaces it.
+        assert_eq!(get(Outbound, "a").await, None);
+        assert_eq!(get(Outbound, "a").await, None);
+        put(Outbound, "a", Some("1")).await;
+        assert_eq!(get(Outbound, "a").await.as_deref(), Some("1"));
+        put(Outbound, "a", Some("2")).await;
+        assert_eq!(get(Outbound, "a").await.as_deref(), Some("2"));
+        put(Outbound, "a", None).await;
+        assert_eq!(get(Outbound, "a").await, None);
+        // Lists follow adds, changes and removals.
+        assert!(list(Secret, "a/").await.is_empty());
+        put(Secret, "a/x", Some("1")).await;
+        put(Secret, "b/x", Some("9")).await;
+        assert_eq!(list(Secret, "a/").await, ["a/x=1"]);
+        put(Secret, "a/y", Some("2")).await;
+        assert_eq!(list(Secret, "a/").await, ["a/x=1", "a/y=2"]);
+        put(Secret, "a/x", None).await;
+        assert_eq!(list(Secret, "a/").await, ["a/y=2"]);
+        // Whitelists too.
+        let f = FunctionId::of(b"w");
+        assert_eq!(s.get_whitelist("a", "ns").await.unwrap(), None);
+        s.set_whitelist("a", "ns", std::slice::from_ref(&f))
+            .await
+            .unwrap();
+        assert_eq!(s.get_whitelist("a", "ns").await.unwrap(), Some(vec![f]));
+        s.set_whitelist("a", "ns", &[]).await.unwrap();
+        assert_eq!(s.get_whitelist("a", "ns").await.unwrap(), Some(vec![]));
+        // Kinds that are not cached are read each time.
+        put(Queue, "q", Some("1")).await;
+        assert_eq!(get(Queue, "q").await.as_deref(), Some("1"));
+        // Racing reads never leave a replaced value cached.
+        for i in 0..50 {
+            let reads: Vec<_> = (0..4).map(|_| tokio::spawn(get(Outbound, "r"))).collect();
+            put(Outbound, "r", Some(&i.to_string())).await;
+            for r in reads {
+                r.await.unwrap();
+            }
+            assert_eq!(get(Outbound, "r").await, Some(i.to_string()));
         }
     }
 
