@@ -17,6 +17,12 @@ mod tokens;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: a node allocates and frees small
+/// objects on every request from many threads, where glibc's arenas
+/// contend (BENCHMARKS.md, issue 8).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // wasmtime builds an error value on every store drop; with
     // RUST_BACKTRACE=1 each one would capture a backtrace (~10 µs per call).
