@@ -132,6 +132,9 @@ def main():
 
     p5o50, p5o99 = num(r, "p5.orb.p50_us"), num(r, "p5.orb.p99_us")
     p5h50, p5h99 = num(r, "p5.hyper.p50_us"), num(r, "p5.hyper.p99_us")
+    # A ratio means nothing when the server fell behind the schedule: then
+    # every request queues and p50 and p99 are both the backlog.
+    p5_kept_up = (num(r, "p5.orb.achieved", 0) or 0) >= 0.99 * (num(r, "p5.orb.rate", 1) or 1)
     d_idle = num(r, "density.idle_kb_per_function")
     d_l1, d_ln = num(r, "density.lookup_call_us_1"), num(r, "density.lookup_call_us_n")
     d_peak = num(r, "density.in_flight_peak_rss_mib")
@@ -151,7 +154,9 @@ def main():
         ("P4 first call after restart, Rust `hello`", f"{restart.get('hello', 0):.2f} ms", "≤ 2 ms", restart.get("hello", 1e9) <= 2),
         ("P4 first call after restart, Python `py-hello`", f"{restart.get('py-hello', 0):.2f} ms", "≤ 30 ms", restart.get("py-hello", 1e9) <= 30),
         ("P5 p99 ÷ p50 at 80 % of peak (Orb `/http`)",
-         f"{(p5o99 or 0) / (p5o50 or 1):.2f} ({fmt_us(p5o99)} / {fmt_us(p5o50)})", "≤ 2", (p5o99 or 1e9) <= 2 * (p5o50 or 0)),
+         f"{(p5o99 or 0) / (p5o50 or 1):.2f} ({fmt_us(p5o99)} / {fmt_us(p5o50)})"
+         + ("" if p5_kept_up else f"; overloaded: {r.get('p5.orb.achieved', '?')} of {r.get('p5.orb.rate', '?')}/s"),
+         "≤ 2", p5_kept_up and (p5o99 or 1e9) <= 2 * (p5o50 or 0)),
         ("P6 epoch interruption, throughput lost (compute loop)", pct(e_cost), "≤ 5 %", e_cost is not None and e_cost <= 0.05),
         ("P6 fuel accounting, throughput lost (compute loop)", pct(f_cost), "≤ 15 %", f_cost is not None and f_cost <= 0.15),
         ("P6 fuel on top of epoch, as nodes run (compute loop)", pct(f_on_e), "≤ 15 %", f_on_e is not None and f_on_e <= 0.15),
@@ -204,7 +209,10 @@ def main():
     L.append("")
     L.append("| server | rate | achieved | p50 | p90 | p99 | max | p99 ÷ p50 | errors | load |")
     L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for t, name in [("orb", "Orb `/http/{hash}/`"), ("hyper", "bare hyper")]:
+    for t, name in [("orb", "Orb `/http/{hash}/`"), ("hyper", "bare hyper"),
+                    ("orb_half", "Orb `/http/{hash}/` at 50 % of peak (reference)")]:
+        if f"p5.{t}.rate" not in r:
+            continue
         p50, p99 = num(r, f"p5.{t}.p50_us"), num(r, f"p5.{t}.p99_us")
         L.append(f"| {name} | {r.get(f'p5.{t}.rate', '?')}/s | {r.get(f'p5.{t}.achieved', '?')}/s | {fmt_us(p50)} | "
                  f"{fmt_us(num(r, f'p5.{t}.p90_us'))} | {fmt_us(p99)} | {fmt_us(num(r, f'p5.{t}.max_us'))} | "
