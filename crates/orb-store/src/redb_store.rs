@@ -206,7 +206,39 @@ const MAX_PENDING_ACTIVATIONS: u64 = 8_192;
 /// other caller pays for it.
 fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Receiver<Job>) {
     let mut last_durable = std::time::Instant::now();
-    while let Ok(first) = jobs.recv() {
+    // Whether a non-durable commit happened since the last durable one.
+    let mut dirty = false;
+    loop {
+        let first = if dirty {
+            // Idle with non-durable commits: make them durable within a second.
+            let left = DURABLE_EVERY.saturating_sub(last_durable.elapsed());
+            match jobs.recv_timeout(left) {
+                Ok(j) => j,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    match db
+                        .begin_write()
+                        .map_err(backend)
+                        .and_then(|t| t.commit().map_err(backend))
+                    {
+                        Ok(()) => {
+                            dirty = false;
+                            last_durable = std::time::Instant::now();
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "store: the periodic durable commit failed");
+                            last_durable = std::time::Instant::now();
+                        }
+                    }
+                    continue;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match jobs.recv() {
+                Ok(j) => j,
+                Err(_) => break,
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -269,8 +301,11 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                 continue;
             }
             let committed = txn.commit();
-            if durable && committed.is_ok() {
-                last_durable = std::time::Instant::now();
+            if committed.is_ok() {
+                if durable {
+                    last_durable = std::time::Instant::now();
+                }
+                dirty = !durable;
             }
             if let Err(e) = &committed {
                 tracing::error!(error = %e, "store: commit failed");
