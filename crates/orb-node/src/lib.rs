@@ -163,6 +163,15 @@ impl Node {
         match &self.tls {
             Some(tls) => tls::serve(listener, tls, app, shutdown).await?,
             None => {
+                // TCP_NODELAY: a response written in two parts (a streamed
+                // body's last chunk) must not wait for the client's delayed
+                // ACK (~40 ms).
+                use axum::serve::ListenerExt as _;
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
                 axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await?

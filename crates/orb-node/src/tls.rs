@@ -88,9 +88,10 @@ pub(crate) async fn serve(
         on_shutdown.graceful_shutdown(None);
     });
     axum_server::Server::from_listener(listener)
-        .acceptor(RustlsAcceptor::new(RustlsConfig::from_config(
-            tls.config.clone(),
-        )))
+        .acceptor(
+            RustlsAcceptor::new(RustlsConfig::from_config(tls.config.clone()))
+                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
+        )
         .handle(handle)
         .accept_error_handler(|peer, e| match peer {
             Some(peer) => tracing::debug!(%peer, error = %e, "TLS connection refused"),
