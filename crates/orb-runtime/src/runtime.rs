@@ -36,11 +36,13 @@ pub struct RuntimeConfig {
     pub metering: Metering,
     /// Linear memories guarded by virtual memory (guard pages, bounds
     /// checks by the MMU) instead of explicit bounds checks compiled into
-    /// the code. Guard pages make memory-heavy loops faster but cost an
-    /// `mprotect` (and a TLB shootdown on every core) whenever an instance
-    /// that grew its memory is recycled — per request for most guests. Off
-    /// by default: Orb runs many short calls (BENCHMARKS.md, P1 and P3).
-    /// Both are equally safe; compiled artifacts are cached per setting.
+    /// the code. Guard pages make memory-heavy loops faster (7–17 %) and
+    /// keep calls fast with many thousands of functions loaded (P7), but
+    /// cost an `mprotect` (and a TLB shootdown on every core) whenever an
+    /// instance that grew its memory is recycled — per request for most
+    /// guests. Off by default: Orb runs many short calls (BENCHMARKS.md,
+    /// P1 and P3). Both are equally safe; compiled artifacts are cached per
+    /// setting.
     pub guard_pages: bool,
 }
 
