@@ -261,7 +261,8 @@ def main():
     L.append("")
     L.append(startup)
     L.append("")
-    L.append(f"#### P7: density (`ORB_BENCH_DENSITY_N={a.density_n} cargo bench -p orb-runtime --bench density`, load {r.get('density.load', '?')})")
+    runs = "1 run" if a.quick == "1" else "median of 3 runs per figure"
+    L.append(f"#### P7: density (`ORB_BENCH_DENSITY_N={a.density_n} cargo bench -p orb-runtime --bench density`, {runs}, load {r.get('density.load', '?')})")
     L.append("")
     L.append("| measure | value |")
     L.append("| --- | ---: |")
