@@ -310,6 +310,52 @@ async fn a_namespace_change_drives_the_thermostat_decision() {
     assert_eq!(firings, 4.0);
 }
 
+/// A rule whose function writes under its own trigger's prefix (from the
+/// guest, not `write_to`, so it cannot be refused up front): the trigger
+/// does not fire on its own rule's changes, so one outside write runs the
+/// rule once instead of forever.
+#[tokio::test]
+async fn a_rule_writing_under_its_own_trigger_prefix_runs_once() {
+    let s = Server::start(&[]);
+    let f = s.deploy("events").await;
+    let (st, t) = put(
+        &s,
+        "/v1/triggers/seen",
+        &json!({"namespace": "notes", "prefix": "seen/"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{t}");
+    // note-change writes `seen/NNNN`: under the trigger's own prefix.
+    let (st, r) = put(
+        &s,
+        "/v1/rules/note",
+        &json!({"trigger": "seen", "function": f, "export": "note-change", "namespace": "notes"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{r}");
+    let rb = s
+        .http
+        .put(format!("{}/v1/namespaces/notes/keys/seen/outside", s.url))
+        .header("authorization", s.bearer())
+        .json(&json!("by hand"));
+    assert!(rb.send().await.unwrap().status().is_success());
+    // The rule's own write appears…
+    wait_value(&s, "notes", "seen/0001", &json!("seen/outside set")).await;
+    // …and fires nothing more: a loop would add a key every few ms.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, keys) = s.get("/v1/namespaces/notes/keys?prefix=seen/").await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "{keys}");
+    assert_eq!(s.metric("orb_trigger_firings_total").await, 1.0);
+    // An outside write still fires it.
+    let rb = s
+        .http
+        .delete(format!("{}/v1/namespaces/notes/keys/seen/outside", s.url))
+        .header("authorization", s.bearer());
+    assert!(rb.send().await.unwrap().status().is_success());
+    wait_value(&s, "notes", "seen/0001", &json!("seen/outside deleted")).await;
+    assert_eq!(s.metric("orb_trigger_firings_total").await, 2.0);
+}
+
 #[tokio::test]
 async fn a_sequence_feeds_each_result_to_the_next_step_and_stops_on_error() {
     let s = Server::start(&[]);

@@ -299,12 +299,15 @@ impl orb_runtime::KvBackend for NodeKv {
 /// Commits what a call did to its namespaces: on success its reads are
 /// validated and its writes (plus `write_to`) applied; on failure only its
 /// `set` pairs are written. Returns `false` on a conflict (re-run the call).
-/// A quota refusal becomes the call's error.
+/// A quota refusal becomes the call's error. `cause_trigger` is the
+/// trigger whose rule made the call, if any (it will not fire on these
+/// changes again).
 async fn commit(
     node: &Node,
     account: &str,
     access: &orb_runtime::KvAccess,
     write_to: Option<&str>,
+    cause_trigger: Option<&str>,
     outcome: &mut orb_runtime::CallOutcome,
 ) -> Result<bool, ApiError> {
     let parts: Vec<orb_store::NsCommit> = outcome
@@ -328,7 +331,7 @@ async fn commit(
     match node.store.kv_commit(account, parts).await? {
         orb_store::Commit::Done => {
             for (ns, writes) in announce {
-                crate::kv::publish(node, account, &ns, &writes);
+                crate::kv::publish(node, account, &ns, &writes, cause_trigger);
             }
             Ok(true)
         }
@@ -622,6 +625,7 @@ pub(crate) async fn execute(
             &claims.account,
             access,
             req.write_to.as_deref(),
+            ctx.origin.trigger.as_deref(),
             &mut outcome,
         )
         .await?

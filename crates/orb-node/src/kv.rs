@@ -21,10 +21,22 @@ pub struct Change {
     pub value: Option<Value>,
     #[serde(skip)]
     pub deleted: bool,
+    /// The namespace trigger whose rule made this change, if one did: that
+    /// trigger does not fire on it again (a rule writing under its own
+    /// trigger's prefix would otherwise fire forever).
+    #[serde(skip)]
+    pub cause_trigger: Option<String>,
 }
 
 /// Announces committed writes to watchers (nobody listening is fine).
-pub fn publish(node: &Node, account: &str, ns: &str, writes: &[(String, Option<Vec<u8>>)]) {
+/// `cause_trigger`: the trigger whose rule made them (see [`Change`]).
+pub fn publish(
+    node: &Node,
+    account: &str,
+    ns: &str,
+    writes: &[(String, Option<Vec<u8>>)],
+    cause_trigger: Option<&str>,
+) {
     if node.changes.receiver_count() == 0 {
         return;
     }
@@ -37,6 +49,7 @@ pub fn publish(node: &Node, account: &str, ns: &str, writes: &[(String, Option<V
             key: key.clone(),
             value,
             deleted,
+            cause_trigger: cause_trigger.map(str::to_string),
         }));
     }
 }
@@ -264,7 +277,13 @@ pub async fn put_key(
         .kv_put(&claims.account, ns, key, &text)
         .await?
         .map_err(over_quota)?;
-    publish(node, &claims.account, ns, &[(key.to_string(), Some(text))]);
+    publish(
+        node,
+        &claims.account,
+        ns,
+        &[(key.to_string(), Some(text))],
+        None,
+    );
     Ok(json!({ "namespace": ns, "key": key, "revision": revision }))
 }
 
@@ -277,7 +296,7 @@ pub async fn delete_key(
     check_key(key)?;
     let claims = caller(node, headers, ns, true).await?;
     if node.store.kv_delete(&claims.account, ns, key).await? {
-        publish(node, &claims.account, ns, &[(key.to_string(), None)]);
+        publish(node, &claims.account, ns, &[(key.to_string(), None)], None);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(key_not_found(ns, key))
@@ -365,6 +384,6 @@ pub async fn import(
     {
         return Err(over_quota(q));
     }
-    publish(node, &claims.account, ns, &writes);
+    publish(node, &claims.account, ns, &writes, None);
     Ok(json!({ "namespace": ns, "imported": n }))
 }

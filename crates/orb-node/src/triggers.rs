@@ -644,6 +644,11 @@ pub(crate) async fn run_changes(
             .triggers
             .matching(&change.account, &change.namespace, &change.key);
         for name in names {
+            if change.cause_trigger.as_deref() == Some(name.as_str()) {
+                // A rule of this trigger wrote under its own prefix.
+                tracing::debug!(trigger = %name, key = %change.key, "a trigger's own rule changed this key; not fired again");
+                continue;
+            }
             let payload = json!({
                 "namespace": change.namespace,
                 "key": change.key,
