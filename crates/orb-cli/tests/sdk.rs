@@ -25,6 +25,12 @@ fn client(s: &Server, local: &std::path::Path) -> Client {
         .unwrap()
 }
 
+/// `calc.add(1, 2)` with the client's own execution policy.
+async fn add_1_2(c: &Client, calc: &[u8]) -> Result<orb_client::Invocation, ClientError> {
+    c.invoke(calc, "add", json!({"a": 1, "b": 2}), CallOptions::default())
+        .await
+}
+
 #[derive(Serialize)]
 struct AddParams {
     a: i32,
@@ -193,27 +199,11 @@ async fn auto_falls_back_to_local_when_the_node_is_unreachable() {
         .unwrap()
         .with_local(dir.path().join("a"))
         .unwrap();
-    let err = down
-        .invoke(
-            &calc,
-            "add",
-            json!({"a": 1, "b": 2}),
-            CallOptions::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = add_1_2(&down, &calc).await.unwrap_err();
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
     assert!(err.is_unreachable());
     let down = down.with_execution(Execution::Auto);
-    let inv = down
-        .invoke(
-            &calc,
-            "add",
-            json!({"a": 1, "b": 2}),
-            CallOptions::default(),
-        )
-        .await
-        .unwrap();
+    let inv = add_1_2(&down, &calc).await.unwrap();
     assert!(inv.local);
     assert_eq!(inv.result, json!(3));
     assert!(inv.activation.starts_with("local-"), "{inv:?}");
@@ -230,15 +220,7 @@ async fn auto_falls_back_to_local_when_the_node_is_unreachable() {
     let bare = Client::connect(&closed_port_url(), "t")
         .unwrap()
         .with_execution(Execution::Auto);
-    let err = bare
-        .invoke(
-            &calc,
-            "add",
-            json!({"a": 1, "b": 2}),
-            CallOptions::default(),
-        )
-        .await
-        .unwrap_err();
+    let err = add_1_2(&bare, &calc).await.unwrap_err();
     assert!(err.is_unreachable(), "{err:?}");
 
     // A node that is up is used; when it goes away, Auto runs locally, and

@@ -423,29 +423,13 @@ fn activation(
     method: &str,
     path: &str,
 ) -> Activation {
-    let status = match &out.error {
-        None => "succeeded",
-        Some(e) => e.error_code().map_or("internal", |c| c.as_str()),
-    };
-    metrics::counter!(m::CALLS, "status" => status).increment(1);
-    metrics::histogram!(m::CALL_DURATION).record(out.duration.as_secs_f64());
-
     let id = uuid::Uuid::now_v7().to_string();
     let mut result = out.result_json();
     if let Some(r) = result.as_object_mut() {
         r.insert("method".into(), Json::String(method.to_string()));
         r.insert("path".into(), Json::String(path.to_string()));
     }
-    let mut error = out.error;
-    if let Some(e) = &mut error {
-        if !e.details.is_object() {
-            e.details = json!({});
-        }
-        if let Some(d) = e.details.as_object_mut() {
-            d.insert("function".into(), Json::String(route.function.to_string()));
-            d.insert("activation".into(), Json::String(id.clone()));
-        }
-    }
+    let error = crate::invoke::finished(out.error, &route.function, &id, out.duration);
     Activation {
         id,
         account: route.account.clone(),

@@ -661,28 +661,15 @@ pub(crate) async fn execute(
             break outcome;
         }
     };
-    let status = match &outcome.result {
-        Ok(_) => "succeeded",
-        Err(e) => e.error_code().map_or("internal", |c| c.as_str()),
-    };
-    metrics::counter!(m::CALLS, "status" => status).increment(1);
-    metrics::histogram!(m::CALL_DURATION).record(outcome.duration.as_secs_f64());
-
-    let mut error = outcome.result.as_ref().err().cloned();
-    if let Some(e) = &mut error {
-        if !e.details.is_object() {
-            e.details = json!({});
-        }
-        if let Some(d) = e.details.as_object_mut() {
-            d.insert("function".into(), Json::String(id.to_string()));
-        }
-    }
     let activation_id = ctx
         .activation
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    if let Some(d) = error.as_mut().and_then(|e| e.details.as_object_mut()) {
-        d.insert("activation".into(), Json::String(activation_id.clone()));
-    }
+    let error = finished(
+        outcome.result.as_ref().err().cloned(),
+        id,
+        &activation_id,
+        outcome.duration,
+    );
     let mut activation = Activation {
         id: activation_id,
         account: claims.account.clone(),
@@ -708,6 +695,33 @@ pub(crate) async fn execute(
     };
     ctx.origin.stamp(&mut activation);
     Ok(activation)
+}
+
+/// The bookkeeping every finished run shares (calls and HTTP requests):
+/// counts it in the call metrics by outcome, and names the function and the
+/// activation in the details of its error, if any.
+pub(crate) fn finished(
+    error: Option<OrbError>,
+    function: &FunctionId,
+    activation: &str,
+    duration: std::time::Duration,
+) -> Option<OrbError> {
+    let status = match &error {
+        None => "succeeded",
+        Some(e) => e.error_code().map_or("internal", |c| c.as_str()),
+    };
+    metrics::counter!(m::CALLS, "status" => status).increment(1);
+    metrics::histogram!(m::CALL_DURATION).record(duration.as_secs_f64());
+    error.map(|mut e| {
+        if !e.details.is_object() {
+            e.details = json!({});
+        }
+        if let Some(d) = e.details.as_object_mut() {
+            d.insert("function".into(), Json::String(function.to_string()));
+            d.insert("activation".into(), Json::String(activation.to_string()));
+        }
+        e
+    })
 }
 
 /// What `POST /v1/invoke` answers: the call's result, or 202 with the
