@@ -45,6 +45,14 @@ async fn memory_bomb_trap_and_fuel_limits() {
 
     let (st, body) = s.call(&hash, "boom", json!({"msg": "kaboom-42"})).await;
     let e = assert_error(st, &body, 422, "function_trap");
+    // The message names the trap itself; the backtrace stays in the details.
+    let msg = e["message"].as_str().unwrap();
+    assert!(msg.contains("`unreachable` instruction"), "{msg}");
+    assert!(!msg.contains("wasm backtrace"), "{msg}");
+    assert!(
+        e["details"]["trap"].as_str().unwrap().contains("boom"),
+        "{e}"
+    );
     let act = e["details"]["activation"].as_str().unwrap();
     let (_, rec) = s.get(&format!("/v1/activations/{act}")).await;
     assert!(rec["logs"].as_str().unwrap().contains("kaboom-42"), "{rec}");

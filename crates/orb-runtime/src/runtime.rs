@@ -869,8 +869,8 @@ pub(crate) fn classify(e: RunError, memory_hit: bool, limits: &Limits) -> OrbErr
                 _ => OrbError::new(
                     ErrorCode::FunctionTrap,
                     format!(
-                        "the function trapped: {}; see the activation's logs",
-                        first_line(&detail)
+                        "the function trapped ({}); see the activation's logs, and the `trap` detail for the backtrace",
+                        trap.map_or_else(|| root_cause(&e), |t| t.to_string())
                     ),
                 )
                 .with_details(json!({ "trap": detail })),
@@ -879,8 +879,11 @@ pub(crate) fn classify(e: RunError, memory_hit: bool, limits: &Limits) -> OrbErr
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// The innermost cause: what went wrong, without wasmtime's backtrace.
+fn root_cause(e: &wasmtime::Error) -> String {
+    e.chain()
+        .last()
+        .map_or_else(|| e.to_string(), |c| c.to_string())
 }
 
 pub(crate) fn error_chain(e: &wasmtime::Error) -> String {
