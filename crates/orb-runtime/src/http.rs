@@ -305,7 +305,10 @@ impl Runtime {
                 ))),
             };
             let duration = started.elapsed();
-            let fuel = fuel_budget.saturating_sub(store.get_fuel().unwrap_or(0));
+            // Without fuel accounting (`Metering::fuel` off) the fuel used reads 0.
+            let fuel = store
+                .get_fuel()
+                .map_or(0, |left| fuel_budget.saturating_sub(left));
             let memory_hit = store.data().limiter.hit;
             let outbound_log = store.data().http_hooks.log.clone();
             // Dropping the store drops the guest's body streams: the response

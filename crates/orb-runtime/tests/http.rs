@@ -198,3 +198,27 @@ async fn outbound_http_is_refused() {
     assert!(text.contains("HttpRequestDenied"), "{text}");
     assert!(finish.finish().await.error.is_none());
 }
+
+#[tokio::test]
+async fn without_fuel_accounting_the_fuel_used_reads_zero() {
+    let config = RuntimeConfig {
+        metering: orb_runtime::Metering {
+            epoch: true,
+            fuel: false,
+        },
+        ..RuntimeConfig::default()
+    };
+    let rt = Runtime::new(config).unwrap();
+    let bytes = guest("http-hello");
+    let (f, _) = rt.load(&FunctionId::of(&bytes), &bytes).unwrap();
+    let (resp, finish) = rt
+        .serve_http(&f, request("GET", "/", vec![]), opts())
+        .await
+        .map_err(|o| o.error)
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().collect().await.unwrap();
+    let out = finish.finish().await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.fuel, 0);
+}

@@ -184,10 +184,9 @@ type RunJob = dyn FnMut(&WriteTransaction, &StoreConfig) -> bool + Send;
 const MAX_BATCH: usize = 512;
 
 /// How long a batch of only lazy jobs waits for company before it is
-/// committed, looking for more every `LINGER_POLL`. A job someone waits
-/// for ends the wait (within one poll).
+/// committed. A job someone waits for ends the wait: its sender unparks the
+/// writer (`RedbStore::send_job`).
 const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
-const LINGER_POLL: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// The longest a non-durable commit stays the newest (see `writer_loop`).
 const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -247,12 +246,12 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
             }
         }
         if batch.iter().all(|j| j.lazy) {
-            // Poll instead of blocking on the queue: a sender only wakes a
-            // receiver that is blocked, so records queued meanwhile cost no
-            // wake-up each. A job someone waits for ends the wait.
+            // Park instead of blocking on the queue: a sender wakes only a
+            // receiver blocked in `recv`, so records queued meanwhile cost no
+            // wake-up each (nor does a poll loop). A job someone waits for
+            // unparks the writer and ends the wait.
             let deadline = std::time::Instant::now() + LINGER;
-            'linger: while batch.len() < MAX_BATCH && std::time::Instant::now() < deadline {
-                std::thread::sleep(LINGER_POLL);
+            'linger: loop {
                 loop {
                     match jobs.try_recv() {
                         Ok(j) => {
@@ -266,6 +265,11 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                         Err(std::sync::mpsc::TryRecvError::Disconnected) => break 'linger,
                     }
                 }
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                std::thread::park_timeout(deadline - now);
             }
         }
         while !batch.is_empty() {
@@ -430,7 +434,12 @@ impl RedbStore {
                 run: Box::new(run),
                 finish: Box::new(finish),
             })
-            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))
+            .map_err(|_| StoreError::Backend("the store's writer thread has stopped".into()))?;
+        if !lazy && let Some(t) = &self.writer.thread {
+            // Ends a linger on lazy jobs (a no-op token when it is not parked).
+            t.thread().unpark();
+        }
+        Ok(())
     }
 
     /// Waits until every activation queued so far is committed, so reads
