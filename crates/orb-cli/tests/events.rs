@@ -357,6 +357,50 @@ async fn a_rule_writing_under_its_own_trigger_prefix_runs_once() {
 }
 
 #[tokio::test]
+async fn rules_of_two_triggers_writing_under_each_others_prefix_do_not_loop() {
+    let s = Server::start(&[]);
+    let f = s.deploy("events").await;
+    // `wide` sees every `seen/` key, `narrow` only `seen/0…`; each has a rule
+    // running note-change, which writes the next `seen/NNNN` key.
+    for (name, prefix) in [("wide", "seen/"), ("narrow", "seen/0")] {
+        let (st, t) = put(
+            &s,
+            &format!("/v1/triggers/{name}"),
+            &json!({"namespace": "notes", "prefix": prefix}),
+        )
+        .await;
+        assert_eq!(st, 201, "{t}");
+        let (st, r) = put(
+            &s,
+            &format!("/v1/rules/on-{name}"),
+            &json!({"trigger": name, "function": f, "export": "note-change", "namespace": "notes"}),
+        )
+        .await;
+        assert_eq!(st, 201, "{r}");
+    }
+    let rb = s
+        .http
+        .put(format!("{}/v1/namespaces/notes/keys/seen/outside", s.url))
+        .header("authorization", s.bearer());
+    assert!(
+        rb.json(&json!("by hand"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    // outside → wide's rule writes seen/0001 → narrow's rule writes seen/0002,
+    // which wide would fire on again were the chain not remembered.
+    wait_value(&s, "notes", "seen/0001", &json!("seen/outside set")).await;
+    wait_value(&s, "notes", "seen/0002", &json!("seen/0001 set")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, keys) = s.get("/v1/namespaces/notes/keys?prefix=seen/").await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 3, "{keys}");
+    assert_eq!(s.metric("orb_trigger_firings_total").await, 2.0);
+}
+
+#[tokio::test]
 async fn a_sequence_feeds_each_result_to_the_next_step_and_stops_on_error() {
     let s = Server::start(&[]);
     let f = s.deploy("events").await;

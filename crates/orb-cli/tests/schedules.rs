@@ -519,6 +519,59 @@ async fn an_alias_switched_under_load_fails_no_call() {
 }
 
 #[tokio::test]
+async fn concurrent_alias_switches_keep_every_target_in_the_history() {
+    let s = Server::start(&[]);
+    let names = [
+        "calc",
+        "events",
+        "feed-reader",
+        "fetch",
+        "hello",
+        "http-hello",
+        "kv",
+        "kv2",
+        "misbehave",
+        "thermostat",
+    ];
+    let mut hashes = Vec::new();
+    for n in names {
+        hashes.push(s.deploy(n).await);
+    }
+    let (st, body) = s
+        .put_json_as(
+            "/v1/aliases/busy",
+            &json!({"function": hashes[0]}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    // Nine switches at once, each to a function the alias never pointed to.
+    let bodies: Vec<Value> = hashes[1..].iter().map(|h| json!({"function": h})).collect();
+    let switches = bodies
+        .iter()
+        .map(|b| s.put_json_as("/v1/aliases/busy", b, Some(&s.token)));
+    for (st, body) in futures_util::future::join_all(switches).await {
+        assert_eq!(st, 200, "{body}");
+    }
+    let (st, alias) = s.get("/v1/aliases/busy").await;
+    assert_eq!(st, 200, "{alias}");
+    // Each switch moved the target it found into the history: none was lost.
+    let previous: Vec<&str> = alias["previous"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(previous.len(), hashes.len() - 1, "{alias}");
+    let mut seen: Vec<&str> = previous.clone();
+    seen.push(alias["function"].as_str().unwrap());
+    seen.sort();
+    let mut all: Vec<&str> = hashes.iter().map(String::as_str).collect();
+    all.sort();
+    assert_eq!(seen, all, "{alias}");
+}
+
+#[tokio::test]
 async fn the_cli_adds_lists_and_removes_schedules() {
     let s = Server::start(&[]);
     let kv = s.deploy("kv").await;

@@ -197,6 +197,7 @@ pub async fn set(
     if !node.store.owns(&account, &id).await? {
         return Err(not_found(&id));
     }
+    let _writing = node.alias_writes.lock().await;
     let mut alias = match get(node, &account, name).await? {
         Some(mut a) if a.function.as_ref() != Some(&id) => {
             if let Some(old) = a.function.replace(id.clone()) {
@@ -257,6 +258,7 @@ async fn set_steps(
             .await?
             .param_names(&step.export)?;
     }
+    let _writing = node.alias_writes.lock().await;
     let alias = match get(node, account, name).await? {
         Some(mut a) => {
             if let Some(old) = a.function.take() {
@@ -290,6 +292,7 @@ pub async fn rollback(
     name: &str,
 ) -> Result<Value, ApiError> {
     let account = owner(node, headers).await?;
+    let _writing = node.alias_writes.lock().await;
     let mut alias = get(node, &account, name)
         .await?
         .ok_or_else(|| alias_not_found(name))?;
@@ -342,6 +345,7 @@ pub async fn delete(
     name: &str,
 ) -> Result<(), ApiError> {
     let account = owner(node, headers).await?;
+    let _writing = node.alias_writes.lock().await;
     if get(node, &account, name).await?.is_none() {
         return Err(alias_not_found(name));
     }

@@ -209,6 +209,45 @@ enum Gate {
     Exclusive(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
+/// A call's hold on its namespace's gate in `Node::ns_gates`; the last
+/// holder to go removes the gate, so the map keeps only namespaces in use.
+struct NsGate<'a> {
+    node: &'a Node,
+    key: String,
+    gate: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl<'a> NsGate<'a> {
+    fn take(node: &'a Node, key: String) -> Self {
+        let gate = node
+            .ns_gates
+            .lock()
+            .expect("gates lock")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        Self { node, key, gate }
+    }
+}
+
+impl std::ops::Deref for NsGate<'_> {
+    type Target = Arc<tokio::sync::RwLock<()>>;
+    fn deref(&self) -> &Self::Target {
+        &self.gate
+    }
+}
+
+impl Drop for NsGate<'_> {
+    fn drop(&mut self) {
+        let mut gates = self.node.ns_gates.lock().expect("gates lock");
+        // Every holder got its clone from the map under this lock, so two
+        // (the map's and ours) means nobody else holds or waits on it.
+        if Arc::strong_count(&self.gate) == 2 {
+            gates.remove(&self.key);
+        }
+    }
+}
+
 /// Tries of a call whose namespace reads were changed by a concurrent call.
 const MAX_ATTEMPTS: u32 = 5;
 
@@ -299,15 +338,15 @@ impl orb_runtime::KvBackend for NodeKv {
 /// Commits what a call did to its namespaces: on success its reads are
 /// validated and its writes (plus `write_to`) applied; on failure only its
 /// `set` pairs are written. Returns `false` on a conflict (re-run the call).
-/// A quota refusal becomes the call's error. `cause_trigger` is the
-/// trigger whose rule made the call, if any (it will not fire on these
+/// A quota refusal becomes the call's error. `cause_triggers` are the
+/// triggers whose rules led to the call (none of them fires on these
 /// changes again).
 async fn commit(
     node: &Node,
     account: &str,
     access: &orb_runtime::KvAccess,
     write_to: Option<&str>,
-    cause_trigger: Option<&str>,
+    cause_triggers: &[String],
     outcome: &mut orb_runtime::CallOutcome,
 ) -> Result<bool, ApiError> {
     let parts: Vec<orb_store::NsCommit> = outcome
@@ -331,7 +370,7 @@ async fn commit(
     match node.store.kv_commit(account, parts).await? {
         orb_store::Commit::Done => {
             for (ns, writes) in announce {
-                crate::kv::publish(node, account, &ns, &writes, cause_trigger);
+                crate::kv::publish(node, account, &ns, &writes, cause_triggers);
             }
             Ok(true)
         }
@@ -551,9 +590,23 @@ pub(crate) struct Origin {
     /// The activation that caused this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// The triggers whose rules led to this call, outermost first, ending
+    /// with `trigger` (see [`Origin::trigger_chain`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
 }
 
 impl Origin {
+    /// The triggers whose rules led to this call; calls queued before the
+    /// chain was recorded have only their own `trigger`.
+    pub(crate) fn trigger_chain(&self) -> Vec<String> {
+        if self.chain.is_empty() {
+            self.trigger.iter().cloned().collect()
+        } else {
+            self.chain.clone()
+        }
+    }
+
     /// Copies the origin into an activation record.
     pub(crate) fn stamp(&self, a: &mut Activation) {
         a.trigger.clone_from(&self.trigger);
@@ -591,19 +644,16 @@ pub(crate) async fn execute(
     let outbound =
         crate::outbound::policy_for(node, &claims.account, claims.grant.as_ref()).await?;
     let start = now_rfc3339();
-    let gate = kv.as_ref().map(|a| {
-        let mut gates = node.ns_gates.lock().expect("gates lock");
-        gates
-            .entry(format!("{}\0{}", claims.account, a.namespace))
-            .or_default()
-            .clone()
-    });
+    let gate = kv
+        .as_ref()
+        .map(|a| NsGate::take(node, format!("{}\0{}", claims.account, a.namespace)));
+    let cause_triggers = ctx.origin.trigger_chain();
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
         let _gate = match &gate {
-            Some(g) if attempt == 1 => Some(Gate::Shared(g.clone().read_owned().await)),
-            Some(g) => Some(Gate::Exclusive(g.clone().write_owned().await)),
+            Some(g) if attempt == 1 => Some(Gate::Shared(Arc::clone(g).read_owned().await)),
+            Some(g) => Some(Gate::Exclusive(Arc::clone(g).write_owned().await)),
             None => None,
         };
         let call = match checked.take() {
@@ -625,7 +675,7 @@ pub(crate) async fn execute(
             &claims.account,
             access,
             req.write_to.as_deref(),
-            ctx.origin.trigger.as_deref(),
+            &cause_triggers,
             &mut outcome,
         )
         .await?
@@ -759,5 +809,32 @@ pub(crate) async fn invoke(
         _ => Err(ApiError(activation.error.unwrap_or_else(|| {
             OrbError::new(ErrorCode::Internal, "the call ended without a result")
         }))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_gate_lives_only_while_someone_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(crate::NodeConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .unwrap();
+        let count = || node.ns_gates.lock().unwrap().len();
+        let first = NsGate::take(&node, "acct\0ns".into());
+        let second = NsGate::take(&node, "acct\0ns".into());
+        assert!(Arc::ptr_eq(&first, &second), "one gate per namespace");
+        let other = NsGate::take(&node, "acct\0other".into());
+        assert_eq!(count(), 2);
+        drop(first);
+        assert_eq!(count(), 2, "still held by the second call");
+        drop(second);
+        assert_eq!(count(), 1, "the last holder removed it");
+        drop(other);
+        assert_eq!(count(), 0);
     }
 }

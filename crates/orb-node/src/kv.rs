@@ -21,21 +21,22 @@ pub struct Change {
     pub value: Option<Value>,
     #[serde(skip)]
     pub deleted: bool,
-    /// The namespace trigger whose rule made this change, if one did: that
-    /// trigger does not fire on it again (a rule writing under its own
-    /// trigger's prefix would otherwise fire forever).
+    /// The triggers whose rules led to this change, outermost first (empty
+    /// for a change no rule made): none of them fires on it again, so rules
+    /// writing under their own trigger's prefix, or under each other's, do
+    /// not fire forever.
     #[serde(skip)]
-    pub cause_trigger: Option<String>,
+    pub cause_triggers: Vec<String>,
 }
 
 /// Announces committed writes to watchers (nobody listening is fine).
-/// `cause_trigger`: the trigger whose rule made them (see [`Change`]).
+/// `cause_triggers`: the triggers whose rules led to them (see [`Change`]).
 pub fn publish(
     node: &Node,
     account: &str,
     ns: &str,
     writes: &[(String, Option<Vec<u8>>)],
-    cause_trigger: Option<&str>,
+    cause_triggers: &[String],
 ) {
     if node.changes.receiver_count() == 0 {
         return;
@@ -49,7 +50,7 @@ pub fn publish(
             key: key.clone(),
             value,
             deleted,
-            cause_trigger: cause_trigger.map(str::to_string),
+            cause_triggers: cause_triggers.to_vec(),
         }));
     }
 }
@@ -282,7 +283,7 @@ pub async fn put_key(
         &claims.account,
         ns,
         &[(key.to_string(), Some(text))],
-        None,
+        &[],
     );
     Ok(json!({ "namespace": ns, "key": key, "revision": revision }))
 }
@@ -296,7 +297,7 @@ pub async fn delete_key(
     check_key(key)?;
     let claims = caller(node, headers, ns, true).await?;
     if node.store.kv_delete(&claims.account, ns, key).await? {
-        publish(node, &claims.account, ns, &[(key.to_string(), None)], None);
+        publish(node, &claims.account, ns, &[(key.to_string(), None)], &[]);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(key_not_found(ns, key))
@@ -384,6 +385,6 @@ pub async fn import(
     {
         return Err(over_quota(q));
     }
-    publish(node, &claims.account, ns, &writes, None);
+    publish(node, &claims.account, ns, &writes, &[]);
     Ok(json!({ "namespace": ns, "imported": n }))
 }

@@ -53,6 +53,9 @@ pub struct Node {
     /// always commits and 100 racing read-modify-writes all land.
     pub(crate) ns_gates:
         std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::RwLock<()>>>>,
+    /// Held across an alias's read-modify-write (set, rollback, delete), so
+    /// concurrent changes to aliases never lose a target or its history.
+    pub(crate) alias_writes: tokio::sync::Mutex<()>,
     /// Committed namespace changes, for `GET /v1/namespaces/{ns}/watch`.
     pub(crate) changes: tokio::sync::broadcast::Sender<Arc<kv::Change>>,
     /// Asynchronous calls: the queue's index and its workers.
@@ -115,6 +118,7 @@ impl Node {
             admin: std::sync::OnceLock::new(),
             http_tasks: Default::default(),
             ns_gates: Default::default(),
+            alias_writes: Default::default(),
             changes: tokio::sync::broadcast::channel(4096).0,
             secrets_key,
             tls,

@@ -684,7 +684,11 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
                 ));
             }
             let payload = json!({ "schedule": id, "time": started });
-            return crate::triggers::fire(node, account, trigger, payload, Some(id)).await;
+            let by = crate::triggers::Firing {
+                schedule: Some(id),
+                chain: &[],
+            };
+            return crate::triggers::fire(node, account, trigger, payload, by).await;
         };
         if let Some(alias) = &call.alias {
             call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;

@@ -520,7 +520,7 @@ pub(crate) async fn fire_api(
     if get_trigger(node, &claims.account, name).await?.is_none() {
         return Err(trigger_not_found(name));
     }
-    let a = fire(node, &claims.account, name, payload, None).await?;
+    let a = fire(node, &claims.account, name, payload, Firing::default()).await?;
     let rules = a
         .result
         .as_ref()
@@ -531,13 +531,23 @@ pub(crate) async fn fire_api(
 }
 
 /// Fires `trigger`: queues each enabled rule's call and records the firing.
+/// What fired a trigger besides its caller.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Firing<'a> {
+    /// The schedule whose tick this is.
+    pub schedule: Option<&'a str>,
+    /// The triggers whose rules led to the change that fires this one.
+    pub chain: &'a [String],
+}
+
 pub(crate) async fn fire(
     node: &Node,
     account: &str,
     trigger: &str,
     payload: Value,
-    schedule: Option<&str>,
+    by: Firing<'_>,
 ) -> Result<Activation, ApiError> {
+    let schedule = by.schedule;
     let id = uuid::Uuid::now_v7().to_string();
     let start = now_rfc3339();
     let started = std::time::Instant::now();
@@ -547,7 +557,7 @@ pub(crate) async fn fire(
         if rule.spec.trigger != trigger || !rule.spec.enabled {
             continue;
         }
-        match start_rule(node, &rule, &payload, &id).await {
+        match start_rule(node, &rule, &payload, &id, by.chain).await {
             Ok(act) => {
                 listed.push(json!({ "rule": rule.name, "activation": act }));
                 caused.push(act);
@@ -581,6 +591,7 @@ async fn start_rule(
     rule: &Rule,
     payload: &Value,
     cause: &str,
+    chain: &[String],
 ) -> Result<String, ApiError> {
     let mut call = rule.call.clone();
     if let Some(alias) = &call.alias {
@@ -611,6 +622,7 @@ async fn start_rule(
             rule: Some(rule.name.clone()),
             cause: Some(cause.to_string()),
             kappa: None,
+            chain: chain.iter().chain([&rule.spec.trigger]).cloned().collect(),
         },
     )
     .await
@@ -644,9 +656,9 @@ pub(crate) async fn run_changes(
             .triggers
             .matching(&change.account, &change.namespace, &change.key);
         for name in names {
-            if change.cause_trigger.as_deref() == Some(name.as_str()) {
-                // A rule of this trigger wrote under its own prefix.
-                tracing::debug!(trigger = %name, key = %change.key, "a trigger's own rule changed this key; not fired again");
+            if change.cause_triggers.contains(&name) {
+                // A rule of this trigger (or of one it fired) made the change.
+                tracing::debug!(trigger = %name, key = %change.key, chain = ?change.cause_triggers, "this trigger's own rules led to this change; not fired again");
                 continue;
             }
             let payload = json!({
@@ -655,7 +667,11 @@ pub(crate) async fn run_changes(
                 "value": change.value,
                 "deleted": change.deleted,
             });
-            if let Err(e) = fire(&node, &change.account, &name, payload, None).await {
+            let by = Firing {
+                schedule: None,
+                chain: &change.cause_triggers,
+            };
+            if let Err(e) = fire(&node, &change.account, &name, payload, by).await {
                 tracing::warn!(trigger = %name, error = %e.0.message, "namespace trigger failed to fire");
             }
         }
