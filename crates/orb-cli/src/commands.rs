@@ -670,13 +670,19 @@ async fn act_cmd(client: &Client, cmd: ActCommand, json_out: bool) -> anyhow::Re
                 for a in acts {
                     let s = |k: &str| a.get(k).map(plain).unwrap_or_default();
                     let code = a.pointer("/error/code").map(plain).unwrap_or_default();
+                    // A trigger's firing runs no export: name the trigger instead.
+                    let what = match (s("export"), s("trigger")) {
+                        (e, t) if e.is_empty() && !t.is_empty() => format!("trigger {t}"),
+                        (e, _) if e.is_empty() => "-".to_string(),
+                        (e, _) => e,
+                    };
                     println!(
                         "{}  {}  {:<9} {:>8}us  {}  {}",
                         s("id"),
                         s("start"),
                         s("status"),
                         s("duration_us"),
-                        s("export"),
+                        what,
                         code
                     );
                 }

@@ -87,6 +87,14 @@ async fn rules_run_when_a_trigger_is_fired_by_post_or_by_a_schedule() {
     assert!(a.get("function").is_none(), "{a}");
     assert_eq!(a["caused"].as_array().unwrap().len(), 2, "{a}");
     assert_eq!(a["result"]["payload"]["n"], 5);
+    // `orb act ls` names the trigger on the firing's row (it runs no export).
+    let (ok, out, err) = orb_t(&s.token, &["act", "ls", "--server", &s.url]);
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&firing))
+        .expect("firing listed");
+    assert!(row.contains("trigger tick"), "{out}");
 
     // Who may fire: a public token only with the trigger in its grant.
     let plain = s.mint(&json!({})).await;
