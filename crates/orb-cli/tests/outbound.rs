@@ -612,3 +612,122 @@ async fn secrets_are_injected_but_never_seen() {
             .contains_key("authorization")
     );
 }
+
+/// A CA, and a certificate it signed for `localhost` and 127.0.0.1:
+/// (the CA's PEM, the server's certificate chain and key).
+fn test_pki() -> (
+    String,
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Orb test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (
+        ca_cert.pem(),
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+}
+
+/// An HTTPS server on 127.0.0.1 answering every request with
+/// `hello tls PATH` (HTTP/1.1, one request per connection); its port.
+async fn tls_server(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return; // the client refused our certificate
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&head);
+                let path = line.split(' ').nth(1).unwrap_or("?").to_string();
+                let body = format!("hello tls {path}");
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(resp.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_is_verified_against_the_trusted_roots() {
+    let (ca_pem, chain, key) = test_pki();
+    let trusted = tls_server(chain, key).await;
+    // A second server whose certificate no trusted root signed.
+    let (_, other_chain, other_key) = test_pki();
+    let untrusted = tls_server(other_chain, other_key).await;
+
+    // `SSL_CERT_FILE` replaces the system's roots with the test CA.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let cfg = dir.path().join("orb.toml");
+    std::fs::write(&cfg, "outbound_allow_private = [\"127.0.0.1/32\"]\n").unwrap();
+    let s = Server::start_env(
+        &["--config", cfg.to_str().unwrap()],
+        &[("SSL_CERT_FILE", ca.as_path())],
+    );
+    let hash = s.deploy("fetch").await;
+    set_policy(&s, &["localhost"]).await;
+
+    let url = format!("https://localhost:{trusted}/secure?x=1");
+    let (r, id) = fetch(&s, &s.token, &hash, &url, json!([])).await;
+    assert_eq!(r["ok"]["status"], 200, "{r}");
+    assert_eq!(r["ok"]["body"], "hello tls /secure?x=1", "{r}");
+    let a = activation(&s, &id).await;
+    assert_eq!(a["outbound"][0]["url"], url, "{a}");
+    assert_eq!(a["outbound"][0]["status"], 200, "{a}");
+
+    // Same host name, a certificate from an unknown CA: refused in the
+    // handshake, so no request is sent; the guest sees a TLS error.
+    let url = format!("https://localhost:{untrusted}/secure");
+    let (r, id) = fetch(&s, &s.token, &hash, &url, json!([])).await;
+    let err = err_of(&r);
+    assert!(err.to_lowercase().contains("tls"), "{r}");
+    let a = activation(&s, &id).await;
+    let o = &a["outbound"][0];
+    assert!(o.get("status").is_none(), "{a}");
+    assert!(
+        o["error"].as_str().unwrap_or("").starts_with("TLS failed"),
+        "{a}"
+    );
+}

@@ -72,10 +72,24 @@ impl Server {
     }
 
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_in_env(data_dir, extra, &[])
+    }
+
+    /// Like [`Server::start`], with more environment for `orb serve`.
+    pub fn start_env(extra: &[&str], env: &[(&str, &Path)]) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in_env(&dir, extra, env);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    pub fn start_in_env(data_dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let mut child = Command::new(orb_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env("ORB_LOG", "warn")
             .current_dir(data_dir)
             .stdout(Stdio::piped())
