@@ -409,6 +409,43 @@ async fn rules_of_two_triggers_writing_under_each_others_prefix_do_not_loop() {
 }
 
 #[tokio::test]
+async fn a_burst_of_changes_fires_the_trigger_once_per_change_none_dropped() {
+    let s = Server::start(&[]);
+    let (st, t) = put(
+        &s,
+        "/v1/triggers/bulk",
+        &json!({"namespace": "burst", "prefix": "k/"}),
+    )
+    .await;
+    assert_eq!(st, 201, "{t}");
+    // One import commits 10,000 watched keys (and 10 unwatched) at once:
+    // more than any fixed buffer of changes would hold.
+    let mut keys = serde_json::Map::new();
+    for i in 0..10_000 {
+        keys.insert(format!("k/{i:05}"), json!(i));
+    }
+    for i in 0..10 {
+        keys.insert(format!("other/{i}"), json!(i));
+    }
+    let (st, out) = s
+        .post_json("/v1/namespaces/burst/import", &json!({ "keys": keys }))
+        .await;
+    assert_eq!((st, &out["imported"]), (200, &json!(10_010)), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let fired = s.metric("orb_trigger_firings_total").await;
+        if fired >= 10_000.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {fired} of 10000 firings");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.metric("orb_trigger_firings_total").await, 10_000.0);
+    assert_eq!(s.metric("orb_trigger_backlog").await, 0.0);
+}
+
+#[tokio::test]
 async fn a_sequence_feeds_each_result_to_the_next_step_and_stops_on_error() {
     let s = Server::start(&[]);
     let f = s.deploy("events").await;

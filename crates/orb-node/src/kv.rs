@@ -29,7 +29,8 @@ pub struct Change {
     pub cause_triggers: Vec<String>,
 }
 
-/// Announces committed writes to watchers (nobody listening is fine).
+/// Announces committed writes to watchers (nobody listening is fine) and,
+/// when a namespace trigger matches, to the triggers (never dropped).
 /// `cause_triggers`: the triggers whose rules led to them (see [`Change`]).
 pub fn publish(
     node: &Node,
@@ -38,20 +39,28 @@ pub fn publish(
     writes: &[(String, Option<Vec<u8>>)],
     cause_triggers: &[String],
 ) {
-    if node.changes.receiver_count() == 0 {
-        return;
-    }
+    let watched = node.changes.receiver_count() > 0;
     for (key, value) in writes {
+        let triggered = node.triggers.any_matching(account, ns, key);
+        if !watched && !triggered {
+            continue;
+        }
         let deleted = value.is_none();
         let value = value.as_ref().and_then(|v| serde_json::from_slice(v).ok());
-        let _ = node.changes.send(std::sync::Arc::new(Change {
+        let change = std::sync::Arc::new(Change {
             account: account.to_string(),
             namespace: ns.to_string(),
             key: key.clone(),
             value,
             deleted,
             cause_triggers: cause_triggers.to_vec(),
-        }));
+        });
+        if triggered && node.trigger_changes.send(change.clone()).is_ok() {
+            metrics::gauge!(crate::metrics::TRIGGER_BACKLOG).increment(1.0);
+        }
+        if watched {
+            let _ = node.changes.send(change);
+        }
     }
 }
 

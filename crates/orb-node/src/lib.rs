@@ -56,6 +56,13 @@ pub struct Node {
     /// Held across an alias's read-modify-write (set, rollback, delete), so
     /// concurrent changes to aliases never lose a target or its history.
     pub(crate) alias_writes: tokio::sync::Mutex<()>,
+    /// Committed changes that match a namespace trigger, in commit order, for
+    /// `triggers::run_changes`. Unbounded: a burst (an import of 10,000 keys)
+    /// waits here instead of being dropped; `orb_trigger_backlog` counts it.
+    pub(crate) trigger_changes: tokio::sync::mpsc::UnboundedSender<Arc<kv::Change>>,
+    /// Its receiving end, taken by `serve`.
+    pub(crate) trigger_changes_rx:
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Arc<kv::Change>>>>,
     /// Committed namespace changes, for `GET /v1/namespaces/{ns}/watch`.
     pub(crate) changes: tokio::sync::broadcast::Sender<Arc<kv::Change>>,
     /// Asynchronous calls: the queue's index and its workers.
@@ -103,6 +110,7 @@ impl Node {
             ..Default::default()
         })?;
         let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;
+        let (trigger_changes, trigger_changes_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             runtime: Arc::new(runtime),
             store: Arc::new(store),
@@ -119,6 +127,8 @@ impl Node {
             http_tasks: Default::default(),
             ns_gates: Default::default(),
             alias_writes: Default::default(),
+            trigger_changes,
+            trigger_changes_rx: std::sync::Mutex::new(Some(trigger_changes_rx)),
             changes: tokio::sync::broadcast::channel(4096).0,
             secrets_key,
             tls,
@@ -150,12 +160,17 @@ impl Node {
         queue::load(&self).await;
         schedules::load(&self).await;
         triggers::load(&self).await;
-        let changes = self.changes.subscribe();
+        let changes = self
+            .trigger_changes_rx
+            .lock()
+            .expect("trigger changes lock")
+            .take()
+            .context("a node serves once")?;
         let background = [
             tokio::spawn(queue::run(self.clone())),
             tokio::spawn(schedules::run(self.clone())),
-            tokio::spawn(triggers::run_changes(self.clone(), changes)),
         ];
+        let trigger_task = tokio::spawn(triggers::run_changes(self.clone(), changes));
         let node = self.clone();
         let shutdown = async move {
             shutdown.await;
@@ -191,6 +206,12 @@ impl Node {
         // Every worker slot is held until the flush is done: nothing starts
         // after it.
         let _idle = queue::drain(&self, self.config.async_workers).await;
+        // Nothing commits any more: fire what changed since the trigger loop
+        // stopped (the rule calls are queued durably for the next start).
+        match trigger_task.await {
+            Ok(pending) => triggers::fire_pending(&self, pending).await,
+            Err(e) => tracing::error!(error = %e, "the trigger loop failed"),
+        }
         self.store.flush().await?;
         tracing::info!("store flushed; bye");
         Ok(())

@@ -12,7 +12,8 @@ pub const IN_FLIGHT: &str = "orb_instances_in_flight";
 pub const FUNCTIONS_STORED: &str = "orb_function_uploads_total";
 pub const KV_CONFLICTS: &str = "orb_kv_conflicts_total";
 pub const TRIGGER_FIRINGS: &str = "orb_trigger_firings_total";
-pub const TRIGGER_EVENTS_DROPPED: &str = "orb_trigger_events_dropped_total";
+/// Namespace changes waiting to fire their triggers.
+pub const TRIGGER_BACKLOG: &str = "orb_trigger_backlog";
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -42,6 +43,7 @@ impl Metrics {
                 metrics::counter!(CACHE_HITS, "source" => "disk").absolute(0);
                 metrics::counter!(CACHE_MISSES).absolute(0);
                 metrics::gauge!(IN_FLIGHT).set(0.0);
+                metrics::gauge!(TRIGGER_BACKLOG).set(0.0);
                 handle
             })
             .clone();

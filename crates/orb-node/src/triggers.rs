@@ -145,6 +145,13 @@ impl Index {
         all.retain(|_, list| !list.is_empty());
     }
 
+    /// Whether a trigger of `account` watches `key` in `namespace`.
+    pub(crate) fn any_matching(&self, account: &str, namespace: &str, key: &str) -> bool {
+        let all = self.by_namespace.read().expect("triggers lock");
+        all.get(&(account.to_string(), namespace.to_string()))
+            .is_some_and(|list| list.iter().any(|(_, p)| key.starts_with(p.as_str())))
+    }
+
     fn matching(&self, account: &str, namespace: &str, key: &str) -> Vec<String> {
         let all = self.by_namespace.read().expect("triggers lock");
         all.get(&(account.to_string(), namespace.to_string()))
@@ -628,52 +635,55 @@ async fn start_rule(
     .await
 }
 
-/// Fires the namespace triggers on committed changes until shutdown.
-/// `rx` is subscribed before the node serves, so no change is missed.
-pub(crate) async fn run_changes(
-    node: Arc<Node>,
-    mut rx: tokio::sync::broadcast::Receiver<Arc<crate::kv::Change>>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
+/// Changes waiting to fire their namespace triggers, in commit order.
+pub(crate) type Changes = tokio::sync::mpsc::UnboundedReceiver<Arc<crate::kv::Change>>;
+
+/// Fires the namespace triggers on committed changes until shutdown starts,
+/// then hands the channel back for [`fire_pending`]. The channel exists from
+/// `Node::open`, so no change is missed, and it is unbounded, so a burst is
+/// delayed, never dropped.
+pub(crate) async fn run_changes(node: Arc<Node>, mut rx: Changes) -> Changes {
     loop {
         let change = tokio::select! {
-            _ = node.stopped() => return,
+            _ = node.stopped() => return rx,
             r = rx.recv() => r,
         };
-        let change = match change {
-            Ok(c) => c,
-            Err(RecvError::Lagged(n)) => {
-                metrics::counter!(crate::metrics::TRIGGER_EVENTS_DROPPED).increment(n);
-                tracing::warn!(
-                    dropped = n,
-                    "namespace triggers fell behind; some changes fired nothing"
-                );
-                continue;
-            }
-            Err(RecvError::Closed) => return,
+        let Some(change) = change else { return rx };
+        fire_change(&node, &change).await;
+    }
+}
+
+/// On shutdown, once the last call has committed: fires the changes still
+/// waiting (their rule calls are queued durably, to run after the restart).
+pub(crate) async fn fire_pending(node: &Node, mut rx: Changes) {
+    while let Ok(change) = rx.try_recv() {
+        fire_change(node, &change).await;
+    }
+}
+
+async fn fire_change(node: &Node, change: &crate::kv::Change) {
+    metrics::gauge!(crate::metrics::TRIGGER_BACKLOG).decrement(1.0);
+    let names = node
+        .triggers
+        .matching(&change.account, &change.namespace, &change.key);
+    for name in names {
+        if change.cause_triggers.contains(&name) {
+            // A rule of this trigger (or of one it fired) made the change.
+            tracing::debug!(trigger = %name, key = %change.key, chain = ?change.cause_triggers, "this trigger's own rules led to this change; not fired again");
+            continue;
+        }
+        let payload = json!({
+            "namespace": change.namespace,
+            "key": change.key,
+            "value": change.value,
+            "deleted": change.deleted,
+        });
+        let by = Firing {
+            schedule: None,
+            chain: &change.cause_triggers,
         };
-        let names = node
-            .triggers
-            .matching(&change.account, &change.namespace, &change.key);
-        for name in names {
-            if change.cause_triggers.contains(&name) {
-                // A rule of this trigger (or of one it fired) made the change.
-                tracing::debug!(trigger = %name, key = %change.key, chain = ?change.cause_triggers, "this trigger's own rules led to this change; not fired again");
-                continue;
-            }
-            let payload = json!({
-                "namespace": change.namespace,
-                "key": change.key,
-                "value": change.value,
-                "deleted": change.deleted,
-            });
-            let by = Firing {
-                schedule: None,
-                chain: &change.cause_triggers,
-            };
-            if let Err(e) = fire(&node, &change.account, &name, payload, by).await {
-                tracing::warn!(trigger = %name, error = %e.0.message, "namespace trigger failed to fire");
-            }
+        if let Err(e) = fire(node, &change.account, &name, payload, by).await {
+            tracing::warn!(trigger = %name, error = %e.0.message, "namespace trigger failed to fire");
         }
     }
 }
