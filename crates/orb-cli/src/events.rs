@@ -31,7 +31,12 @@ pub async fn trigger_cmd(
                 }
             }
             let path = format!("/v1/triggers/{name}");
-            client.request_json(Method::PUT, &path, Some(&body)).await?
+            let out = client.request_json(Method::PUT, &path, Some(&body)).await?;
+            if !json_out {
+                println!("{}", trigger_line(&out));
+                return Ok(());
+            }
+            out
         }
         TriggerCommand::Fire { name, payload } => {
             let payload = Value::Object(parse_params(&payload, None)?);
@@ -81,7 +86,12 @@ pub async fn trigger_cmd(
         }
         TriggerCommand::Rm { name } => {
             let path = format!("/v1/triggers/{name}");
-            client.request_json(Method::DELETE, &path, None).await?
+            client.request_json(Method::DELETE, &path, None).await?;
+            if !json_out {
+                println!("deleted trigger {name} and its rules");
+                return Ok(());
+            }
+            json!({ "deleted": name })
         }
     };
     if json_out {
@@ -169,6 +179,8 @@ pub async fn rule_cmd(client: &Client, cmd: RuleCommand, json_out: bool) -> anyh
         print_json(&out);
     } else if out.get("trigger").is_some() {
         println!("{}", rule_line(&out));
+    } else if let Some(name) = out.get("deleted") {
+        println!("deleted rule {}", plain(name));
     }
     Ok(())
 }

@@ -752,7 +752,12 @@ async fn the_cli_manages_triggers_rules_sequences_and_kappas() {
         assert!(ok, "orb {args:?}: {err}");
         out
     };
-    orb(&["trigger", "create", "tick"]);
+    // Each change says what it did.
+    assert_eq!(orb(&["trigger", "create", "tick"]).trim(), "tick");
+    let out = orb(&[
+        "trigger", "create", "seen", "--ns", "notes", "--prefix", "seen/",
+    ]);
+    assert_eq!(out.trim(), "seen  on changes in notes under `seen/`");
     orb(&["rule", "create", "twice", "--trigger", "tick", &f, "double"]);
     let out = orb(&["trigger", "show", "tick"]);
     assert!(out.contains("twice  tick →"), "{out}");
@@ -763,8 +768,12 @@ async fn the_cli_manages_triggers_rules_sequences_and_kappas() {
     assert_eq!(a["result"], json!({"n": 42}), "{a}");
     let listed: Value = serde_json::from_str(&orb(&["rule", "ls", "--json"])).unwrap();
     assert_eq!(listed["rules"][0]["name"], "twice");
-    orb(&["rule", "rm", "twice"]);
-    orb(&["trigger", "rm", "tick"]);
+    assert_eq!(orb(&["rule", "rm", "twice"]).trim(), "deleted rule twice");
+    assert_eq!(
+        orb(&["trigger", "rm", "tick"]).trim(),
+        "deleted trigger tick and its rules"
+    );
+    orb(&["trigger", "rm", "seen"]);
     let (_, t) = s.get("/v1/triggers").await;
     assert_eq!(t["triggers"], json!([]));
 
