@@ -135,6 +135,16 @@ def main():
     # A ratio means nothing when the server fell behind the schedule: then
     # every request queues and p50 and p99 are both the backlog.
     p5_kept_up = (num(r, "p5.orb.achieved", 0) or 0) >= 0.99 * (num(r, "p5.orb.rate", 1) or 1)
+    # Keeping up is not enough: a median above the median `wrk` saw at full
+    # load (32 requests in flight) means a standing queue, so p99 ÷ p50 is
+    # again a ratio of backlogs, not a tail.
+    p1o50 = dur_us(r.get("p1.orb.p50"))
+    p5_queued = p1o50 is not None and (p5o50 or 0) > p1o50
+    p5_note = ""
+    if not p5_kept_up:
+        p5_note = f"; overloaded: {r.get('p5.orb.achieved', '?')} of {r.get('p5.orb.rate', '?')}/s"
+    elif p5_queued:
+        p5_note = f"; a standing queue: p50 above `wrk`'s p50 at full load ({fmt_us(p1o50)})"
     d_idle = num(r, "density.idle_kb_per_function")
     d_l1, d_ln = num(r, "density.lookup_call_us_1"), num(r, "density.lookup_call_us_n")
     d_peak = num(r, "density.in_flight_peak_rss_mib")
@@ -155,8 +165,8 @@ def main():
         ("P4 first call after restart, Python `py-hello`", f"{restart.get('py-hello', 0):.2f} ms", "≤ 30 ms", restart.get("py-hello", 1e9) <= 30),
         ("P5 p99 ÷ p50 at 80 % of peak (Orb `/http`)",
          f"{(p5o99 or 0) / (p5o50 or 1):.2f} ({fmt_us(p5o99)} / {fmt_us(p5o50)})"
-         + ("" if p5_kept_up else f"; overloaded: {r.get('p5.orb.achieved', '?')} of {r.get('p5.orb.rate', '?')}/s"),
-         "≤ 2", p5_kept_up and (p5o99 or 1e9) <= 2 * (p5o50 or 0)),
+         + p5_note,
+         "≤ 2", p5_kept_up and not p5_queued and (p5o99 or 1e9) <= 2 * (p5o50 or 0)),
         ("P6 epoch interruption, throughput lost (compute loop)", pct(e_cost), "≤ 5 %", e_cost is not None and e_cost <= 0.05),
         ("P6 fuel accounting, throughput lost (compute loop)", pct(f_cost), "≤ 15 %", f_cost is not None and f_cost <= 0.15),
         ("P6 fuel on top of epoch, as nodes run (compute loop)", pct(f_on_e), "≤ 15 %", f_on_e is not None and f_on_e <= 0.15),

@@ -24,6 +24,13 @@ async fn put(s: &Server, path: &str, body: &Value) -> (u16, Value) {
     s.put_json_as(path, body, Some(&s.token)).await
 }
 
+/// Creates a trigger or rule (`PUT`, answered 201).
+async fn create(s: &Server, path: &str, body: &Value) -> Value {
+    let (st, v) = put(s, path, body).await;
+    assert_eq!(st, 201, "PUT {path}: {v}");
+    v
+}
+
 /// Polls `key` in `ns` until it holds `want`.
 async fn wait_value(s: &Server, ns: &str, key: &str, want: &Value) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -47,21 +54,19 @@ async fn rules_run_when_a_trigger_is_fired_by_post_or_by_a_schedule() {
 
     let (st, t) = put(&s, "/v1/triggers/tick", &json!({"description": "test"})).await;
     assert_eq!(st, 201, "{t}");
-    let (st, r) = put(
+    create(
         &s,
         "/v1/rules/twice",
         &json!({"trigger": "tick", "function": f, "export": "double"}),
     )
     .await;
-    assert_eq!(st, 201, "{r}");
     // Static parameters win over the payload's.
-    let (st, r) = put(
+    create(
         &s,
         "/v1/rules/answer",
         &json!({"trigger": "tick", "function": f, "export": "inc", "params": {"n": 41}}),
     )
     .await;
-    assert_eq!(st, 201, "{r}");
 
     // Parameters the export does not take are left out of the payload.
     let (st, fired) = s
@@ -205,13 +210,12 @@ async fn rules_run_when_a_trigger_is_fired_by_post_or_by_a_schedule() {
 async fn a_namespace_change_drives_the_thermostat_decision() {
     let s = Server::start(&[]);
     let f = s.deploy("events").await;
-    let (st, t) = put(
+    create(
         &s,
         "/v1/triggers/reading",
         &json!({"namespace": "home", "prefix": "readings/"}),
     )
     .await;
-    assert_eq!(st, 201, "{t}");
     // A rule writing under its own trigger's prefix would fire forever.
     let (st, e) = put(
         &s,
@@ -221,22 +225,20 @@ async fn a_namespace_change_drives_the_thermostat_decision() {
     )
     .await;
     assert_error(st, &e, 400, "invalid_request");
-    let (st, r) = put(
+    create(
         &s,
         "/v1/rules/decide",
         &json!({"trigger": "reading", "function": f, "export": "decide",
                 "params": {"setpoint": 20.0}, "namespace": "home", "write_to": "furnace"}),
     )
     .await;
-    assert_eq!(st, 201, "{r}");
     // A second rule sees the change itself (key, deleted) from the payload.
-    let (st, r) = put(
+    create(
         &s,
         "/v1/rules/log",
         &json!({"trigger": "reading", "function": f, "export": "note-change", "namespace": "log"}),
     )
     .await;
-    assert_eq!(st, 201, "{r}");
 
     // The devices: a public token that may write readings.
     let device = s.mint(&json!({"namespaces": {"home": "rw"}})).await;
@@ -326,21 +328,19 @@ async fn a_namespace_change_drives_the_thermostat_decision() {
 async fn a_rule_writing_under_its_own_trigger_prefix_runs_once() {
     let s = Server::start(&[]);
     let f = s.deploy("events").await;
-    let (st, t) = put(
+    create(
         &s,
         "/v1/triggers/seen",
         &json!({"namespace": "notes", "prefix": "seen/"}),
     )
     .await;
-    assert_eq!(st, 201, "{t}");
     // note-change writes `seen/NNNN`: under the trigger's own prefix.
-    let (st, r) = put(
+    create(
         &s,
         "/v1/rules/note",
         &json!({"trigger": "seen", "function": f, "export": "note-change", "namespace": "notes"}),
     )
     .await;
-    assert_eq!(st, 201, "{r}");
     let rb = s
         .http
         .put(format!("{}/v1/namespaces/notes/keys/seen/outside", s.url))
@@ -371,20 +371,18 @@ async fn rules_of_two_triggers_writing_under_each_others_prefix_do_not_loop() {
     // `wide` sees every `seen/` key, `narrow` only `seen/0…`; each has a rule
     // running note-change, which writes the next `seen/NNNN` key.
     for (name, prefix) in [("wide", "seen/"), ("narrow", "seen/0")] {
-        let (st, t) = put(
+        create(
             &s,
             &format!("/v1/triggers/{name}"),
             &json!({"namespace": "notes", "prefix": prefix}),
         )
         .await;
-        assert_eq!(st, 201, "{t}");
-        let (st, r) = put(
+        create(
             &s,
             &format!("/v1/rules/on-{name}"),
             &json!({"trigger": name, "function": f, "export": "note-change", "namespace": "notes"}),
         )
         .await;
-        assert_eq!(st, 201, "{r}");
     }
     let rb = s
         .http
@@ -411,13 +409,12 @@ async fn rules_of_two_triggers_writing_under_each_others_prefix_do_not_loop() {
 #[tokio::test]
 async fn a_burst_of_changes_fires_the_trigger_once_per_change_none_dropped() {
     let s = Server::start(&[]);
-    let (st, t) = put(
+    create(
         &s,
         "/v1/triggers/bulk",
         &json!({"namespace": "burst", "prefix": "k/"}),
     )
     .await;
-    assert_eq!(st, 201, "{t}");
     // One import commits 10,000 watched keys (and 10 unwatched) at once:
     // more than any fixed buffer of changes would hold.
     let mut keys = serde_json::Map::new();

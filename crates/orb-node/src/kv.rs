@@ -40,8 +40,12 @@ pub fn publish(
     cause_triggers: &[String],
 ) {
     let watched = node.changes.receiver_count() > 0;
+    let prefixes = node.triggers.prefixes(account, ns);
+    if !watched && prefixes.is_empty() {
+        return;
+    }
     for (key, value) in writes {
-        let triggered = node.triggers.any_matching(account, ns, key);
+        let triggered = prefixes.iter().any(|p| key.starts_with(p.as_str()));
         if !watched && !triggered {
             continue;
         }

@@ -145,11 +145,13 @@ impl Index {
         all.retain(|_, list| !list.is_empty());
     }
 
-    /// Whether a trigger of `account` watches `key` in `namespace`.
-    pub(crate) fn any_matching(&self, account: &str, namespace: &str, key: &str) -> bool {
+    /// The key prefixes `account`'s triggers watch in `namespace` (looked
+    /// up once per commit, not per key).
+    pub(crate) fn prefixes(&self, account: &str, namespace: &str) -> Vec<String> {
         let all = self.by_namespace.read().expect("triggers lock");
         all.get(&(account.to_string(), namespace.to_string()))
-            .is_some_and(|list| list.iter().any(|(_, p)| key.starts_with(p.as_str())))
+            .map(|list| list.iter().map(|(_, p)| p.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn matching(&self, account: &str, namespace: &str, key: &str) -> Vec<String> {
@@ -537,7 +539,6 @@ pub(crate) async fn fire_api(
     Ok(json!({ "activation": a.id, "trigger": name, "rules": rules }))
 }
 
-/// Fires `trigger`: queues each enabled rule's call and records the firing.
 /// What fired a trigger besides its caller.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Firing<'a> {
@@ -547,6 +548,7 @@ pub(crate) struct Firing<'a> {
     pub chain: &'a [String],
 }
 
+/// Fires `trigger`: queues each enabled rule's call and records the firing.
 pub(crate) async fn fire(
     node: &Node,
     account: &str,

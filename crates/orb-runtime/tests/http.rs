@@ -17,7 +17,12 @@ fn guest(name: &str) -> Vec<u8> {
 }
 
 fn setup() -> (Runtime, Arc<LoadedFunction>) {
-    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    setup_with(RuntimeConfig::default())
+}
+
+/// `http-hello` loaded on a runtime built from `config`.
+fn setup_with(config: RuntimeConfig) -> (Runtime, Arc<LoadedFunction>) {
+    let rt = Runtime::new(config).unwrap();
     let bytes = guest("http-hello");
     let (f, _) = rt.load(&FunctionId::of(&bytes), &bytes).unwrap();
     (rt, f)
@@ -201,16 +206,13 @@ async fn outbound_http_is_refused() {
 
 #[tokio::test]
 async fn without_fuel_accounting_the_fuel_used_reads_zero() {
-    let config = RuntimeConfig {
+    let (rt, f) = setup_with(RuntimeConfig {
         metering: orb_runtime::Metering {
             epoch: true,
             fuel: false,
         },
         ..RuntimeConfig::default()
-    };
-    let rt = Runtime::new(config).unwrap();
-    let bytes = guest("http-hello");
-    let (f, _) = rt.load(&FunctionId::of(&bytes), &bytes).unwrap();
+    });
     let (resp, finish) = rt
         .serve_http(&f, request("GET", "/", vec![]), opts())
         .await
