@@ -24,10 +24,11 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    // wasmtime builds an error value on every store drop; with
-    // RUST_BACKTRACE=1 each one would capture a backtrace (~10 µs per call).
-    // Panics keep their backtraces (RUST_BACKTRACE); library errors capture
-    // none unless RUST_LIB_BACKTRACE asks for them.
+    // With RUST_BACKTRACE=1 every library error value (a guest's trap, a
+    // timeout; and, with wasmtime's concurrency support on, every store
+    // drop) would capture a backtrace: ~8 µs each. Panics keep their
+    // backtraces (RUST_BACKTRACE); library errors capture none unless
+    // RUST_LIB_BACKTRACE asks for them.
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         // SAFETY: first thing in `main`, before any other thread exists.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };

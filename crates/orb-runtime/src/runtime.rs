@@ -434,7 +434,13 @@ impl Runtime {
             .pagemap_scan(wasmtime::Enabled::Auto);
 
         let mut cfg = Config::new();
-        cfg.wasm_component_model(true)
+        // Orb runs WASI 0.2 (p2) guests, which never use the component
+        // model's concurrency (`run_concurrent`, streams, futures). Without
+        // it a `Store` carries no concurrent-task state to build and tear
+        // down per call, and its drop builds no error value. Measured: a warm
+        // no-op call 21.7 → 18.0 µs (Rust), 5.7 → 3.3 µs (WAT) (BENCHMARKS.md, P3).
+        cfg.concurrency_support(false)
+            .wasm_component_model(true)
             .epoch_interruption(config.metering.epoch)
             .consume_fuel(config.metering.fuel)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
