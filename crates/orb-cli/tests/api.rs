@@ -326,6 +326,19 @@ async fn invalid_oversized_and_unsupported_components_are_refused() {
     broken.extend_from_slice(&[0xff; 32]);
     let (st, body) = s.upload(broken).await;
     assert_error(st, &body, 400, "invalid_component");
+    // The component model's async ABI (WASI 0.3) is not enabled in Orb's
+    // engine: such a component is refused at upload, with the reason.
+    let async_abi = wat::parse_str(
+        r#"(component
+             (core module $m (import "" "bp" (func)) (func (export "noop")))
+             (core func $bp (canon backpressure.inc))
+             (core instance $i (instantiate $m (with "" (instance (export "bp" (func $bp))))))
+             (func (export "noop") (canon lift (core func $i "noop"))))"#,
+    )
+    .unwrap();
+    let (st, body) = s.upload(async_abi).await;
+    let e = assert_error(st, &body, 400, "invalid_component");
+    assert!(e["message"].as_str().unwrap().contains("WASI 0.2"), "{e}");
     let (st, body) = s.upload(vec![0u8; 2 << 20]).await;
     assert_error(st, &body, 413, "too_large");
     let (st, body) = s.upload(fixtures::unsupported_import()).await;

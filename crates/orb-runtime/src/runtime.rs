@@ -586,9 +586,18 @@ impl Runtime {
             ));
         }
         Component::new(&self.engine, bytes).map_err(|e| {
+            let detail = error_chain(&e);
+            // The engine runs without component-model concurrency (see
+            // `Runtime::new`), so the async ABI fails validation here.
+            let hint = if detail.contains("component model async") {
+                "; Orb runs WASI 0.2 components, without the component model's async ABI \
+                 (WASI 0.3): build for wasm32-wasip2"
+            } else {
+                ""
+            };
             OrbError::new(
                 ErrorCode::InvalidComponent,
-                format!("the component failed validation: {}", error_chain(&e)),
+                format!("the component failed validation: {detail}{hint}"),
             )
         })
     }
