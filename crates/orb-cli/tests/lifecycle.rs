@@ -15,8 +15,20 @@ async fn restart_keeps_functions_and_activations_without_recompiling() {
     let (_, first) = s.call(&hash, "greet", json!({"name": "before"})).await;
     let act = first["activation"].as_str().unwrap().to_string();
     assert!(s.stop().success(), "graceful shutdown exits 0");
+    // Artifacts an earlier engine configuration left behind are removed at
+    // start; the current engine's folder and anything not ours stay.
+    let compiled = dir.path().join("compiled");
+    let current: Vec<_> = std::fs::read_dir(&compiled).unwrap().flatten().collect();
+    assert_eq!(current.len(), 1, "one engine configuration so far");
+    let current = current[0].path();
+    let stale = compiled.join("0123456789abcdef");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("x.cwasm"), vec![0u8; 4096]).unwrap();
+    std::fs::write(compiled.join("README"), "not an engine folder").unwrap();
 
     let s = Server::start_in(dir.path(), &[]);
+    assert!(!stale.exists(), "the stale engine folder is removed");
+    assert!(current.exists() && compiled.join("README").exists());
     let (st, list) = s.get("/v1/functions").await;
     assert_eq!(st, 200);
     assert_eq!(list["functions"][0]["hash"], hash);

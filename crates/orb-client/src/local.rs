@@ -80,6 +80,10 @@ impl LocalRunner {
                 dir.display()
             ))
         })?;
+        // With the store locked this process owns the folder, so artifacts
+        // of other engine configurations (an earlier Orb) can go; a failure
+        // only leaves them, as before.
+        let _ = runtime.prune_stale_artifacts();
         Ok(Self {
             dir,
             runtime: Arc::new(runtime),

@@ -109,6 +109,17 @@ impl Node {
             guard_pages: config.guard_pages,
             ..Default::default()
         })?;
+        // The node owns `<data>/compiled`: an upgrade or a change of limits
+        // or meters leaves the old engine's artifacts there for good.
+        match runtime.prune_stale_artifacts() {
+            Ok((0, _)) => {}
+            Ok((configs, bytes)) => tracing::info!(
+                configs,
+                mib = bytes / (1 << 20),
+                "removed compiled artifacts of earlier engine configurations"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the compiled-artifact cache"),
+        }
         let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;
         let (trigger_changes, trigger_changes_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {

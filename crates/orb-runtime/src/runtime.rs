@@ -492,6 +492,40 @@ impl Runtime {
         &self.engine_key
     }
 
+    /// Removes the artifacts that other engine configurations compiled into
+    /// the cache (an earlier Orb, other limits or meters): this engine can
+    /// never load them, and nothing else would delete them. Call it only
+    /// where this runtime owns the cache directory (a node's data folder).
+    /// Returns how many configurations' folders went, and their bytes.
+    pub fn prune_stale_artifacts(&self) -> std::io::Result<(usize, u64)> {
+        let Some(dir) = &self.config.cache_dir else {
+            return Ok((0, 0));
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+            Err(e) => return Err(e),
+        };
+        let (mut removed, mut bytes) = (0, 0);
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            // Only folders named like an engine key (`{:016x}`) are ours.
+            let is_key = name
+                .to_str()
+                .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_key || name == self.engine_key.as_str() || !entry.file_type()?.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(entry.path())? {
+                bytes += file?.metadata().map_or(0, |m| m.len());
+            }
+            std::fs::remove_dir_all(entry.path())?;
+            removed += 1;
+        }
+        Ok((removed, bytes))
+    }
+
     /// The default limits.
     pub fn limits(&self) -> &Limits {
         &self.config.limits
