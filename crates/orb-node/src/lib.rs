@@ -109,8 +109,9 @@ impl Node {
             guard_pages: config.guard_pages,
             ..Default::default()
         })?;
-        // The node owns `<data>/compiled`: an upgrade or a change of limits
-        // or meters leaves the old engine's artifacts there for good.
+        // The node owns `<data>/compiled`: an upgrade, or another memory
+        // limit or `guard_pages`, would leave the old engine's artifacts there
+        // for good.
         match runtime.prune_stale_artifacts() {
             Ok((0, _)) => {}
             Ok((configs, bytes)) => tracing::info!(

@@ -493,9 +493,10 @@ impl Runtime {
     }
 
     /// Removes the artifacts that other engine configurations compiled into
-    /// the cache (an earlier Orb, other limits or meters): this engine can
-    /// never load them, and nothing else would delete them. Call it only
-    /// where this runtime owns the cache directory (a node's data folder).
+    /// the cache (an earlier Orb, another memory limit, guard pages or
+    /// meters): this engine can never load them, and nothing else would
+    /// delete them. Call it only where this runtime owns the cache directory
+    /// (a node's data folder).
     /// Returns how many configurations' folders went, and their bytes.
     pub fn prune_stale_artifacts(&self) -> std::io::Result<(usize, u64)> {
         let Some(dir) = &self.config.cache_dir else {

@@ -48,6 +48,22 @@ fn request(method: &str, uri: &str, body: Vec<u8>) -> hyper::Request<Full<Bytes>
         .unwrap()
 }
 
+/// Serves one request that must reach the guest (no Orb error before it).
+async fn serve(
+    rt: &Runtime,
+    f: &LoadedFunction,
+    req: hyper::Request<Full<Bytes>>,
+    opts: HttpRequestOptions,
+) -> (
+    hyper::Response<orb_runtime::HttpResponseBody>,
+    orb_runtime::HttpFinish,
+) {
+    match rt.serve_http(f, req, opts).await {
+        Ok(served) => served,
+        Err(outcome) => panic!("refused before the guest ran: {:?}", outcome.error),
+    }
+}
+
 #[tokio::test]
 async fn detects_and_describes_the_http_export() {
     let (rt, f) = setup();
@@ -81,11 +97,13 @@ async fn detects_and_describes_the_http_export() {
 #[tokio::test]
 async fn echoes_method_path_query_and_header() {
     let (rt, f) = setup();
-    let (resp, finish) = rt
-        .serve_http(&f, request("GET", "/items/7?x=1&y=two", vec![]), opts())
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(
+        &rt,
+        &f,
+        request("GET", "/items/7?x=1&y=two", vec![]),
+        opts(),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -104,11 +122,7 @@ async fn echoes_method_path_query_and_header() {
 async fn streams_a_body_back_byte_exact() {
     let (rt, f) = setup();
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let (resp, finish) = rt
-        .serve_http(&f, request("POST", "/echo", data.clone()), opts())
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(&rt, &f, request("POST", "/echo", data.clone()), opts()).await;
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(body == data, "echoed {} bytes", body.len());
     let out = finish.finish().await;
@@ -129,11 +143,7 @@ async fn a_trap_before_the_response_is_classified() {
     assert_eq!(err.code, "function_trap", "{err}");
     assert!(out.logs.contains("about to trap"), "{}", out.logs);
     // The runtime keeps serving.
-    let (resp, _) = rt
-        .serve_http(&f, request("GET", "/", vec![]), opts())
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, _) = serve(&rt, &f, request("GET", "/", vec![]), opts()).await;
     assert_eq!(resp.status(), 200);
 }
 
@@ -143,11 +153,7 @@ async fn caps_cut_bodies_both_ways() {
     // Response over its cap: the stream is cut, the outcome says why.
     let mut o = opts();
     o.max_response_bytes = 200_000;
-    let (resp, finish) = rt
-        .serve_http(&f, request("GET", "/big?n=1000000", vec![]), o)
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(&rt, &f, request("GET", "/big?n=1000000", vec![]), o).await;
     assert_eq!(resp.status(), 200);
     assert!(resp.into_body().collect().await.is_err());
     let out = finish.finish().await;
@@ -157,11 +163,7 @@ async fn caps_cut_bodies_both_ways() {
     // Request over its cap: the guest's read fails, the outcome says why.
     let mut o = opts();
     o.max_request_bytes = 100_000;
-    let (resp, finish) = rt
-        .serve_http(&f, request("POST", "/echo", vec![1u8; 500_000]), o)
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(&rt, &f, request("POST", "/echo", vec![1u8; 500_000]), o).await;
     let _ = resp.into_body().collect().await;
     let out = finish.finish().await;
     assert_eq!(out.error.unwrap().code, "too_large");
@@ -177,11 +179,7 @@ async fn the_wall_clock_limit_applies() {
     });
     // 1 GB to a client that never reads: the guest waits on back-pressure
     // (no wasm runs) and is stopped at the limit all the same.
-    let (resp, finish) = rt
-        .serve_http(&f, request("GET", "/big?n=1000000000", vec![]), o)
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(&rt, &f, request("GET", "/big?n=1000000000", vec![]), o).await;
     let finished = tokio::spawn(finish.finish());
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     drop(resp);
@@ -192,11 +190,7 @@ async fn the_wall_clock_limit_applies() {
 #[tokio::test]
 async fn outbound_http_is_refused() {
     let (rt, f) = setup();
-    let (resp, finish) = rt
-        .serve_http(&f, request("GET", "/outbound", vec![]), opts())
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(&rt, &f, request("GET", "/outbound", vec![]), opts()).await;
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let text = String::from_utf8_lossy(&body);
     assert!(text.starts_with("refused:"), "{text}");
@@ -213,11 +207,7 @@ async fn without_fuel_accounting_the_fuel_used_reads_zero() {
         },
         ..RuntimeConfig::default()
     });
-    let (resp, finish) = rt
-        .serve_http(&f, request("GET", "/", vec![]), opts())
-        .await
-        .map_err(|o| o.error)
-        .unwrap();
+    let (resp, finish) = serve(&rt, &f, request("GET", "/", vec![]), opts()).await;
     assert_eq!(resp.status(), 200);
     resp.into_body().collect().await.unwrap();
     let out = finish.finish().await;
