@@ -218,26 +218,35 @@ async fn without_fuel_accounting_the_fuel_used_reads_zero() {
 }
 
 /// Every `wasi:http@0.2.x` that wasmtime 48 links (its host is 0.2.12): the
-/// same handler, with every WASI package it imports and the handler it
-/// exports renamed from 0.2.4 (what the `wasi` crate targets) to 0.2.N in
-/// place — a same-length rewrite of the names, so N is one digit — is
-/// accepted at load, recognised as an HTTP function and served.
+/// same handler, with the `wasi:http` interfaces it imports and the handler
+/// it exports renamed from 0.2.4 (what the `wasi` crate targets) to 0.2.N in
+/// place — a same-length rewrite of the names, so N is one digit; the
+/// `wasi:io`/`wasi:cli` imports keep their versions (std's own imports are
+/// 0.2.0, so renaming those would collide) — is accepted at load,
+/// recognised as an HTTP function and served.
 #[tokio::test]
 async fn the_handler_is_served_at_every_single_digit_wasi_http_0_2_version() {
     let rt = Runtime::new(RuntimeConfig::default()).unwrap();
     let bytes = guest("http-hello");
-    let needle = b"@0.2.4";
-    let at: Vec<usize> = bytes
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(_, w)| *w == needle)
-        .map(|(i, _)| i)
-        .collect();
-    assert!(!at.is_empty(), "http-hello targets wasi 0.2.4");
+    let mut at: Vec<usize> = Vec::new();
+    for name in [
+        &b"wasi:http/types@0.2.4"[..],
+        b"wasi:http/incoming-handler@0.2.4",
+        b"wasi:http/outgoing-handler@0.2.4",
+    ] {
+        at.extend(
+            bytes
+                .windows(name.len())
+                .enumerate()
+                .filter(|(_, w)| *w == name)
+                .map(|(i, _)| i + name.len() - 1),
+        );
+    }
+    assert!(!at.is_empty(), "http-hello targets wasi:http 0.2.4");
     for patch in 0..=9u8 {
         let mut b = bytes.clone();
         for &i in &at {
-            b[i + needle.len() - 1] = b'0' + patch;
+            b[i] = b'0' + patch;
         }
         let (f, _) = rt
             .load(&FunctionId::of(&b), &b)

@@ -63,7 +63,7 @@ macro_rules! shared_keyvalue {
                 let keys = self
                     .kv_list_page_source(&b.namespace, cursor.is_none())
                     .await?;
-                Ok(list_keys_page(keys, cursor)?)
+                list_keys_page(keys, cursor)
             }
 
             async fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
