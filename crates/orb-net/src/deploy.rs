@@ -128,15 +128,13 @@ pub async fn deploy(
 /// test plants tampered bytes).
 pub async fn put_component(net: &Network, id: &FunctionId, bytes: &[u8]) -> Result<(), NetError> {
     let name = object_name(id);
-    if let Ok(info) = net.components.info(&name).await {
-        if info.size == bytes.len() && !info.deleted && FunctionId::of(bytes) == *id {
-            // Same name, same size; the object's own digest was checked
-            // when it was written. Re-putting 18 MB components is waste.
-            let digest = digest_header(bytes);
-            if info.digest.as_deref() == Some(digest.as_str()) {
-                return Ok(());
-            }
-        }
+    // The same bytes already stored under this name (the object's digest,
+    // checked when it was written, matches): re-putting 18 MB is waste.
+    if let Ok(info) = net.components.info(&name).await
+        && !info.deleted
+        && info.digest.as_deref() == Some(digest_header(bytes).as_str())
+    {
+        return Ok(());
     }
     let mut reader = bytes;
     net.components

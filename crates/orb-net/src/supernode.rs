@@ -44,15 +44,15 @@ impl SuperNode {
                     timing.lease_ttl,
                 );
                 while !stop.load(Ordering::Relaxed) {
-                    if admit.tick().await == LeaseState::Held {
-                        if let Err(e) = admit_pass(&net, &id, &admit).await {
-                            tracing::warn!(error = %e, "admission pass failed");
-                        }
+                    if admit.tick().await == LeaseState::Held
+                        && let Err(e) = admit_pass(&net, &id, &admit).await
+                    {
+                        tracing::warn!(error = %e, "admission pass failed");
                     }
-                    if reaper.tick().await == LeaseState::Held {
-                        if let Err(e) = reap_pass(&net, &id, &reaper, &timing).await {
-                            tracing::warn!(error = %e, "reaper pass failed");
-                        }
+                    if reaper.tick().await == LeaseState::Held
+                        && let Err(e) = reap_pass(&net, &id, &reaper, &timing).await
+                    {
+                        tracing::warn!(error = %e, "reaper pass failed");
                     }
                     tokio::time::sleep(timing.duty_every).await;
                 }

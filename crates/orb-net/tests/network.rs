@@ -268,7 +268,7 @@ async fn the_lease_duties_move_to_another_super_node_when_the_holder_stops() {
     let timing = Timing::fast();
     let k1 = NodeKey::generate().unwrap();
     let k2 = NodeKey::generate().unwrap();
-    let mut supers = vec![
+    let mut supers = [
         Some(SuperNode::start(net.clone(), k1.id().clone(), timing.clone()).unwrap()),
         Some(SuperNode::start(net.clone(), k2.id().clone(), timing.clone()).unwrap()),
     ];
