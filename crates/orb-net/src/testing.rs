@@ -25,8 +25,12 @@ pub fn nats_server_binary() -> PathBuf {
             candidates.extend(std::env::split_paths(&path).map(|d| d.join("nats-server")));
         }
     }
+    let from_env = std::env::var_os("ORB_NATS_SERVER").is_some();
     for c in candidates {
         if !c.is_file() {
+            if from_env {
+                tried.push(format!("ORB_NATS_SERVER={} is not a file", c.display()));
+            }
             continue;
         }
         match server_version(&c) {
