@@ -242,28 +242,24 @@ pub const FEED_INACTIVE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl AnnouncementFeed {
     pub async fn open(net: &Network, node: &NodeId) -> Result<AnnouncementFeed, NetError> {
-        let stream = net
-            .js
-            .get_stream(names::ANNOUNCE_STREAM)
-            .await
-            .map_err(|_| NetError::NotInitialised {
-                what: names::ANNOUNCE_STREAM.into(),
-            })?;
+        let stream = crate::network::with_retry(names::ANNOUNCE_STREAM, || {
+            net.js.get_stream(names::ANNOUNCE_STREAM)
+        })
+        .await?;
         let name = names::announce_consumer(node);
-        let consumer = stream
-            .get_or_create_consumer(
-                &name,
-                consumer::pull::Config {
-                    durable_name: Some(name.clone()),
-                    deliver_policy: DeliverPolicy::All,
-                    ack_policy: AckPolicy::Explicit,
-                    filter_subject: names::ANNOUNCE_SUBJECTS.into(),
-                    inactive_threshold: FEED_INACTIVE,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| NetError::js("open announcement consumer", e))?;
+        let config = consumer::pull::Config {
+            durable_name: Some(name.clone()),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            filter_subject: names::ANNOUNCE_SUBJECTS.into(),
+            inactive_threshold: FEED_INACTIVE,
+            ..Default::default()
+        };
+        // Creating a consumer needs the stream's leader: retried like a lookup.
+        let consumer = crate::network::with_retry("open announcement consumer", || {
+            stream.get_or_create_consumer(&name, config.clone())
+        })
+        .await?;
         Ok(AnnouncementFeed { consumer })
     }
 

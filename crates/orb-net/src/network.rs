@@ -275,7 +275,10 @@ impl Network {
         Ok(report)
     }
 
-    /// Opens an initialised network.
+    /// Opens an initialised network. Right after a server of the cluster
+    /// fails, a bucket's stream may have no leader for some seconds (Raft
+    /// election): lookups are retried for up to [`OPEN_BUDGET`], and only a
+    /// stream the servers say does not exist is "not initialised".
     pub async fn open(client: async_nats::Client) -> Result<Network, NetError> {
         let js = jetstream::new(client.clone());
         let missing = |what: &str| NetError::NotInitialised {
@@ -283,18 +286,15 @@ impl Network {
         };
         let kv = |name: &'static str| {
             let js = js.clone();
-            async move { js.get_key_value(name).await.map_err(|_| missing(name)) }
+            async move { with_retry(name, || js.get_key_value(name)).await }
         };
         let meta_store = kv(names::META_BUCKET).await?;
-        let meta: NetworkMeta = match meta_store
-            .get(names::META_KEY)
-            .await
-            .map_err(|e| NetError::js("read network meta", e))?
-        {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| NetError::Invalid(format!("network meta does not parse: {e}")))?,
-            None => return Err(missing("orb_network/meta")),
-        };
+        let meta: NetworkMeta =
+            match with_retry("read network meta", || meta_store.get(names::META_KEY)).await? {
+                Some(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| NetError::Invalid(format!("network meta does not parse: {e}")))?,
+                None => return Err(missing("orb_network/meta")),
+            };
         if meta.layout_version != names::LAYOUT_VERSION {
             return Err(NetError::Invalid(format!(
                 "the network's layout is version {}, this Orb knows version {}: upgrade Orb",
@@ -305,12 +305,12 @@ impl Network {
         let nodes = kv(names::NODES_BUCKET).await?;
         let alive = kv(names::ALIVE_BUCKET).await?;
         let leases = kv(names::LEASES_BUCKET).await?;
-        let components = js
-            .get_object_store(names::COMPONENTS_STORE)
-            .await
-            .map_err(|_| missing(names::COMPONENTS_STORE))?;
+        let components = with_retry(names::COMPONENTS_STORE, || {
+            js.get_object_store(names::COMPONENTS_STORE)
+        })
+        .await?;
         for s in [names::ANNOUNCE_STREAM, names::REPORTS_STREAM] {
-            js.get_stream(s).await.map_err(|_| missing(s))?;
+            with_retry(s, || js.get_stream(s)).await?;
         }
         Ok(Network {
             client,
@@ -402,4 +402,48 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// How long [`Network::open`] retries a lookup that failed for a reason
+/// other than "no such stream" (above the 4–9 s of a Raft election).
+pub const OPEN_BUDGET: Duration = Duration::from_secs(20);
+
+/// Runs `op` until it succeeds, the servers say the stream behind it does not
+/// exist (→ [`NetError::NotInitialised`]), or [`OPEN_BUDGET`] runs out.
+pub(crate) async fn with_retry<T, E, F, Fut>(what: &str, mut op: F) -> Result<T, NetError>
+where
+    E: std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + OPEN_BUDGET;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if stream_not_found(&e) => {
+                return Err(NetError::NotInitialised { what: what.into() });
+            }
+            Err(e) if Instant::now() >= deadline => return Err(NetError::js(what, e)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// True when some error in the chain is JetStream's "stream not found".
+fn stream_not_found(err: &(dyn std::error::Error + 'static)) -> bool {
+    use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+    use async_nats::jetstream::{Error as JsError, ErrorCode};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(g) = e.downcast_ref::<GetStreamError>()
+            && let GetStreamErrorKind::JetStream(j) = g.kind()
+        {
+            return j.error_code() == ErrorCode::STREAM_NOT_FOUND;
+        }
+        if let Some(j) = e.downcast_ref::<JsError>() {
+            return j.error_code() == ErrorCode::STREAM_NOT_FOUND;
+        }
+        next = e.source();
+    }
+    false
 }
