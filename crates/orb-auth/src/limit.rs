@@ -62,7 +62,13 @@ mod tests {
             l.check("shop", a),
             Err(AuthError::RateLimited { retry_after_secs }) if retry_after_secs >= 1
         ));
-        assert!(l.check("shop", b).is_ok(), "another address has its own bucket");
-        assert!(l.check("blog", a).is_ok(), "another route has its own bucket");
+        assert!(
+            l.check("shop", b).is_ok(),
+            "another address has its own bucket"
+        );
+        assert!(
+            l.check("blog", a).is_ok(),
+            "another route has its own bucket"
+        );
     }
 }

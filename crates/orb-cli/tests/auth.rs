@@ -639,7 +639,10 @@ async fn a_browser_get_call_takes_one_unit_of_the_rate() {
     let s = Server::start(&[]);
     let hello = s.deploy("hello").await;
     let (_, tok) = s
-        .post_json("/v1/tokens", &json!({"rate": "2/60s", "functions": [hello]}))
+        .post_json(
+            "/v1/tokens",
+            &json!({"rate": "2/60s", "functions": [hello]}),
+        )
         .await;
     let tok = tok["token"].as_str().unwrap().to_string();
     let path = format!("/v1/functions/{hello}/greet?name=Web");

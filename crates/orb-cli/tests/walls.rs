@@ -61,7 +61,9 @@ async fn a_public_token_sees_and_touches_only_its_own() {
     assert_eq!(st, 201, "{k}");
     let kref = k["ref"].as_str().unwrap().to_string();
     for reading in [20.0, 21.0, 22.0] {
-        let (st, out) = s.post_json(&format!("/kappa/{kref}"), &json!(reading)).await;
+        let (st, out) = s
+            .post_json(&format!("/kappa/{kref}"), &json!(reading))
+            .await;
         assert_eq!(st, 200, "{out}");
     }
     let (st, t) = s
@@ -137,7 +139,10 @@ async fn a_public_token_sees_and_touches_only_its_own() {
         .await;
     assert_eq!(st, 201, "{its}");
     let (_, list) = s.get_as("/v1/schedules", Some(home)).await;
-    assert_eq!(ids(&list, "schedules", "id"), vec![its["id"].as_str().unwrap().to_string()]);
+    assert_eq!(
+        ids(&list, "schedules", "id"),
+        vec![its["id"].as_str().unwrap().to_string()]
+    );
 
     // Kappas: the developer's (code not whitelisted for it) is not there.
     let (_, list) = s.get_as("/kappa", Some(home)).await;
@@ -176,7 +181,11 @@ async fn a_public_token_sees_and_touches_only_its_own() {
     // Aliases: only those naming code it may run.
     for (name, f) in [("adder", &calc), ("stats", &events)] {
         let (st, a) = s
-            .put_json_as(&format!("/v1/aliases/{name}"), &json!({"function": f}), Some(&s.token))
+            .put_json_as(
+                &format!("/v1/aliases/{name}"),
+                &json!({"function": f}),
+                Some(&s.token),
+            )
             .await;
         assert_eq!(st, 200, "{a}");
     }
@@ -200,7 +209,10 @@ async fn a_public_token_sees_and_touches_only_its_own() {
     let (_, dead) = s.get("/v1/dead-letters").await;
     assert_eq!(dead["dead_letters"].as_array().unwrap().len(), 1, "{dead}");
     let (_, dead) = s.get_as("/v1/dead-letters", Some(home)).await;
-    assert!(dead["dead_letters"].as_array().unwrap().is_empty(), "{dead}");
+    assert!(
+        dead["dead_letters"].as_array().unwrap().is_empty(),
+        "{dead}"
+    );
     let (st, e) = delete_as(&s, &format!("/v1/dead-letters/{id}"), home).await;
     assert_error(st, &e, 404, "activation_not_found");
 }
@@ -239,9 +251,7 @@ async fn whitelists_apply_to_public_calls_without_a_namespace() {
         .await;
     assert_error(st, &e, 403, "code_not_whitelisted");
     assert_eq!(s.get(&format!("/v1/functions/{uploaded}")).await.0, 200);
-    let (st, e) = s
-        .get_as(&format!("/http/{uploaded}/"), Some(&home))
-        .await;
+    let (st, e) = s.get_as(&format!("/http/{uploaded}/"), Some(&home)).await;
     assert_error(st, &e, 403, "code_not_whitelisted");
 
     // Whitelisted in a namespace of its grant: runs with or without it.
@@ -268,8 +278,12 @@ async fn attenuation_binds_the_guests_bucket_opens() {
     for ns in ["home1", "home2"] {
         s.whitelist(ns, &[&kv2]).await;
     }
-    s.put_json_as("/v1/namespaces/home2/keys/x", &json!("secret"), Some(&s.token))
-        .await;
+    s.put_json_as(
+        "/v1/namespaces/home2/keys/x",
+        &json!("secret"),
+        Some(&s.token),
+    )
+    .await;
     let both = s
         .mint(&json!({"namespaces": {"home1": "rw", "home2": "rw"}}))
         .await;
@@ -284,7 +298,11 @@ async fn attenuation_binds_the_guests_bucket_opens() {
         "params": {"bucket": "home2", "key": "x"}, "namespace": "home1"});
     // The full token opens home2 …
     let (st, out) = s.post_json_as("/v1/invoke", &get_x, Some(&both)).await;
-    assert_eq!((st, &out["result"]), (200, &json!({"ok": "\"secret\""})), "{out}");
+    assert_eq!(
+        (st, &out["result"]),
+        (200, &json!({"ok": "\"secret\""})),
+        "{out}"
+    );
     // … the copy narrowed to home1 does not.
     let (st, out) = s.post_json_as("/v1/invoke", &get_x, Some(&narrowed)).await;
     assert_eq!(
@@ -295,9 +313,12 @@ async fn attenuation_binds_the_guests_bucket_opens() {
     let put_y = json!({"function": kv2, "export": "put-into",
         "params": {"bucket": "home2", "key": "y", "value": "1"}, "namespace": "home1"});
     let (st, out) = s.post_json_as("/v1/invoke", &put_y, Some(&narrowed)).await;
-    assert_eq!((st, &out["result"]), (200, &json!({"err": "access-denied"})), "{out}");
+    assert_eq!(
+        (st, &out["result"]),
+        (200, &json!({"err": "access-denied"})),
+        "{out}"
+    );
     assert_eq!(s.get("/v1/namespaces/home2/keys/y").await.0, 404);
-
 }
 
 #[tokio::test]
@@ -306,16 +327,22 @@ async fn a_write_only_grant_cannot_read() {
     let kv2 = s.deploy("kv2").await;
     s.whitelist("home", &[&kv2]).await;
     s.whitelist("inbox", &[&kv2]).await;
-    s.put_json_as("/v1/namespaces/home/keys/x", &json!("private"), Some(&s.token))
-        .await;
-    s.put_json_as("/v1/namespaces/inbox/keys/x", &json!("mail"), Some(&s.token))
-        .await;
+    s.put_json_as(
+        "/v1/namespaces/home/keys/x",
+        &json!("private"),
+        Some(&s.token),
+    )
+    .await;
+    s.put_json_as(
+        "/v1/namespaces/inbox/keys/x",
+        &json!("mail"),
+        Some(&s.token),
+    )
+    .await;
     let writer = s
         .mint(&json!({"namespaces": {"home": "w", "inbox": "w"}}))
         .await;
-    let call = |export: &str, params: Value| {
-        json!({"function": kv2, "export": export, "params": params, "namespace": "home"})
-    };
+    let call = |export: &str, params: Value| json!({"function": kv2, "export": export, "params": params, "namespace": "home"});
     // Its own namespace: writes go through, reads are refused.
     let (st, out) = s
         .post_json_as(
@@ -347,12 +374,13 @@ async fn a_write_only_grant_cannot_read() {
             )
             .await;
         assert_eq!(st, 200, "{out}");
-        assert!(out["result"].get("ok").is_none(), "a `w` grant listed `{bucket}`: {out}");
+        assert!(
+            out["result"].get("ok").is_none(),
+            "a `w` grant listed `{bucket}`: {out}"
+        );
     }
     // Over HTTP too.
-    let (st, e) = s
-        .get_as("/v1/namespaces/home/keys/x", Some(&writer))
-        .await;
+    let (st, e) = s.get_as("/v1/namespaces/home/keys/x", Some(&writer)).await;
     assert_error(st, &e, 403, "permission_denied");
 }
 
@@ -363,7 +391,9 @@ async fn private_tokens_rotate_and_access_recovers_offline() {
     let (st, acc) = s.post_json("/v1/accounts", &json!({"name": "dev"})).await;
     assert_eq!(st, 201, "{acc}");
     let first = acc["token"].as_str().unwrap().to_string();
-    let device = s.mint_as(&json!({"namespaces": {"home": "r"}}), Some(&first)).await;
+    let device = s
+        .mint_as(&json!({"namespaces": {"home": "r"}}), Some(&first))
+        .await;
 
     // `orb token rotate`: a new private token; the old lineage revoked.
     let (ok, out, err) = orb_t(&first, &["token", "rotate", "--server", &s.url]);
@@ -380,7 +410,11 @@ async fn private_tokens_rotate_and_access_recovers_offline() {
 
     // Revoking your own private token locks the account out …
     let (st, out) = s
-        .post_json_as("/v1/tokens/revoke", &json!({"token": second}), Some(&second))
+        .post_json_as(
+            "/v1/tokens/revoke",
+            &json!({"token": second}),
+            Some(&second),
+        )
         .await;
     assert_eq!(st, 200, "{out}");
     let (st, e) = s.get_as("/v1/functions", Some(&second)).await;
@@ -390,15 +424,33 @@ async fn private_tokens_rotate_and_access_recovers_offline() {
         assert!(s.stop().success());
         let (ok, out, err) = orb_t(
             "",
-            &["admin", "recover", "--data-dir", dir.path().to_str().unwrap(), "--account", "dev"],
+            &[
+                "admin",
+                "recover",
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "--account",
+                "dev",
+            ],
         );
         assert!(ok, "{err}");
         let third = out.trim().to_string();
         let log = std::fs::read_to_string(dir.path().join("recover.log")).unwrap();
-        assert!(log.contains("recovered account acc_") && log.contains("(dev)"), "{log}");
+        assert!(
+            log.contains("recovered account acc_") && log.contains("(dev)"),
+            "{log}"
+        );
         // The admin too: a fresh admin.token.
         let old_admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
-        let (ok, out, err) = orb_t("", &["admin", "recover", "--data-dir", dir.path().to_str().unwrap()]);
+        let (ok, out, err) = orb_t(
+            "",
+            &[
+                "admin",
+                "recover",
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+            ],
+        );
         assert!(ok, "{err}");
         let new_admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
         assert_eq!(new_admin.trim(), out.trim());
@@ -409,21 +461,41 @@ async fn private_tokens_rotate_and_access_recovers_offline() {
         assert_error(st, &e, 401, "token_revoked");
         s
     };
-    assert_eq!(s.get("/v1/functions").await.0, 200, "the recovered admin token");
+    assert_eq!(
+        s.get("/v1/functions").await.0,
+        200,
+        "the recovered admin token"
+    );
     // Recovery needs the node stopped (the store is locked while it runs).
-    let (ok, _, err) = orb_t("", &["admin", "recover", "--data-dir", dir.path().to_str().unwrap()]);
+    let (ok, _, err) = orb_t(
+        "",
+        &[
+            "admin",
+            "recover",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+    );
     assert!(!ok && err.contains("stop the node"), "{err}");
 }
 
 #[tokio::test]
 async fn anonymous_public_routes_are_rate_limited_per_route_and_address() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("orb.toml"), "public_route_rate = \"3/60s\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("orb.toml"),
+        "public_route_rate = \"3/60s\"\n",
+    )
+    .unwrap();
     let s = Server::start_in(dir.path(), &[]);
     let http = s.deploy("http-hello").await;
     for name in ["shop", "blog"] {
         let (st, a) = s
-            .put_json_as(&format!("/v1/aliases/{name}"), &json!({"function": http, "public": true}), Some(&s.token))
+            .put_json_as(
+                &format!("/v1/aliases/{name}"),
+                &json!({"function": http, "public": true}),
+                Some(&s.token),
+            )
             .await;
         assert_eq!(st, 200, "{a}");
     }
@@ -437,7 +509,11 @@ async fn anonymous_public_routes_are_rate_limited_per_route_and_address() {
     }
     let r = get("/http/shop/".into()).await;
     assert_eq!(r.status(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     let (_, body) = decode(r).await;
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
@@ -462,13 +538,18 @@ async fn a_tampered_compiled_artifact_is_recompiled_never_run() {
         .find(|e| e.path().is_dir())
         .unwrap()
         .path();
-    let artifact = |hash: &str| engine.join(format!("{}.cwasm", hash.trim_start_matches("sha256:")));
+    let artifact =
+        |hash: &str| engine.join(format!("{}.cwasm", hash.trim_start_matches("sha256:")));
     // Another function's artifact put in calc's place: valid code, wrong id.
     std::fs::copy(artifact(&hello), artifact(&calc)).unwrap();
     let s = Server::start_in(dir.path(), &[]);
     let (st, out) = s.call(&calc, "add", json!({"a": 2, "b": 40})).await;
     assert_eq!((st, &out["result"]), (200, &json!(42)), "{out}");
-    assert_eq!(s.metric("orb_compile_cache_misses_total").await, 1.0, "recompiled");
+    assert_eq!(
+        s.metric("orb_compile_cache_misses_total").await,
+        1.0,
+        "recompiled"
+    );
     assert_ne!(
         std::fs::read(artifact(&calc)).unwrap(),
         std::fs::read(artifact(&hello)).unwrap(),
@@ -482,13 +563,18 @@ async fn a_tampered_compiled_artifact_is_recompiled_never_run() {
     std::fs::write(artifact(&hello), &bytes).unwrap();
     let s = Server::start_in(dir.path(), &[]);
     let (st, out) = s.call(&hello, "greet", json!({"name": "Ada"})).await;
-    assert_eq!((st, out["result"].as_str()), (200, Some("Hello, Ada!")), "{out}");
+    assert_eq!(
+        (st, out["result"].as_str()),
+        (200, Some("Hello, Ada!")),
+        "{out}"
+    );
     assert_eq!(s.metric("orb_compile_cache_misses_total").await, 1.0);
     // The untouched one still loads from disk.
     let (st, _) = s.call(&calc, "add", json!({"a": 1, "b": 1})).await;
     assert_eq!(st, 200);
     assert_eq!(
-        s.metric("orb_compile_cache_hits_total{source=\"disk\"}").await,
+        s.metric("orb_compile_cache_hits_total{source=\"disk\"}")
+            .await,
         1.0
     );
 }
@@ -498,7 +584,11 @@ async fn a_kappa_message_retried_with_its_id_is_applied_once() {
     let s = Server::start(&[]);
     let events = s.deploy("events").await;
     let (st, k) = s
-        .put_json_as("/kappa", &json!({"function": events, "export": "observe"}), Some(&s.token))
+        .put_json_as(
+            "/kappa",
+            &json!({"function": events, "export": "observe"}),
+            Some(&s.token),
+        )
         .await;
     assert_eq!(st, 201, "{k}");
     let kref = k["ref"].as_str().unwrap().to_string();
@@ -542,7 +632,10 @@ async fn a_kappa_message_retried_with_its_id_is_applied_once() {
     }
     assert_eq!(
         popped,
-        vec![json!({"count": 3, "mean": 2.0}), json!({"count": 6, "mean": 3.5})]
+        vec![
+            json!({"count": 3, "mean": 2.0}),
+            json!({"count": 6, "mean": 3.5})
+        ]
     );
     let (st, e) = decode(
         s.http

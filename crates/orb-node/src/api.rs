@@ -462,11 +462,9 @@ async fn show_activation(
                 format!("`wait` `{wait}` is not a duration like `5s`: {e}"),
             )
         })?;
-        let owned = node
-            .store
-            .get_activation(&id)
-            .await?
-            .is_some_and(|a| a.account == claims.account && auth::sees(&claims, a.lineage.as_deref()));
+        let owned = node.store.get_activation(&id).await?.is_some_and(|a| {
+            a.account == claims.account && auth::sees(&claims, a.lineage.as_deref())
+        });
         if owned {
             crate::queue::wait_final(&node, &id, wait.min(MAX_WAIT)).await;
         }

@@ -205,7 +205,11 @@ pub fn require_upload(claims: &Claims) -> Result<(), ApiError> {
 /// grant's `functions` lists it, or (no list) a namespace of its grant
 /// whitelists it. Private tokens run any function of their account. This is
 /// also what a public token may *see* of functions, aliases and kappas.
-pub async fn may_run(node: &Node, claims: &Claims, function: &FunctionId) -> Result<bool, ApiError> {
+pub async fn may_run(
+    node: &Node,
+    claims: &Claims,
+    function: &FunctionId,
+) -> Result<bool, ApiError> {
     let Some(grant) = &claims.grant else {
         return Ok(true);
     };
@@ -529,7 +533,12 @@ pub async fn post_rotate(node: &Node, headers: &HeaderMap) -> Result<serde_json:
         .store
         .get_account(&claims.account)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "this token's account no longer exists"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::TokenInvalid,
+                "this token's account no longer exists",
+            )
+        })?;
     let minted = node
         .auth
         .mint_private(&account.id)
@@ -544,7 +553,8 @@ pub async fn post_rotate(node: &Node, headers: &HeaderMap) -> Result<serde_json:
     node.auth.revoke(ids.clone());
     if account.admin {
         let path = node.config.data_dir.join("admin.token");
-        write_secret(&path, &minted.token).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        write_secret(&path, &minted.token)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     }
     tracing::warn!(account = %account.id, revoked = ?ids, "private token rotated");
     Ok(json!({
@@ -587,7 +597,9 @@ pub async fn recover(data_dir: &Path, account: Option<&str>) -> anyhow::Result<(
             .find(|a| a.admin)
             .context("this data directory has no admin account")?,
     };
-    let minted = auth.mint_private(&target.id).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let minted = auth
+        .mint_private(&target.id)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     target.token_hash = token_hash(&minted.token);
     target.token_lineage = minted.revocation_id.clone();
     store.replace_account_token(&target, &[]).await?;
@@ -608,7 +620,12 @@ pub async fn recover(data_dir: &Path, account: Option<&str>) -> anyhow::Result<(
         .append(true)
         .open(data_dir.join("recover.log"))
         .and_then(|mut f| f.write_all(line.as_bytes()))
-        .with_context(|| format!("cannot append to {}", data_dir.join("recover.log").display()))?;
+        .with_context(|| {
+            format!(
+                "cannot append to {}",
+                data_dir.join("recover.log").display()
+            )
+        })?;
     tracing::warn!(account = %target.id, lineage = %minted.revocation_id, "account access recovered offline");
     Ok((target.id, minted.token))
 }

@@ -345,7 +345,10 @@ async fn send(
         && let Some(bytes) = node.store.get_record(RecordKind::KappaMessage, k).await?
     {
         let mut answer: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(ErrorCode::Internal, format!("stored message answer is corrupt: {e}"))
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("stored message answer is corrupt: {e}"),
+            )
         })?;
         answer["replayed"] = Value::Bool(true);
         return Ok(answer);

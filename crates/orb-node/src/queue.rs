@@ -432,7 +432,10 @@ pub(crate) async fn wait_final(node: &Node, id: &str, wait: Duration) {
 }
 
 /// `GET /v1/dead-letters`.
-pub(crate) async fn dead_letters(node: &Node, claims: &crate::auth::Claims) -> Result<Value, ApiError> {
+pub(crate) async fn dead_letters(
+    node: &Node,
+    claims: &crate::auth::Claims,
+) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for (_, bytes) in node
         .store

@@ -30,6 +30,6 @@ pub use outbound::{
     InjectedHeader, OutboundConfig, OutboundPolicy, address_allowed, forbidden_reason,
 };
 pub use runtime::{
-    ArtifactKey, CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering, Runtime,
-    RuntimeConfig,
+    ArtifactKey, CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering,
+    Runtime, RuntimeConfig,
 };

@@ -319,7 +319,11 @@ impl HostState {
             return Err(KvFault::NoSuchStore);
         }
         match kv.access.backend.may_open(identifier).await {
-            Some(BucketAccess { read: false, write: false }) | None => Err(KvFault::AccessDenied),
+            Some(BucketAccess {
+                read: false,
+                write: false,
+            })
+            | None => Err(KvFault::AccessDenied),
             Some(access) => {
                 if !access.read {
                     kv.unreadable.insert(identifier.to_string());
