@@ -37,6 +37,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Admin(crate::args::AdminCommand::Recover { data_dir, account }) => {
+            let (account, token) = orb_node::recover(&data_dir, account.as_deref()).await?;
+            if json_out {
+                print_json(&json!({ "account": account, "token": token }));
+            } else {
+                println!("{token}");
+                eprintln!(
+                    "new private token for {account} (logged in {})",
+                    data_dir.join("recover.log").display()
+                );
+            }
+            Ok(())
+        }
         Command::Ns(cmd) => {
             crate::tokens::ns_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await
         }

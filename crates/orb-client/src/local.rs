@@ -207,6 +207,7 @@ impl LocalRunner {
                 .map(|(k, v)| (k.clone(), serde_json::to_vec(v).expect("serialisable")))
                 .collect(),
             read_only: false,
+            write_only: false,
         });
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut attempt = 0;
@@ -487,7 +488,7 @@ impl KvBackend for LocalKv {
     }
 
     /// Locally there are no tokens: every local namespace opens read-write.
-    async fn may_open(&self, _namespace: &str) -> Option<bool> {
-        Some(false)
+    async fn may_open(&self, _namespace: &str) -> Option<orb_runtime::BucketAccess> {
+        Some(orb_runtime::BucketAccess::READ_WRITE)
     }
 }

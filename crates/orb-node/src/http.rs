@@ -48,6 +48,8 @@ struct Route {
     /// outbound HTTP; `None` (private token, anonymous public route): the
     /// account's policy.
     grant: Option<orb_auth::Grant>,
+    /// The caller token's lineage (none for an anonymous request).
+    lineage: Option<String>,
 }
 
 fn is_hash(target: &str) -> bool {
@@ -119,6 +121,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             function: id,
             alias: None,
             grant: claims.grant,
+            lineage: Some(claims.lineage),
         });
     }
     let has_token = headers.contains_key(header::AUTHORIZATION);
@@ -136,6 +139,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
                 function,
                 alias: Some(target.to_string()),
                 grant: claims.grant,
+                lineage: Some(claims.lineage),
             });
         }
     }
@@ -152,6 +156,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             function,
             alias: Some(target.to_string()),
             grant: None,
+            lineage: None,
         });
     }
     if has_token {
@@ -326,6 +331,28 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
     }
     let (target, rest) = split(req.uri())?;
     let route = route(node, req.headers(), &target).await?;
+    if route.lineage.is_none()
+        && let Some(limiter) = &node.public_limiter
+    {
+        // Anonymous: a bucket per route and client address.
+        let addr = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        if let Err(orb_auth::AuthError::RateLimited { retry_after_secs }) =
+            limiter.check(&target, addr)
+        {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many requests to public route `{target}` from your address; retry in {retry_after_secs} s"
+                    ),
+                )
+                .with_details(json!({ "retry_after": retry_after_secs })),
+            ));
+        }
+    }
     let f = crate::invoke::load(node, &route.function).await?;
     if !f.is_http() {
         return Err(ApiError(
@@ -433,6 +460,7 @@ fn activation(
     Activation {
         id,
         account: route.account.clone(),
+        lineage: route.lineage.clone(),
         function: Some(route.function.clone()),
         export: HTTP_EXPORT.to_string(),
         status: if error.is_none() {
