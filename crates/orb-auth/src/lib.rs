@@ -12,7 +12,10 @@
 //! and feed revocations back with [`Authority::revoke`]), wasmtime.
 
 mod grant;
+mod limit;
 mod token;
+
+pub use limit::AddressLimiter;
 
 pub use grant::{Access, Grant, Narrowing, Rate, ScheduleLimits};
 pub use token::{

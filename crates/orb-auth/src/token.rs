@@ -112,6 +112,12 @@ pub struct Claims {
     /// Unix seconds.
     pub expires_at: Option<u64>,
     pub blocks: usize,
+    /// The token itself when it carries attenuation blocks: kept with the
+    /// claims so everything the call does later — a guest's bucket opens, a
+    /// queued or scheduled run — is checked against every appended block
+    /// ([`Authority::recheck`]), not only the HTTP request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attenuated: Option<String>,
 }
 
 /// A freshly minted token.
@@ -375,6 +381,7 @@ impl Authority {
             minted_by: minted_by.first().map(|(m,)| m.clone()),
             expires_at,
             blocks: biscuit.block_count(),
+            attenuated: (biscuit.block_count() > 1).then(|| encode_token(bytes)),
         };
         let time_checks = (1..biscuit.block_count()).any(|i| {
             biscuit
@@ -438,6 +445,18 @@ impl Authority {
             }
         }
         Ok(v.claims.clone())
+    }
+
+    /// Checks claims verified earlier against a further request made on
+    /// their behalf (a guest opening another bucket, a queued or scheduled
+    /// run): revocation, expiry and, for an attenuated token, the checks of
+    /// every appended block.
+    pub fn recheck(&self, claims: &Claims, req: &Request<'_>) -> Result<(), AuthError> {
+        self.still_valid(claims)?;
+        match &claims.attenuated {
+            Some(token) => self.verify(token, req).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// Takes one call from the token lineage's bucket. Private tokens and

@@ -69,6 +69,9 @@ pub enum Command {
     /// Private and public tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Operator tasks on a data directory (offline).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Namespaces.
     #[command(subcommand)]
     Ns(NsCommand),
@@ -345,6 +348,23 @@ pub enum TokenCommand {
     Revoke {
         #[arg(value_name = "TOKEN")]
         target: String,
+    },
+    /// Replace your private token: prints a new one and revokes the old one
+    /// with everything derived from it (its copies, the public tokens it minted).
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Offline, with the node stopped: a new private token for an account
+    /// (default: the admin's) from the data directory's root key. Logged to
+    /// <data-dir>/recover.log; the admin's is also written to admin.token.
+    Recover {
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Account id or name (default: the admin account).
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 

@@ -37,6 +37,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Admin(crate::args::AdminCommand::Recover { data_dir, account }) => {
+            let (account, token) = orb_node::recover(&data_dir, account.as_deref()).await?;
+            if json_out {
+                print_json(&json!({ "account": account, "token": token }));
+            } else {
+                println!("{token}");
+                eprintln!(
+                    "new private token for {account} (logged in {})",
+                    data_dir.join("recover.log").display()
+                );
+            }
+            Ok(())
+        }
         Command::Ns(cmd) => {
             crate::tokens::ns_cmd(&client(&cli.server, &cli.ca, &cli.token)?, cmd, json_out).await
         }
@@ -245,7 +258,9 @@ async fn deploy_examples(
     }
     for (name, info) in &deployed {
         println!("\n{name}  {}", info.hash);
-        print_exports(info);
+        for line in export_lines(info) {
+            println!("{line}");
+        }
     }
     if let Some((_, hello)) = deployed.iter().find(|(n, _)| n == "hello") {
         println!(
@@ -337,16 +352,21 @@ async fn deploy(client: &Client, file: &Path, json_out: bool) -> anyhow::Result<
     if json_out {
         print_json(&info);
     } else {
+        // stdout is the hash alone (`F=$(orb deploy f.wasm)`); the exports
+        // are for the person at the terminal.
         println!("{}", info.hash);
-        print_exports(&info);
+        for line in export_lines(&info) {
+            eprintln!("{line}");
+        }
     }
     Ok(())
 }
 
 /// One line per export; very long signatures (generated plumbing such as
 /// componentize-py's `exports#init`) are cut — `orb fn show --json` has them whole.
-fn print_exports(info: &FunctionInfo) {
+fn export_lines(info: &FunctionInfo) -> Vec<String> {
     const WIDTH: usize = 160;
+    let mut lines = Vec::with_capacity(info.exports.len());
     for e in &info.exports {
         let params: Vec<String> = e
             .params
@@ -361,11 +381,12 @@ fn print_exports(info: &FunctionInfo) {
         let line = format!("  {}({}){result}", e.name, params.join(", "));
         if line.chars().count() > WIDTH {
             let cut: String = line.chars().take(WIDTH - 1).collect();
-            println!("{cut}…");
+            lines.push(format!("{cut}…"));
         } else {
-            println!("{line}");
+            lines.push(line);
         }
     }
+    lines
 }
 
 /// `name=value` (JSON when it parses, else a string) and `name:=json`.
@@ -638,7 +659,9 @@ async fn fn_cmd(client: &Client, cmd: FnCommand, json_out: bool) -> anyhow::Resu
                     "{}  {} bytes  uploaded {}",
                     info.hash, info.size, info.created_at
                 );
-                print_exports(&info);
+                for line in export_lines(&info) {
+                    println!("{line}");
+                }
             }
         }
         FnCommand::Rm { hash } => {

@@ -127,6 +127,15 @@ pub async fn token_cmd(
                 }
             }
         }
+        TokenCommand::Rotate => {
+            let out = client.rotate_token().await?;
+            if json_out {
+                print_json(&out);
+            } else {
+                println!("{}", out["token"].as_str().unwrap_or_default());
+                eprintln!("the old private token and everything derived from it are revoked");
+            }
+        }
         TokenCommand::Revoke { target } => {
             let out = client.revoke_token(&target).await?;
             if json_out {

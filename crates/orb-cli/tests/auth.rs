@@ -129,13 +129,12 @@ async fn public_token_permissions_each_on_and_off() {
         )
         .await;
     assert_error(st, &body, 403, "permission_denied");
-    // …but it calls by hash.
-    assert_eq!(
-        s.call_as(&no_upload, &hello, "greet", json!({"name": "x"}))
-            .await
-            .0,
-        200
-    );
+    // …and calls by hash only code its grant allows: whitelists always
+    // apply to public tokens (below: `functions`, or a whitelisted namespace).
+    let (st, body) = s
+        .call_as(&no_upload, &hello, "greet", json!({"name": "x"}))
+        .await;
+    assert_error(st, &body, 403, "code_not_whitelisted");
     let upload = mint(&s, &private, json!({"upload": true})).await;
     assert_eq!(s.upload_as(guest("misbehave"), Some(&upload)).await.0, 201);
 
@@ -151,12 +150,10 @@ async fn public_token_permissions_each_on_and_off() {
         .call_as(&only_hello, &calc, "add", json!({"a": 1, "b": 2}))
         .await;
     assert_error(st, &body, 403, "permission_denied");
-    assert_eq!(
-        s.call_as(&no_upload, &calc, "add", json!({"a": 1, "b": 2}))
-            .await
-            .0,
-        200
-    );
+    let (st, body) = s
+        .call_as(&no_upload, &calc, "add", json!({"a": 1, "b": 2}))
+        .await;
+    assert_error(st, &body, 403, "code_not_whitelisted");
 
     // namespaces: without the grant → denied; with it (and whitelisted) → runs.
     let (st, _) = s
@@ -280,7 +277,12 @@ async fn rate_limit_is_shared_by_attenuated_copies() {
     let s = Server::start(&[]);
     let (_, private) = new_account(&s, "r").await;
     let hello = deploy_as(&s, &private, "hello").await;
-    let limited = mint(&s, &private, json!({"rate": {"count": 3, "per": "60s"}})).await;
+    let limited = mint(
+        &s,
+        &private,
+        json!({"rate": {"count": 3, "per": "60s"}, "functions": [hello]}),
+    )
+    .await;
     let copy = attenuate(
         &limited,
         orb_auth::Narrowing {
@@ -314,7 +316,7 @@ async fn rate_limit_is_shared_by_attenuated_copies() {
         assert_error(st, &body, 429, "rate_limited");
     }
     // Another lineage has its own bucket.
-    let other = mint(&s, &private, json!({"rate": "3/60s"})).await;
+    let other = mint(&s, &private, json!({"rate": "3/60s", "functions": [hello]})).await;
     assert_eq!(
         s.call_as(&other, &hello, "greet", json!({"name": "x"}))
             .await
@@ -332,7 +334,7 @@ async fn revoking_a_parent_revokes_its_children_and_survives_restart() {
     let s = Server::start_in(dir.path(), &[]);
     let (_, private) = new_account(&s, "v").await;
     let hello = deploy_as(&s, &private, "hello").await;
-    let parent = mint(&s, &private, json!({})).await;
+    let parent = mint(&s, &private, json!({"functions": [hello]})).await;
     let child = attenuate(
         &parent,
         orb_auth::Narrowing {
@@ -340,7 +342,7 @@ async fn revoking_a_parent_revokes_its_children_and_survives_restart() {
             ..Default::default()
         },
     );
-    let sibling = mint(&s, &private, json!({})).await;
+    let sibling = mint(&s, &private, json!({"functions": [hello]})).await;
     for t in [&parent, &child, &sibling] {
         assert_eq!(
             s.call_as(t, &hello, "greet", json!({"name": "x"})).await.0,
@@ -415,7 +417,12 @@ async fn every_bad_token_is_refused_with_its_code_never_a_500() {
     let s = Server::start(&[]);
     let (_, private) = new_account(&s, "x").await;
     let hello = deploy_as(&s, &private, "hello").await;
-    let public = mint(&s, &private, json!({"namespaces": {"app1": "r"}})).await;
+    let public = mint(
+        &s,
+        &private,
+        json!({"namespaces": {"app1": "r"}, "functions": [hello]}),
+    )
+    .await;
     assert_eq!(
         s.call_as(&public, &hello, "greet", json!({"name": "ok"}))
             .await
@@ -500,7 +507,7 @@ async fn every_bad_token_is_refused_with_its_code_never_a_500() {
     // Expired: by the minted expiry, and by an attenuation's expiry.
     // Biscuit dates have whole seconds: a few seconds keep the "still valid"
     // checks from racing the clock.
-    let short = mint(&s, &private, json!({"expires": "3s"})).await;
+    let short = mint(&s, &private, json!({"expires": "3s", "functions": [hello]})).await;
     let narrowed = attenuate(
         &public,
         orb_auth::Narrowing {
@@ -631,7 +638,12 @@ async fn cli_accounts_tokens_and_whitelists() {
 async fn a_browser_get_call_takes_one_unit_of_the_rate() {
     let s = Server::start(&[]);
     let hello = s.deploy("hello").await;
-    let (_, tok) = s.post_json("/v1/tokens", &json!({"rate": "2/60s"})).await;
+    let (_, tok) = s
+        .post_json(
+            "/v1/tokens",
+            &json!({"rate": "2/60s", "functions": [hello]}),
+        )
+        .await;
     let tok = tok["token"].as_str().unwrap().to_string();
     let path = format!("/v1/functions/{hello}/greet?name=Web");
     for _ in 0..2 {

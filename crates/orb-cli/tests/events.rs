@@ -701,7 +701,8 @@ async fn kappa_round_trip_with_state_order_and_restart() {
     let (st, e) = s
         .post_json_as(&format!("/kappa/{r}"), &json!(1), Some(&narrow))
         .await;
-    assert_error(st, &e, 403, "permission_denied");
+    // A kappa whose code the token may not run is, to it, not there.
+    assert_error(st, &e, 404, "kappa_not_found");
     let allowed = s.mint(&json!({"functions": [hash]})).await;
     let (st, out) = s
         .post_json_as(&format!("/kappa/{r}"), &json!(1), Some(&allowed))

@@ -957,6 +957,12 @@ impl Client {
     }
 
     /// Revokes `token` and everything derived from it.
+    /// A new private token for the account; the caller's is revoked with
+    /// everything derived from it (`{"token","revocation_id","revoked"}`).
+    pub async fn rotate_token(&self) -> Result<Json, ClientError> {
+        self.post_json("/v1/tokens/rotate", &json!({})).await
+    }
+
     pub async fn revoke_token(&self, token: &str) -> Result<Json, ClientError> {
         self.post_json("/v1/tokens/revoke", &json!({ "token": token }))
             .await

@@ -208,6 +208,7 @@ impl LocalRunner {
                 .collect(),
             read_only: false,
             max_value_bytes: orb_core::MAX_VALUE_BYTES,
+            write_only: false,
         });
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut attempt = 0;
@@ -488,7 +489,7 @@ impl KvBackend for LocalKv {
     }
 
     /// Locally there are no tokens: every local namespace opens read-write.
-    async fn may_open(&self, _namespace: &str) -> Option<bool> {
-        Some(false)
+    async fn may_open(&self, _namespace: &str) -> Option<orb_runtime::BucketAccess> {
+        Some(orb_runtime::BucketAccess::READ_WRITE)
     }
 }

@@ -64,6 +64,10 @@ pub struct Activation {
     /// The account the call ran for.
     #[serde(default)]
     pub account: String,
+    /// The lineage (revocation id of the first block) of the token the call
+    /// ran for: a public token sees only the activations of its lineage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
     /// The function that ran; `None` for a trigger firing or a sequence,
     /// whose work is in the activations they [`caused`](Self::caused).
     #[serde(default, skip_serializing_if = "Option::is_none")]

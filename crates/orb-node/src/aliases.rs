@@ -164,9 +164,19 @@ async fn owner(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, A
     )
 }
 
-async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<auth::Claims, ApiError> {
     let req = Request::op(op::FUNCTIONS_READ);
-    Ok(auth::authorize(node, headers, req).await?.account)
+    auth::authorize(node, headers, req).await
+}
+
+/// A public token sees an alias only when it may run everything it names.
+async fn visible(node: &Node, claims: &auth::Claims, a: &Alias) -> Result<bool, ApiError> {
+    for f in a.function.iter().chain(a.steps.iter().map(|s| &s.function)) {
+        if !auth::may_run(node, claims, f).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// `PUT /v1/aliases/{name}` `{"function": "sha256:…", "public": false,
@@ -339,22 +349,27 @@ pub async fn show(
     headers: &axum::http::HeaderMap,
     name: &str,
 ) -> Result<Value, ApiError> {
-    let account = reader(node, headers).await?;
-    let alias = get(node, &account, name)
+    let claims = reader(node, headers).await?;
+    let alias = get(node, &claims.account, name)
         .await?
         .ok_or_else(|| alias_not_found(name))?;
+    if !visible(node, &claims, &alias).await? {
+        return Err(alias_not_found(name));
+    }
     Ok(serde_json::to_value(alias).expect("serialisable"))
 }
 
 pub async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
-    let account = reader(node, headers).await?;
+    let claims = reader(node, headers).await?;
     let mut out = Vec::new();
     for (_, bytes) in node
         .store
-        .list_records(RecordKind::Alias, &format!("{account}/"))
+        .list_records(RecordKind::Alias, &format!("{}/", claims.account))
         .await?
     {
-        if let Ok(a) = serde_json::from_slice::<Alias>(&bytes) {
+        if let Ok(a) = serde_json::from_slice::<Alias>(&bytes)
+            && visible(node, &claims, &a).await?
+        {
             out.push(a);
         }
     }

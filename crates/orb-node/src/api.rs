@@ -59,6 +59,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/accounts", post(post_account))
         .route("/v1/tokens", post(post_token))
         .route("/v1/tokens/revoke", post(post_revoke))
+        .route("/v1/tokens/rotate", post(post_rotate))
         .route(
             "/v1/namespaces/{ns}/whitelist",
             get(get_whitelist).put(put_whitelist),
@@ -239,10 +240,13 @@ async fn upload(State(node): S, headers: HeaderMap, body: Body) -> Result<Respon
 
 async fn list_functions(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let claims = auth::authorize(&node, &headers, Request::op(op::FUNCTIONS_READ)).await?;
-    let mut fns = node.store.list_functions(&claims.account).await?;
-    // A public token restricted to some functions sees only those.
-    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref()) {
-        fns.retain(|f| allowed.contains(&f.hash.to_string()));
+    let all = node.store.list_functions(&claims.account).await?;
+    // A public token sees only the functions it may run.
+    let mut fns = Vec::with_capacity(all.len());
+    for f in all {
+        if auth::may_run(&node, &claims, &f.hash).await? {
+            fns.push(f);
+        }
     }
     Ok(Json(json!({ "functions": fns })))
 }
@@ -265,13 +269,9 @@ async fn owned(
         },
     )
     .await?;
-    if !node.store.owns(&claims.account, &id).await? {
+    // A function a public token may not run is, to it, not there.
+    if !node.store.owns(&claims.account, &id).await? || !auth::may_run(node, &claims, &id).await? {
         return Err(invoke::not_found(&id));
-    }
-    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref())
-        && !allowed.contains(&text)
-    {
-        return Err(auth::denied(format!("this token may not use {id}")));
     }
     Ok((claims, id))
 }
@@ -298,7 +298,7 @@ async fn delete_function(
     Path(target): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let (claims, id) = owned(&node, &headers, &target, op::FUNCTIONS_WRITE).await?;
-    auth::require_upload(&claims)?;
+    auth::require_private(&claims, "deleting functions")?;
     let (existed, removed) = node.store.delete_function(&claims.account, &id).await?;
     if !existed {
         return Err(invoke::not_found(&id));
@@ -412,25 +412,36 @@ async fn list_activations(
         None => 50,
     };
     let function = q.get("function").map(|f| parse_id(f)).transpose()?;
-    let before = q.get("before").cloned();
-    let mut acts = node
-        .store
-        .list_activations(&ActivationQuery {
-            account: claims.account.clone(),
-            function,
-            before,
-            limit,
-        })
-        .await?;
-    if let Some(allowed) = claims.grant.as_ref().and_then(|g| g.functions.as_ref()) {
-        acts.retain(|a| {
-            a.function
-                .as_ref()
-                .is_some_and(|f| allowed.contains(&f.to_string()))
-        });
+    let mut before = q.get("before").cloned();
+    // A public token sees only the activations of its own lineage: pages
+    // of the account's are read and filtered until `limit` are found.
+    let mut acts = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let page = node
+            .store
+            .list_activations(&ActivationQuery {
+                account: claims.account.clone(),
+                function: function.clone(),
+                before: before.clone(),
+                limit,
+            })
+            .await?;
+        let done = page.len() < limit;
+        before = page.last().map(|a| a.id.clone());
+        acts.extend(
+            page.into_iter()
+                .filter(|a| auth::sees(&claims, a.lineage.as_deref())),
+        );
+        if done || acts.len() >= limit || before.is_none() {
+            break;
+        }
     }
+    acts.truncate(limit);
     Ok(Json(json!({ "activations": acts })))
 }
+
+/// Pages of the account's activations a public token's listing reads.
+const MAX_PAGES: usize = 20;
 
 /// Longest `?wait=` of `GET /v1/activations/{id}`.
 const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -451,17 +462,15 @@ async fn show_activation(
                 format!("`wait` `{wait}` is not a duration like `5s`: {e}"),
             )
         })?;
-        let owned = node
-            .store
-            .get_activation(&id)
-            .await?
-            .is_some_and(|a| a.account == claims.account);
+        let owned = node.store.get_activation(&id).await?.is_some_and(|a| {
+            a.account == claims.account && auth::sees(&claims, a.lineage.as_deref())
+        });
         if owned {
             crate::queue::wait_final(&node, &id, wait.min(MAX_WAIT)).await;
         }
     }
     match node.store.get_activation(&id).await? {
-        Some(a) if a.account == claims.account => {
+        Some(a) if a.account == claims.account && auth::sees(&claims, a.lineage.as_deref()) => {
             Ok(Json(serde_json::to_value(a).expect("serialisable")))
         }
         _ => Err(ApiError::new(
@@ -497,6 +506,10 @@ async fn post_revoke(
     let bytes = read_body(body, 64 << 10).await?;
     let req: auth::RevokeRequest = json_body(&bytes)?;
     Ok(Json(auth::post_revoke(&node, &headers, req).await?))
+}
+
+async fn post_rotate(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    Ok(Json(auth::post_rotate(&node, &headers).await?))
 }
 
 async fn put_whitelist(
@@ -597,9 +610,7 @@ async fn watch_ns(
 
 async fn list_dead_letters(State(node): S, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let claims = auth::authorize(&node, &headers, Request::op(op::ACTIVATIONS_READ)).await?;
-    Ok(Json(
-        crate::queue::dead_letters(&node, &claims.account).await?,
-    ))
+    Ok(Json(crate::queue::dead_letters(&node, &claims).await?))
 }
 
 async fn delete_dead_letter(
@@ -608,7 +619,7 @@ async fn delete_dead_letter(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let claims = auth::authorize(&node, &headers, Request::op(op::ACTIVATIONS_WRITE)).await?;
-    if crate::queue::forget_dead_letter(&node, &claims.account, &id).await? {
+    if crate::queue::forget_dead_letter(&node, &claims, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -27,6 +27,7 @@ pub mod op {
     pub const ACCOUNTS_CREATE: &str = "accounts.create";
     pub const TOKENS_MINT: &str = "tokens.mint";
     pub const TOKENS_REVOKE: &str = "tokens.revoke";
+    pub const TOKENS_ROTATE: &str = "tokens.rotate";
     pub const WHITELIST_READ: &str = "whitelist.read";
     pub const WHITELIST_WRITE: &str = "whitelist.write";
     pub const SCHEDULES_READ: &str = "schedules.read";
@@ -200,7 +201,45 @@ pub fn require_upload(claims: &Claims) -> Result<(), ApiError> {
     }
 }
 
+/// Whether a public token may run `function` at all, namespace or not: its
+/// grant's `functions` lists it, or (no list) a namespace of its grant
+/// whitelists it. Private tokens run any function of their account. This is
+/// also what a public token may *see* of functions, aliases and kappas.
+pub async fn may_run(
+    node: &Node,
+    claims: &Claims,
+    function: &FunctionId,
+) -> Result<bool, ApiError> {
+    let Some(grant) = &claims.grant else {
+        return Ok(true);
+    };
+    if let Some(listed) = &grant.functions {
+        return Ok(listed.iter().any(|f| f == &function.to_string()));
+    }
+    for ns in grant.namespaces.keys() {
+        if node
+            .store
+            .get_whitelist(&claims.account, ns)
+            .await?
+            .is_some_and(|l| l.contains(function))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the caller sees an object made by the token of `lineage` (an
+/// activation, a schedule, a dead letter): a private token sees its whole
+/// account, a public token only what its own lineage made.
+pub fn sees(claims: &Claims, lineage: Option<&str>) -> bool {
+    claims.kind == Kind::Private || lineage == Some(claims.lineage.as_str())
+}
+
 /// Calling `function`, optionally naming `namespace` with `write` access.
+/// A public token's call always passes a whitelist: with a namespace, that
+/// namespace's; without one, the grant's `functions` or the whitelist of a
+/// namespace of its grant ([`may_run`]).
 pub async fn check_call(
     node: &Node,
     claims: &Claims,
@@ -218,6 +257,19 @@ pub async fn check_call(
             .0
             .with_details(json!({ "function": function.to_string() }))
             .into());
+    }
+    if namespace.is_none() && !may_run(node, claims, function).await? {
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::CodeNotWhitelisted,
+                format!(
+                    "a public token runs only code its grant's `functions` lists or a namespace of its grant \
+                     whitelists, and {function} is neither; the account owner adds it with \
+                     `orb ns whitelist NS --add {function}`"
+                ),
+            )
+            .with_details(json!({ "function": function.to_string() })),
+        ));
     }
     if let Some(ns) = namespace {
         let access = grant
@@ -462,6 +514,120 @@ pub async fn post_revoke(
         .cloned()
         .expect("at least one block");
     revoke_ids(node, vec![last]).await
+}
+
+/// `POST /v1/tokens/rotate`: a new private token for the caller's account,
+/// and the old one's lineage revoked, in one durable transaction. Everything
+/// derived from the old token goes with it (its attenuated copies, the
+/// public tokens it minted); the admin's `<data-dir>/admin.token` is
+/// rewritten.
+pub async fn post_rotate(node: &Node, headers: &HeaderMap) -> Result<serde_json::Value, ApiError> {
+    let claims = authorize_private(
+        node,
+        headers,
+        Request::op(op::TOKENS_ROTATE),
+        "rotating the private token",
+    )
+    .await?;
+    let mut account = node
+        .store
+        .get_account(&claims.account)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::TokenInvalid,
+                "this token's account no longer exists",
+            )
+        })?;
+    let minted = node
+        .auth
+        .mint_private(&account.id)
+        .map_err(|e| ApiError(e.into()))?;
+    let mut ids = vec![claims.lineage.clone()];
+    if account.token_lineage != claims.lineage {
+        ids.push(account.token_lineage.clone());
+    }
+    account.token_hash = token_hash(&minted.token);
+    account.token_lineage = minted.revocation_id.clone();
+    node.store.replace_account_token(&account, &ids).await?;
+    node.auth.revoke(ids.clone());
+    if account.admin {
+        let path = node.config.data_dir.join("admin.token");
+        write_secret(&path, &minted.token)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    }
+    tracing::warn!(account = %account.id, revoked = ?ids, "private token rotated");
+    Ok(json!({
+        "account": account.id,
+        "token": minted.token,
+        "revocation_id": minted.revocation_id,
+        "revoked": ids,
+    }))
+}
+
+/// `orb admin recover`: offline (the node stopped), a new private token for
+/// `account` (the admin's when `None`) from the data directory's root key.
+/// Nothing is revoked (rotate afterwards if the old token leaked); the
+/// recovery is appended to `<data-dir>/recover.log` and logged. The admin's
+/// new token is also written to `<data-dir>/admin.token`.
+pub async fn recover(data_dir: &Path, account: Option<&str>) -> anyhow::Result<(String, String)> {
+    let key = data_dir.join("root.key");
+    anyhow::ensure!(
+        key.exists(),
+        "{} has no root.key: is it an Orb data directory?",
+        data_dir.display()
+    );
+    let auth = load_root_key(data_dir)?;
+    let store = orb_store::RedbStore::open(data_dir, orb_store::StoreConfig::default())
+        .with_context(|| {
+            format!(
+                "cannot open the store in {} (stop the node first: recovery works offline)",
+                data_dir.display()
+            )
+        })?;
+    use orb_store::Store as _;
+    let accounts = store.list_accounts().await?;
+    let mut target = match account {
+        Some(id) => accounts
+            .into_iter()
+            .find(|a| a.id == id || a.name == id)
+            .with_context(|| format!("no account `{id}` in {}", data_dir.display()))?,
+        None => accounts
+            .into_iter()
+            .find(|a| a.admin)
+            .context("this data directory has no admin account")?,
+    };
+    let minted = auth
+        .mint_private(&target.id)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    target.token_hash = token_hash(&minted.token);
+    target.token_lineage = minted.revocation_id.clone();
+    store.replace_account_token(&target, &[]).await?;
+    store.flush().await?;
+    if target.admin {
+        write_secret(&data_dir.join("admin.token"), &minted.token)?;
+    }
+    let line = format!(
+        "{} recovered account {} ({}): new private token lineage {}\n",
+        crate::invoke::now_rfc3339(),
+        target.id,
+        target.name,
+        minted.revocation_id
+    );
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("recover.log"))
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .with_context(|| {
+            format!(
+                "cannot append to {}",
+                data_dir.join("recover.log").display()
+            )
+        })?;
+    tracing::warn!(account = %target.id, lineage = %minted.revocation_id, "account access recovered offline");
+    Ok((target.id, minted.token))
 }
 
 async fn revoke_ids(node: &Node, ids: Vec<String>) -> Result<serde_json::Value, ApiError> {

@@ -86,6 +86,9 @@ pub struct NodeConfig {
     /// Outbound HTTP: requests per call; the next one is refused
     /// (`HTTP-request-denied`).
     pub outbound_max_requests: u32,
+    /// Requests per client address to each public `/http/` route by callers
+    /// without a token, `COUNT/PERIOD` (`"100/1s"`); `"off"` for none.
+    pub public_route_rate: String,
 }
 
 /// Policy for schedule ticks missed while the node was down.
@@ -133,6 +136,7 @@ impl Default for NodeConfig {
             outbound_timeout_ms: 30_000,
             outbound_max_response_bytes: 10 << 20,
             outbound_max_requests: 16,
+            public_route_rate: "100/1s".into(),
         }
     }
 }
@@ -174,6 +178,16 @@ impl NodeConfig {
     }
 
     /// Parses `orb.toml` text.
+    /// The limiter for anonymous public-route requests (`None`: off).
+    pub fn public_route_limiter(&self) -> anyhow::Result<Option<orb_auth::AddressLimiter>> {
+        match self.public_route_rate.trim() {
+            "off" | "" => Ok(None),
+            text => orb_auth::Rate::parse(text)
+                .map(|r| Some(orb_auth::AddressLimiter::new(r)))
+                .map_err(|e| anyhow::anyhow!("public_route_rate: {e}")),
+        }
+    }
+
     pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
     }

@@ -61,6 +61,8 @@ struct Route {
     /// or for an anonymous request the owner's account with no other
     /// namespace open ([`anonymous_claims`]).
     namespace: Option<(String, auth::Claims)>,
+    /// The caller token's lineage (none for an anonymous request).
+    lineage: Option<String>,
 }
 
 /// The claims an anonymous request to a public alias runs its namespace
@@ -76,6 +78,7 @@ fn anonymous_claims(account: &str) -> auth::Claims {
         minted_by: None,
         expires_at: None,
         blocks: 0,
+        attenuated: None,
     }
 }
 
@@ -150,6 +153,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             function: id,
             alias: None,
             grant: claims.grant,
+            lineage: Some(claims.lineage),
             namespace: None,
         });
     }
@@ -169,6 +173,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
                 function,
                 alias: Some(target.to_string()),
                 grant: claims.grant.clone(),
+                lineage: Some(claims.lineage.clone()),
                 namespace: alias.namespace.map(|ns| (ns, claims)),
             });
         }
@@ -188,6 +193,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             alias: Some(target.to_string()),
             grant: None,
             namespace,
+            lineage: None,
         });
     }
     if has_token {
@@ -362,6 +368,28 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
     }
     let (target, rest) = split(req.uri())?;
     let route = route(node, req.headers(), &target).await?;
+    if route.lineage.is_none()
+        && let Some(limiter) = &node.public_limiter
+    {
+        // Anonymous: a bucket per route and client address.
+        let addr = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        if let Err(orb_auth::AuthError::RateLimited { retry_after_secs }) =
+            limiter.check(&target, addr)
+        {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "too many requests to public route `{target}` from your address; retry in {retry_after_secs} s"
+                    ),
+                )
+                .with_details(json!({ "retry_after": retry_after_secs })),
+            ));
+        }
+    }
     let f = crate::invoke::load(node, &route.function).await?;
     if !f.is_http() {
         return Err(ApiError(
@@ -521,7 +549,7 @@ async fn serve_transaction(
             .into_iter()
             .filter(|(_, t)| !t.is_empty())
             .collect();
-        match crate::invoke::commit_parts(node, &route.account, parts, &[]).await? {
+        match crate::invoke::commit_parts(node, &route.account, parts, Vec::new(), &[]).await? {
             Ok(true) => break (Some(response), outcome),
             Err(over_quota) => {
                 outcome.error = Some(over_quota.0);
@@ -584,6 +612,7 @@ fn activation(
     Activation {
         id,
         account: route.account.clone(),
+        lineage: route.lineage.clone(),
         function: Some(route.function.clone()),
         export: HTTP_EXPORT.to_string(),
         status: if error.is_none() {

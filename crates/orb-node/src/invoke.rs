@@ -269,8 +269,9 @@ fn namespace_access(
     Ok(kv_access(node, claims, function, ns, preset))
 }
 
-/// A guest's view of namespace `ns` for the holder of `claims` (read-only
-/// when the grant says `r`), with `preset` written first.
+/// A guest's view of namespace `ns` for the holder of `claims`, with
+/// `preset` written first. A grant's mode is exactly what the guest gets:
+/// `r` cannot write, `w` cannot read.
 pub(crate) fn kv_access(
     node: &Node,
     claims: &auth::Claims,
@@ -278,20 +279,18 @@ pub(crate) fn kv_access(
     ns: &str,
     preset: std::collections::BTreeMap<String, Vec<u8>>,
 ) -> orb_runtime::KvAccess {
-    let read_only = claims
-        .grant
-        .as_ref()
-        .and_then(|g| g.namespaces.get(ns))
-        .is_some_and(|a| !a.can_write());
+    let mode = claims.grant.as_ref().and_then(|g| g.namespaces.get(ns));
     orb_runtime::KvAccess {
         namespace: ns.to_string(),
         backend: Arc::new(NodeKv {
             store: node.store.clone(),
+            auth: node.auth.clone(),
             claims: claims.clone(),
             function: function.clone(),
         }),
         preset,
-        read_only,
+        read_only: mode.is_some_and(|a| !a.can_write()),
+        write_only: mode.is_some_and(|a| !a.can_read()),
         max_value_bytes: node.config.max_value_bytes,
     }
 }
@@ -300,6 +299,7 @@ pub(crate) fn kv_access(
 /// namespaces (buckets) it may open: those the caller's token could name.
 struct NodeKv {
     store: Arc<dyn orb_store::Store>,
+    auth: Arc<orb_auth::Authority>,
     claims: auth::Claims,
     function: FunctionId,
 }
@@ -328,15 +328,26 @@ impl orb_runtime::KvBackend for NodeKv {
 
     /// A private token opens any namespace of its account. A public token
     /// opens one its grant names, for this function when it is on that
-    /// namespace's whitelist — the same rules as naming it with the call.
-    async fn may_open(&self, namespace: &str) -> Option<bool> {
-        let Some(grant) = &self.claims.grant else {
-            return Some(false);
+    /// namespace's whitelist — the same rules as naming it with the call —
+    /// with exactly the grant's mode. Either way the token's attenuation
+    /// blocks must allow calling this function on that namespace (a token
+    /// narrowed to `--ns home1` cannot open `home2`), and it must still be
+    /// valid (not revoked, not expired).
+    async fn may_open(&self, namespace: &str) -> Option<orb_runtime::BucketAccess> {
+        let function = self.function.to_string();
+        let req = auth::Request {
+            operation: auth::op::INVOKE,
+            function: Some(&function),
+            namespace: Some(namespace),
         };
-        let access = grant.namespaces.get(namespace)?;
-        if !access.can_read() && !access.can_write() {
+        if let Err(e) = self.auth.recheck(&self.claims, &req) {
+            tracing::debug!(namespace, error = %e, "bucket refused by the token");
             return None;
         }
+        let Some(grant) = &self.claims.grant else {
+            return Some(orb_runtime::BucketAccess::READ_WRITE);
+        };
+        let access = grant.namespaces.get(namespace)?;
         let whitelisted = self
             .store
             .get_whitelist(&self.claims.account, namespace)
@@ -344,7 +355,10 @@ impl orb_runtime::KvBackend for NodeKv {
             .ok()
             .flatten()
             .is_some_and(|l| l.contains(&self.function));
-        whitelisted.then_some(!access.can_write())
+        whitelisted.then_some(orb_runtime::BucketAccess {
+            read: access.can_read(),
+            write: access.can_write(),
+        })
     }
 }
 
@@ -354,16 +368,24 @@ impl orb_runtime::KvBackend for NodeKv {
 /// A quota refusal becomes the call's error. `cause_triggers` are the
 /// triggers whose rules led to the call (none of them fires on these
 /// changes again).
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     node: &Node,
     account: &str,
     access: &orb_runtime::KvAccess,
     write_to: Option<&str>,
     cause_triggers: &[String],
+    kappa: Option<&KappaCommit>,
+    activation: &str,
     outcome: &mut orb_runtime::CallOutcome,
 ) -> Result<bool, ApiError> {
     let parts = outcome.take_commit(access, write_to);
-    match commit_parts(node, account, parts, cause_triggers).await? {
+    // A kappa's output and its message id commit with its state.
+    let records = match (kappa, &outcome.result) {
+        (Some(k), Ok(value)) => k.records(value, activation),
+        _ => Vec::new(),
+    };
+    match commit_parts(node, account, parts, records, cause_triggers).await? {
         Err(over_quota) => {
             outcome.result = Err(over_quota.0);
             Ok(true)
@@ -372,12 +394,14 @@ async fn commit(
     }
 }
 
-/// Commits per-namespace transactions: `Ok(true)` done (watchers and
-/// triggers told), `Ok(false)` a conflict, `Err` the quota refused it.
+/// Commits per-namespace transactions, and `records` in the same store
+/// transaction: `Ok(true)` done (watchers and triggers told), `Ok(false)` a
+/// conflict, `Err` the quota refused it.
 pub(crate) async fn commit_parts(
     node: &Node,
     account: &str,
     parts: Vec<(String, orb_runtime::NsTransaction)>,
+    records: Vec<orb_store::RecordChange>,
     cause_triggers: &[String],
 ) -> Result<Result<bool, ApiError>, ApiError> {
     let parts: Vec<orb_store::NsCommit> = parts
@@ -389,7 +413,7 @@ pub(crate) async fn commit_parts(
             listed: t.listed,
         })
         .collect();
-    if parts.is_empty() {
+    if parts.is_empty() && records.is_empty() {
         return Ok(Ok(true));
     }
     // Watchers and namespace triggers get the committed changes.
@@ -397,7 +421,11 @@ pub(crate) async fn commit_parts(
         .iter()
         .map(|p| (p.namespace.clone(), p.writes.clone()))
         .collect();
-    match node.store.kv_commit(account, parts).await? {
+    match node
+        .store
+        .kv_commit_with_records(account, parts, records)
+        .await?
+    {
         orb_store::Commit::Done => {
             for (ns, writes) in announce {
                 crate::kv::publish(node, account, &ns, &writes, cause_triggers);
@@ -576,8 +604,18 @@ pub(crate) async fn check_access(
     node: &Node,
     p: &Prepared,
 ) -> Result<Arc<LoadedFunction>, ApiError> {
+    // Stored claims (queued, scheduled, rule and kappa calls) are checked
+    // again, attenuation blocks included, for what this run does.
+    let fn_text = p.function.to_string();
     node.auth
-        .still_valid(&p.claims)
+        .recheck(
+            &p.claims,
+            &auth::Request {
+                operation: auth::op::INVOKE,
+                function: Some(&fn_text),
+                namespace: p.req.namespace.as_deref(),
+            },
+        )
         .map_err(|e| ApiError(e.into()))?;
     // An account only calls functions it owns (the hash-first flow uploads on 404).
     if !node.store.owns(&p.claims.account, &p.function).await? {
@@ -594,11 +632,45 @@ pub(crate) async fn check_access(
     load(node, &p.function).await
 }
 
+/// What a kappa's message commits with its state, in the same transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct KappaCommit {
+    /// The outport record a result other than `null` is appended under.
+    pub out_key: String,
+    /// The sender's message id (`Idempotency-Key`), recorded with the answer.
+    pub message_key: Option<String>,
+}
+
+impl KappaCommit {
+    fn records(&self, value: &Json, activation: &str) -> Vec<orb_store::RecordChange> {
+        let emitted = !value.is_null();
+        let mut out = Vec::new();
+        if emitted {
+            out.push((
+                orb_store::RecordKind::KappaOut,
+                self.out_key.clone(),
+                Some(serde_json::to_vec(value).expect("serialisable")),
+            ));
+        }
+        if let Some(m) = &self.message_key {
+            let answer = json!({ "activation": activation, "emitted": emitted });
+            out.push((
+                orb_store::RecordKind::KappaMessage,
+                m.clone(),
+                Some(serde_json::to_vec(&answer).expect("serialisable")),
+            ));
+        }
+        out
+    }
+}
+
 /// Where a run came from, for its activation record.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RunContext {
     /// The activation id to use (async calls reserve theirs when queued).
     pub activation: Option<String>,
+    /// A kappa's message: its output commits with its state.
+    pub kappa: Option<KappaCommit>,
     pub schedule: Option<String>,
     pub attempts: u32,
     pub origin: Origin,
@@ -675,6 +747,10 @@ pub(crate) async fn execute(
         .as_ref()
         .map(|a| NsGate::take(node, format!("{}\0{}", claims.account, a.namespace)));
     let cause_triggers = ctx.origin.trigger_chain();
+    let activation_id = ctx
+        .activation
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let mut attempt = 0;
     let outcome = loop {
         attempt += 1;
@@ -703,6 +779,8 @@ pub(crate) async fn execute(
             access,
             req.write_to.as_deref(),
             &cause_triggers,
+            ctx.kappa.as_ref(),
+            &activation_id,
             &mut outcome,
         )
         .await?
@@ -738,9 +816,6 @@ pub(crate) async fn execute(
             break outcome;
         }
     };
-    let activation_id = ctx
-        .activation
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let error = finished(
         outcome.result.as_ref().err().cloned(),
         id,
@@ -750,6 +825,7 @@ pub(crate) async fn execute(
     let mut activation = Activation {
         id: activation_id,
         account: claims.account.clone(),
+        lineage: Some(claims.lineage.clone()),
         function: Some(id.clone()),
         export,
         status: if outcome.result.is_ok() {

@@ -127,6 +127,10 @@ fn out_prefix(account: &str, reference: &str) -> String {
     format!("{account}/{reference}/")
 }
 
+fn msg_prefix(account: &str, reference: &str) -> String {
+    format!("{account}/{reference}/")
+}
+
 fn not_found(reference: &str) -> ApiError {
     ApiError(
         OrbError::new(
@@ -156,7 +160,7 @@ async fn find(
     headers: &HeaderMap,
     reference: &str,
     operation: &str,
-) -> Result<Kappa, ApiError> {
+) -> Result<(Kappa, auth::Claims), ApiError> {
     let Some(account) = auth::account_hint(node, headers) else {
         auth::verify(node, headers, Request::op(operation))?;
         return Err(not_found(reference));
@@ -175,8 +179,12 @@ async fn find(
         },
     )
     .await?;
+    // A kappa whose function the token may not run is, to it, not there.
+    if !auth::may_run(node, &claims, &kappa.function).await? {
+        return Err(not_found(reference));
+    }
     auth::check_call(node, &claims, &kappa.function, None, false).await?;
-    Ok(kappa)
+    Ok((kappa, claims))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -298,14 +306,33 @@ fn message_params(names: &[String], message: Value) -> Result<Value, ApiError> {
     }
 }
 
-/// `POST /kappa/{ref}`: handles one message; answers once its output is stored.
+/// `POST /kappa/{ref}`: handles one message; answers once its state and its
+/// output are committed — together, in one transaction. With a message id
+/// (`Idempotency-Key`), a retry of a message already handled is answered
+/// from the record of the first and not applied again.
 async fn send(
     node: &Node,
     headers: &HeaderMap,
     reference: &str,
     message: Value,
 ) -> Result<Value, ApiError> {
-    let kappa = find(node, headers, reference, op::KAPPA_WRITE).await?;
+    let message_id = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| (1..=200).contains(&k.len()) && !k.contains('/'))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidRequest,
+                        "`Idempotency-Key` must be 1–200 visible ASCII characters without `/`",
+                    )
+                })?
+                .to_string(),
+        ),
+    };
+    let (kappa, sender) = find(node, headers, reference, op::KAPPA_WRITE).await?;
     let account = kappa.call.claims.account.clone();
     let port = node.kappas.port(&key(&account, reference));
     let mut port = port.lock().await;
@@ -313,9 +340,22 @@ async fn send(
     let Some(kappa) = get(node, &account, reference).await? else {
         return Err(not_found(reference));
     };
+    let message_key = message_id.map(|m| format!("{}{m}", msg_prefix(&account, reference)));
+    if let Some(k) = &message_key
+        && let Some(bytes) = node.store.get_record(RecordKind::KappaMessage, k).await?
+    {
+        let mut answer: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("stored message answer is corrupt: {e}"),
+            )
+        })?;
+        answer["replayed"] = Value::Bool(true);
+        return Ok(answer);
+    }
     let prefix = out_prefix(&account, reference);
-    let queued = port.queued(node, &account, reference).await?.len();
-    if queued >= OUTPORT_MAX {
+    let queued = port.queued(node, &account, reference).await?;
+    if queued.len() >= OUTPORT_MAX {
         return Err(ApiError(
             OrbError::new(
                 ErrorCode::QueueFull,
@@ -326,6 +366,15 @@ async fn send(
             .with_details(json!({ "limit": OUTPORT_MAX })),
         ));
     }
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let last = queued
+        .back()
+        .and_then(|k| k.rsplit('/').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    let out_key = format!("{prefix}{:020}", micros.max(last + 1));
     let mut call = kappa.call.clone();
     let f = invoke::check_access(node, &call).await?;
     call.req.params = message_params(&f.param_names(&call.req.export)?, message)?;
@@ -335,34 +384,25 @@ async fn send(
             kappa: Some(reference.to_string()),
             ..Default::default()
         },
+        kappa: Some(invoke::KappaCommit {
+            out_key: out_key.clone(),
+            message_key,
+        }),
         ..Default::default()
     };
-    let activation = invoke::execute(node, &call, ready, ctx).await?;
+    let mut activation = invoke::execute(node, &call, ready, ctx).await?;
+    // The sender caused it: a public sender sees it among its activations.
+    activation.lineage = Some(sender.lineage.clone());
     node.store.put_activation(&activation).await?;
     if let Some(e) = activation.error {
         return Err(ApiError(e));
     }
-    let output = activation.result.unwrap_or(Value::Null);
-    let emitted = !output.is_null();
+    let emitted = activation.result.as_ref().is_some_and(|v| !v.is_null());
     if emitted {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        let queued = port.queued(node, &account, reference).await?;
-        let last = queued
-            .back()
-            .and_then(|k| k.rsplit('/').next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        let record = format!("{prefix}{:020}", micros.max(last + 1));
-        node.store
-            .put_records(vec![(
-                RecordKind::KappaOut,
-                record.clone(),
-                Some(serde_json::to_vec(&output).expect("serialisable")),
-            )])
-            .await?;
-        queued.push_back(record);
+        // Committed with the state by `execute`.
+        port.queued(node, &account, reference)
+            .await?
+            .push_back(out_key);
     }
     Ok(json!({ "activation": activation.id, "emitted": emitted }))
 }
@@ -373,7 +413,7 @@ async fn receive(
     headers: &HeaderMap,
     reference: &str,
 ) -> Result<Option<Value>, ApiError> {
-    let kappa = find(node, headers, reference, op::KAPPA_READ).await?;
+    let (kappa, _) = find(node, headers, reference, op::KAPPA_READ).await?;
     let account = &kappa.call.claims.account;
     let port = node.kappas.port(&key(account, reference));
     let mut port = port.lock().await;
@@ -416,12 +456,14 @@ async fn remove(node: &Node, headers: &HeaderMap, reference: &str) -> Result<(),
     };
     // The record first: from here on the kappa is gone for every caller.
     let mut changes = vec![(RecordKind::Kappa, port_key.clone(), None)];
-    for (k, _) in node
-        .store
-        .list_records(RecordKind::KappaOut, &out_prefix(account, reference))
-        .await?
-    {
-        changes.push((RecordKind::KappaOut, k, None));
+    for kind in [RecordKind::KappaOut, RecordKind::KappaMessage] {
+        for (k, _) in node
+            .store
+            .list_records(kind, &out_prefix(account, reference))
+            .await?
+        {
+            changes.push((kind, k, None));
+        }
     }
     node.store.put_records(changes).await?;
     loop {
@@ -445,9 +487,8 @@ async fn remove(node: &Node, headers: &HeaderMap, reference: &str) -> Result<(),
 }
 
 async fn list(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
-    let account = auth::authorize(node, headers, Request::op(op::KAPPA_READ))
-        .await?
-        .account;
+    let claims = auth::authorize(node, headers, Request::op(op::KAPPA_READ)).await?;
+    let account = claims.account.clone();
     let mut out = Vec::new();
     for (_, bytes) in node
         .store
@@ -457,6 +498,9 @@ async fn list(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
         let Ok(k) = serde_json::from_slice::<Kappa>(&bytes) else {
             continue;
         };
+        if !auth::may_run(node, &claims, &k.function).await? {
+            continue;
+        }
         let queued = node
             .store
             .list_records(RecordKind::KappaOut, &out_prefix(&account, &k.reference))

@@ -29,6 +29,15 @@ pub use config::{LogFormat, MissedTicks, NodeConfig};
 pub use error::ApiError;
 pub use invoke::{InvokeRequest, InvokeResponse};
 
+/// Offline recovery of an account's (default: the admin's) access from its
+/// data directory: `(account id, new private token)`. See `orb admin recover`.
+pub async fn recover(
+    data_dir: &std::path::Path,
+    account: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    auth::recover(data_dir, account).await
+}
+
 use anyhow::Context as _;
 use orb_runtime::{Runtime, RuntimeConfig};
 use orb_store::{RedbStore, Store, StoreConfig};
@@ -47,7 +56,7 @@ pub struct Node {
     /// end on it so the graceful shutdown does not wait for them forever.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     /// Tokens: root key, verification cache, revocations, rate limits.
-    pub(crate) auth: orb_auth::Authority,
+    pub(crate) auth: Arc<orb_auth::Authority>,
     /// Per-namespace gates: first attempts of calls run side by side (shared),
     /// a call retried after a conflict runs alone (exclusive), so a retry
     /// always commits and 100 racing read-modify-writes all land.
@@ -79,6 +88,8 @@ pub struct Node {
     pub(crate) http_tasks: http::Tasks,
     /// Encrypts secrets at rest (`<data>/secrets.key`).
     pub(crate) secrets_key: outbound::SecretsKey,
+    /// Anonymous requests of public `/http/` routes, per route and address.
+    pub(crate) public_limiter: Option<orb_auth::AddressLimiter>,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
 }
@@ -107,6 +118,16 @@ impl Node {
             max_instances: config.max_instances,
             outbound: config.outbound()?,
             guard_pages: config.guard_pages,
+            // Compiled artifacts are authenticated under a key derived from
+            // the node's root key.
+            artifact_key: Some(orb_runtime::ArtifactKey({
+                use sha2::Digest as _;
+                sha2::Sha256::new()
+                    .chain_update(b"orb compiled-artifact mac\0")
+                    .chain_update(auth.private_key_text().as_bytes())
+                    .finalize()
+                    .into()
+            })),
             ..Default::default()
         })?;
         // The node owns `<data>/compiled`: an upgrade, or another memory
@@ -122,6 +143,7 @@ impl Node {
             Err(e) => tracing::warn!(error = %e, "cannot prune the compiled-artifact cache"),
         }
         let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;
+        let public_limiter = config.public_route_limiter()?;
         let (trigger_changes, trigger_changes_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             runtime: Arc::new(runtime),
@@ -134,7 +156,7 @@ impl Node {
             config,
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
-            auth,
+            auth: Arc::new(auth),
             admin: std::sync::OnceLock::new(),
             http_tasks: Default::default(),
             ns_gates: Default::default(),
@@ -143,6 +165,7 @@ impl Node {
             trigger_changes_rx: std::sync::Mutex::new(Some(trigger_changes_rx)),
             changes: tokio::sync::broadcast::channel(4096).0,
             secrets_key,
+            public_limiter,
             tls,
         }))
     }

@@ -65,6 +65,10 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub error: Option<OrbError>,
     pub failed_at: String,
+    /// The lineage of the token that queued the call: a public token sees
+    /// only its own dead letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
 }
 
 /// The node's queue state (the store holds the truth; this is the index).
@@ -105,6 +109,7 @@ fn queued_activation(id: &str, p: &Prepared, attempts: u32, origin: &Origin) -> 
     let mut a = Activation {
         id: id.to_string(),
         account: p.claims.account.clone(),
+        lineage: Some(p.claims.lineage.clone()),
         function: Some(p.function.clone()),
         export: p.req.export.clone(),
         status: ActivationStatus::Queued,
@@ -321,6 +326,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
         schedule: None,
         attempts: job.attempts,
         origin: job.origin.clone(),
+        kappa: None,
     };
     let outcome = match check_prepared(node, &job.call).await {
         Ok(ready) => execute(node, &job.call, ready, ctx).await,
@@ -364,6 +370,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
             attempts: job.attempts,
             error: activation.error.clone(),
             failed_at: now_rfc3339(),
+            lineage: Some(job.call.claims.lineage.clone()),
         };
         changes.push((RecordKind::Queue, id.to_string(), None));
         changes.push((
@@ -425,14 +432,19 @@ pub(crate) async fn wait_final(node: &Node, id: &str, wait: Duration) {
 }
 
 /// `GET /v1/dead-letters`.
-pub(crate) async fn dead_letters(node: &Node, account: &str) -> Result<Value, ApiError> {
+pub(crate) async fn dead_letters(
+    node: &Node,
+    claims: &crate::auth::Claims,
+) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for (_, bytes) in node
         .store
-        .list_records(RecordKind::DeadLetter, &format!("{account}/"))
+        .list_records(RecordKind::DeadLetter, &format!("{}/", claims.account))
         .await?
     {
-        if let Ok(d) = serde_json::from_slice::<DeadLetter>(&bytes) {
+        if let Ok(d) = serde_json::from_slice::<DeadLetter>(&bytes)
+            && crate::auth::sees(claims, d.lineage.as_deref())
+        {
             out.push(d);
         }
     }
@@ -442,16 +454,17 @@ pub(crate) async fn dead_letters(node: &Node, account: &str) -> Result<Value, Ap
 /// `DELETE /v1/dead-letters/{id}`: `false` when there is none.
 pub(crate) async fn forget_dead_letter(
     node: &Node,
-    account: &str,
+    claims: &crate::auth::Claims,
     id: &str,
 ) -> Result<bool, ApiError> {
-    let key = format!("{account}/{id}");
-    if node
+    let key = format!("{}/{id}", claims.account);
+    let visible = node
         .store
         .get_record(RecordKind::DeadLetter, &key)
         .await?
-        .is_none()
-    {
+        .and_then(|b| serde_json::from_slice::<DeadLetter>(&b).ok())
+        .is_some_and(|d| crate::auth::sees(claims, d.lineage.as_deref()));
+    if !visible {
         return Ok(false);
     }
     node.store

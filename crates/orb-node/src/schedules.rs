@@ -472,11 +472,13 @@ async fn trigger_owner(
     Ok(claims)
 }
 
+/// The caller's claims: a private token manages the account's schedules, a
+/// public token only those its lineage created (others are not found).
 async fn caller(
     node: &Node,
     headers: &axum::http::HeaderMap,
     write: bool,
-) -> Result<String, ApiError> {
+) -> Result<auth::Claims, ApiError> {
     let req = Request {
         operation: if write {
             op::SCHEDULES_WRITE
@@ -485,7 +487,11 @@ async fn caller(
         },
         ..Default::default()
     };
-    Ok(auth::authorize(node, headers, req).await?.account)
+    auth::authorize(node, headers, req).await
+}
+
+fn visible(s: &Schedule, claims: &auth::Claims) -> bool {
+    s.claims().account == claims.account && auth::sees(claims, Some(s.claims().lineage.as_str()))
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -500,11 +506,11 @@ fn not_found(id: &str) -> ApiError {
 
 /// `GET /v1/schedules`.
 pub(crate) async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
-    let account = caller(node, headers, false).await?;
+    let claims = caller(node, headers, false).await?;
     let all = node.scheduler.schedules.lock().expect("schedules lock");
     let mine: Vec<Value> = all
         .values()
-        .filter(|s| s.claims().account == account)
+        .filter(|s| visible(s, &claims))
         .map(Schedule::public)
         .collect();
     Ok(json!({ "schedules": mine }))
@@ -516,10 +522,10 @@ pub(crate) async fn show(
     headers: &axum::http::HeaderMap,
     id: &str,
 ) -> Result<Value, ApiError> {
-    let account = caller(node, headers, false).await?;
+    let claims = caller(node, headers, false).await?;
     let all = node.scheduler.schedules.lock().expect("schedules lock");
     all.get(id)
-        .filter(|s| s.claims().account == account)
+        .filter(|s| visible(s, &claims))
         .map(Schedule::public)
         .ok_or_else(|| not_found(id))
 }
@@ -530,14 +536,15 @@ pub(crate) async fn delete(
     headers: &axum::http::HeaderMap,
     id: &str,
 ) -> Result<(), ApiError> {
-    let account = caller(node, headers, true).await?;
+    let claims = caller(node, headers, true).await?;
+    let account = claims.account.clone();
     let exists = node
         .scheduler
         .schedules
         .lock()
         .expect("schedules lock")
         .get(id)
-        .is_some_and(|s| s.claims().account == account);
+        .is_some_and(|s| visible(s, &claims));
     if !exists {
         return Err(not_found(id));
     }
@@ -671,6 +678,13 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
         node.auth
             .still_valid(s.claims())
             .map_err(|e| ApiError(e.into()))?;
+        // A call's run is checked again, attenuation blocks included, in
+        // `check_access`; a trigger's firing here.
+        if s.call.is_none() {
+            node.auth
+                .recheck(s.claims(), &Request::op(op::TRIGGERS_FIRE))
+                .map_err(|e| ApiError(e.into()))?;
+        }
         let Some(mut call) = s.call.clone() else {
             let trigger = s.spec.trigger.as_deref().unwrap_or_default();
             let account = &s.claims().account;
@@ -687,6 +701,7 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
             let by = crate::triggers::Firing {
                 schedule: Some(id),
                 chain: &[],
+                lineage: Some(&s.claims().lineage),
             };
             return crate::triggers::fire(node, account, trigger, payload, by).await;
         };

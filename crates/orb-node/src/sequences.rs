@@ -72,6 +72,7 @@ pub(crate) async fn run(
     let mut caused = Vec::new();
     let mut fuel = 0;
     let mut account = String::new();
+    let mut lineage = None;
     let mut last_function = seq.steps[0].function.clone();
     let mut result = Value::Null;
     let mut failure: Option<OrbError> = None;
@@ -110,6 +111,7 @@ pub(crate) async fn run(
             }
         };
         account.clone_from(&a.account);
+        lineage.clone_from(&a.lineage);
         caused.push(a.id.clone());
         fuel += a.fuel;
         last_function = step.function.clone();
@@ -143,6 +145,7 @@ pub(crate) async fn run(
     let activation = Activation {
         id: id.clone(),
         account,
+        lineage,
         status: if failure.is_none() {
             ActivationStatus::Succeeded
         } else {

@@ -256,9 +256,18 @@ async fn owner(
         .account)
 }
 
-async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<auth::Claims, ApiError> {
     let req = Request::op(op::TRIGGERS_READ);
-    Ok(auth::authorize(node, headers, req).await?.account)
+    auth::authorize(node, headers, req).await
+}
+
+/// A public token sees the triggers its grant's `triggers` lists (those it
+/// may fire), and no rules: rules carry the developer's calls.
+fn sees_trigger(claims: &auth::Claims, name: &str) -> bool {
+    claims
+        .grant
+        .as_ref()
+        .is_none_or(|g| g.triggers.iter().any(|t| t == name))
 }
 
 /// Loads the namespace triggers into the index. Done before serving.
@@ -323,14 +332,16 @@ pub(crate) async fn list_triggers(
     node: &Node,
     headers: &axum::http::HeaderMap,
 ) -> Result<Value, ApiError> {
-    let account = reader(node, headers).await?;
+    let claims = reader(node, headers).await?;
     let mut out = Vec::new();
     for (_, bytes) in node
         .store
-        .list_records(RecordKind::Trigger, &format!("{account}/"))
+        .list_records(RecordKind::Trigger, &format!("{}/", claims.account))
         .await?
     {
-        if let Ok(t) = serde_json::from_slice::<Trigger>(&bytes) {
+        if let Ok(t) = serde_json::from_slice::<Trigger>(&bytes)
+            && sees_trigger(&claims, &t.name)
+        {
             out.push(t);
         }
     }
@@ -343,14 +354,16 @@ pub(crate) async fn show_trigger(
     headers: &axum::http::HeaderMap,
     name: &str,
 ) -> Result<Value, ApiError> {
-    let account = reader(node, headers).await?;
+    let claims = reader(node, headers).await?;
+    let account = claims.account.clone();
     let t = get_trigger(node, &account, name)
         .await?
+        .filter(|_| sees_trigger(&claims, name))
         .ok_or_else(|| trigger_not_found(name))?;
     let rules: Vec<Value> = rules_of(node, &account)
         .await?
         .iter()
-        .filter(|r| r.spec.trigger == name)
+        .filter(|r| r.spec.trigger == name && claims.grant.is_none())
         .map(Rule::public)
         .collect();
     let mut v = serde_json::to_value(t).expect("serialisable");
@@ -459,10 +472,11 @@ pub(crate) async fn list_rules(
     node: &Node,
     headers: &axum::http::HeaderMap,
 ) -> Result<Value, ApiError> {
-    let account = reader(node, headers).await?;
-    let rules: Vec<Value> = rules_of(node, &account)
+    let claims = reader(node, headers).await?;
+    let rules: Vec<Value> = rules_of(node, &claims.account)
         .await?
         .iter()
+        .filter(|_| claims.grant.is_none())
         .map(Rule::public)
         .collect();
     Ok(json!({ "rules": rules }))
@@ -473,11 +487,12 @@ pub(crate) async fn show_rule(
     headers: &axum::http::HeaderMap,
     name: &str,
 ) -> Result<Value, ApiError> {
-    let account = reader(node, headers).await?;
+    let claims = reader(node, headers).await?;
     match node
         .store
-        .get_record(RecordKind::Rule, &key(&account, name))
+        .get_record(RecordKind::Rule, &key(&claims.account, name))
         .await?
+        .filter(|_| claims.grant.is_none())
     {
         Some(bytes) => Ok(decode::<Rule>("rule", &bytes)?.public()),
         None => Err(rule_not_found(name)),
@@ -529,7 +544,11 @@ pub(crate) async fn fire_api(
     if get_trigger(node, &claims.account, name).await?.is_none() {
         return Err(trigger_not_found(name));
     }
-    let a = fire(node, &claims.account, name, payload, Firing::default()).await?;
+    let by = Firing {
+        lineage: Some(&claims.lineage),
+        ..Default::default()
+    };
+    let a = fire(node, &claims.account, name, payload, by).await?;
     let rules = a
         .result
         .as_ref()
@@ -546,6 +565,8 @@ pub(crate) struct Firing<'a> {
     pub schedule: Option<&'a str>,
     /// The triggers whose rules led to the change that fires this one.
     pub chain: &'a [String],
+    /// The lineage of the token that fired it (`POST /v1/triggers/{name}`).
+    pub lineage: Option<&'a str>,
 }
 
 /// Fires `trigger`: queues each enabled rule's call and records the firing.
@@ -587,6 +608,7 @@ pub(crate) async fn fire(
         result: Some(json!({ "payload": payload, "rules": listed })),
         schedule: schedule.map(str::to_string),
         trigger: Some(trigger.to_string()),
+        lineage: by.lineage.map(str::to_string),
         caused,
         ..Default::default()
     };
@@ -686,6 +708,7 @@ async fn fire_change(node: &Node, change: &crate::kv::Change) {
         let by = Firing {
             schedule: None,
             chain: &change.cause_triggers,
+            lineage: None,
         };
         if let Err(e) = fire(node, &change.account, &name, payload, by).await {
             tracing::warn!(trigger = %name, error = %e.0.message, "namespace trigger failed to fire");

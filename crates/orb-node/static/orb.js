@@ -1,8 +1,8 @@
 // Orb's browser client: a small ES module, no build step. Every node serves
 // it at /sdk/orb.js:
 //
-//   const { Orb } = await import("http://127.0.0.1:8080/sdk/orb.js");
-//   const orb = new Orb("http://127.0.0.1:8080", token);
+//   const { Orb } = await import("http://127.0.0.1:7070/sdk/orb.js");
+//   const orb = new Orb("http://127.0.0.1:7070", token);
 //   const out = await orb.call("sha256:…", "greet", { name: "Ada" });           // POST
 //   const out2 = await orb.call("sha256:…", "greet", { name: "Ada" }, { method: "GET" });
 //
@@ -22,7 +22,7 @@ export class OrbError extends Error {
 
 export class Orb {
   /**
-   * @param {string} url   the node, e.g. "http://127.0.0.1:8080"
+   * @param {string} url   the node, e.g. "http://127.0.0.1:7070"
    * @param {string} token a public (or private) token
    */
   constructor(url, token) {

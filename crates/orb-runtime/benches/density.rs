@@ -29,7 +29,7 @@ impl KvBackend for SlowKv {
     async fn keys(&self, _: &str, _: Option<&str>, _: usize) -> Result<Vec<String>, String> {
         Ok(Vec::new())
     }
-    async fn may_open(&self, _: &str) -> Option<bool> {
+    async fn may_open(&self, _: &str) -> Option<orb_runtime::BucketAccess> {
         None
     }
 }
@@ -170,6 +170,7 @@ fn main() {
                         preset: Default::default(),
                         read_only: true,
                         max_value_bytes: orb_core::MAX_VALUE_BYTES,
+                        write_only: false,
                     }),
                     ..Default::default()
                 };

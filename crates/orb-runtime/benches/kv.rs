@@ -25,7 +25,7 @@ impl KvBackend for Memory {
     async fn keys(&self, _: &str, _: Option<&str>, _: usize) -> Result<Vec<String>, String> {
         Ok(self.0.keys().cloned().collect())
     }
-    async fn may_open(&self, _: &str) -> Option<bool> {
+    async fn may_open(&self, _: &str) -> Option<orb_runtime::BucketAccess> {
         None
     }
 }
@@ -47,6 +47,7 @@ fn in_guest_get(c: &mut Criterion) {
         preset: BTreeMap::new(),
         read_only: false,
         max_value_bytes: orb_core::MAX_VALUE_BYTES,
+        write_only: false,
     };
     let mut group = c.benchmark_group("kv_get_in_guest");
     for (name, distinct, rounds) in [

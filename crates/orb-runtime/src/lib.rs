@@ -26,11 +26,11 @@ pub use http::{
     HTTP_EXPORT, HttpBodyError, HttpBuffered, HttpFinish, HttpOutcome, HttpRequestOptions,
     HttpResponseBody,
 };
-pub use kv::{KvAccess, KvBackend, KvTransaction, NsTransaction};
+pub use kv::{BucketAccess, KvAccess, KvBackend, KvTransaction, NsTransaction};
 pub use outbound::{
     InjectedHeader, OutboundConfig, OutboundPolicy, address_allowed, forbidden_reason,
 };
 pub use runtime::{
-    CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering, Runtime,
-    RuntimeConfig,
+    ArtifactKey, CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering,
+    Runtime, RuntimeConfig,
 };

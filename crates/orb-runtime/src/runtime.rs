@@ -44,7 +44,25 @@ pub struct RuntimeConfig {
     /// P1 and P3). Both are equally safe; compiled artifacts are cached per
     /// setting.
     pub guard_pages: bool,
+    /// Authenticates compiled artifacts in the cache (HMAC-SHA256 over the
+    /// function id and the artifact, appended to the file): one that fails
+    /// the check is recompiled, never loaded. `None`: a key kept in the
+    /// cache's engine folder (`mac.key`, mode 0600) is used.
+    pub artifact_key: Option<ArtifactKey>,
 }
+
+/// The key compiled artifacts are authenticated with.
+#[derive(Clone)]
+pub struct ArtifactKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ArtifactKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArtifactKey(…)")
+    }
+}
+
+/// Bytes of the MAC at the end of a cached artifact.
+const MAC_BYTES: usize = 32;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -55,6 +73,7 @@ impl Default for RuntimeConfig {
             outbound: Default::default(),
             metering: Metering::default(),
             guard_pages: false,
+            artifact_key: None,
         }
     }
 }
@@ -389,6 +408,8 @@ pub struct Runtime {
     linker: Linker<HostState>,
     config: RuntimeConfig,
     engine_key: String,
+    /// Authenticates cached artifacts (`None` without a disk cache).
+    mac: Option<ring::hmac::Key>,
     loaded: RwLock<HashMap<FunctionId, Arc<LoadedFunction>>>,
     stop_ticker: Arc<AtomicBool>,
     outbound: Arc<crate::OutboundConfig>,
@@ -462,6 +483,12 @@ impl Runtime {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = format!("{:016x}", hasher.finish());
+        let mac = match (&config.cache_dir, &config.artifact_key) {
+            (None, _) => None,
+            (Some(_), Some(k)) => Some(k.0),
+            (Some(dir), None) => Some(local_artifact_key(&dir.join(&engine_key))?),
+        }
+        .map(|k| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &k));
 
         let stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, ticker_stop) = (engine.clone(), stop.clone());
@@ -482,6 +509,7 @@ impl Runtime {
             outbound: Arc::new(config.outbound.clone()),
             config,
             engine_key,
+            mac,
             loaded: RwLock::default(),
             stop_ticker: stop,
         })
@@ -551,13 +579,30 @@ impl Runtime {
             return Some((f, CacheSource::Memory));
         }
         let path = self.artifact_path(id)?;
-        if !path.exists() {
-            return None;
-        }
-        // SAFETY: the file was written by `Component::serialize` of this
-        // engine configuration (its directory is named after the engine
-        // key) and is only ever replaced atomically by rename.
-        let component = match unsafe { Component::deserialize_file(&self.engine, &path) } {
+        let file = match std::fs::read(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read a compiled artifact");
+                return None;
+            }
+        };
+        // Authenticated before anything is loaded: a file that is not what
+        // this node compiled for this id (tampered, truncated, another
+        // function's, written without the key) is recompiled, never run.
+        let artifact = match self.authenticated(id, &file) {
+            Some(a) => a,
+            None => {
+                tracing::warn!(path = %path.display(), %id, "compiled artifact failed authentication; recompiling");
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+        };
+        // SAFETY: the bytes carry a valid MAC under this node's key over this
+        // id, so they are what `Component::serialize` of this engine
+        // configuration wrote for it (its directory is named after the
+        // engine key).
+        let component = match unsafe { Component::deserialize(&self.engine, artifact) } {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "discarding unusable compiled artifact");
@@ -597,7 +642,8 @@ impl Runtime {
         let component = self.compile(bytes)?;
         let f = self.link(id.clone(), component.clone())?;
         if let Some(path) = self.artifact_path(id)
-            && let Err(e) = write_artifact(&path, &component)
+            && let Some(key) = &self.mac
+            && let Err(e) = write_artifact(&path, id, &component, key)
         {
             tracing::warn!(path = %path.display(), error = %e, "could not cache compiled artifact");
         }
@@ -1011,8 +1057,65 @@ fn sig(
     }
 }
 
-fn write_artifact(path: &Path, component: &Component) -> anyhow::Result<()> {
-    let bytes = component.serialize().map_err(anyhow::Error::from)?;
+/// The MAC of a cached artifact: over the function id, then the bytes.
+fn artifact_mac(key: &ring::hmac::Key, id: &FunctionId, artifact: &[u8]) -> ring::hmac::Tag {
+    let mut ctx = ring::hmac::Context::with_key(key);
+    ctx.update(id.hex().as_bytes());
+    ctx.update(artifact);
+    ctx.sign()
+}
+
+/// The cache's own key when the embedder gives none: created once (0600).
+fn local_artifact_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = dir.join("mac.key");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(bytes) = hex::decode(text.trim())
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
+    }
+    let mut key = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+        .map_err(|_| anyhow::anyhow!("no randomness for the artifact key"))?;
+    std::fs::create_dir_all(dir)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    use std::io::Write as _;
+    opts.open(&path)?.write_all(hex::encode(key).as_bytes())?;
+    Ok(key)
+}
+
+impl Runtime {
+    /// The artifact inside a cached file whose MAC checks out.
+    fn authenticated<'a>(&self, id: &FunctionId, file: &'a [u8]) -> Option<&'a [u8]> {
+        let key = self.mac.as_ref()?;
+        let split = file.len().checked_sub(MAC_BYTES)?;
+        let (artifact, tag) = file.split_at(split);
+        let want = artifact_mac(key, id, artifact);
+        // Constant time: every byte is compared whatever the first differs.
+        let diff = want
+            .as_ref()
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        (diff == 0).then_some(artifact)
+    }
+}
+
+fn write_artifact(
+    path: &Path,
+    id: &FunctionId,
+    component: &Component,
+    key: &ring::hmac::Key,
+) -> anyhow::Result<()> {
+    let mut bytes = component.serialize().map_err(anyhow::Error::from)?;
+    let tag = artifact_mac(key, id, &bytes);
+    bytes.extend_from_slice(tag.as_ref());
     let dir = path.parent().expect("artifact path has a parent");
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(

@@ -118,6 +118,9 @@ pub enum RecordKind {
     Kappa,
     /// A kappa's outport messages, in order.
     KappaOut,
+    /// `<account>/<kappa>/<message id>` → how a message was handled (its
+    /// sender's idempotency key).
+    KappaMessage,
     /// `<alias name>` → the account serving it as a public HTTP route.
     PublicRoute,
     /// `<account>` → the account's outbound HTTP policy.
@@ -137,6 +140,7 @@ impl RecordKind {
             RecordKind::Rule => "rule",
             RecordKind::Kappa => "kappa",
             RecordKind::KappaOut => "kappa-out",
+            RecordKind::KappaMessage => "kappa-msg",
             RecordKind::PublicRoute => "public-route",
             RecordKind::Outbound => "outbound",
             RecordKind::Secret => "secret",
@@ -175,6 +179,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Persists revoked token ids (hex revocation ids).
     async fn add_revocations(&self, ids: &[String]) -> StoreResult<()>;
+    /// Stores `account` (its new private token's hash and lineage) and
+    /// revokes `ids` in one durable transaction: a token rotation.
+    async fn replace_account_token(&self, account: &Account, ids: &[String]) -> StoreResult<()>;
     async fn list_revocations(&self) -> StoreResult<Vec<String>>;
 
     /// The function hashes public tokens may run against a namespace.
@@ -222,6 +229,14 @@ pub trait Store: Send + Sync + 'static {
     /// still absent), every listed key set is unchanged, and the account
     /// stays within its quota; otherwise writes nothing. Concurrent commits
     /// may share one fsync (group commit).
+    /// [`Store::kv_commit`], writing `records` in the same transaction when
+    /// (and only when) it commits: a kappa's state and its outport.
+    async fn kv_commit_with_records(
+        &self,
+        account: &str,
+        parts: Vec<NsCommit>,
+        records: Vec<RecordChange>,
+    ) -> StoreResult<Commit>;
     async fn kv_commit(&self, account: &str, parts: Vec<NsCommit>) -> StoreResult<Commit>;
     /// The account's namespaces that hold at least one key.
     async fn list_namespaces(&self, account: &str) -> StoreResult<Vec<NamespaceInfo>>;

@@ -893,6 +893,26 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn replace_account_token(&self, account: &Account, ids: &[String]) -> StoreResult<()> {
+        let id = account.id.clone();
+        let value = encode(account)?;
+        let ids = ids.to_vec();
+        self.blocking(move |db, _| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
+                t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
+                let mut r = txn.open_table(REVOKED).map_err(backend)?;
+                for id in &ids {
+                    r.insert(id.as_str(), ()).map_err(backend)?;
+                }
+            }
+            txn.commit().map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_revocations(&self) -> StoreResult<Vec<String>> {
         self.blocking(move |db, _| {
             let txn = db.begin_read().map_err(backend)?;
@@ -1005,6 +1025,44 @@ impl Store for RedbStore {
             Ok(commit_in(txn, cfg.quota, &account, &parts)?.0)
         })
         .await
+    }
+
+    async fn kv_commit_with_records(
+        &self,
+        account: &str,
+        parts: Vec<NsCommit>,
+        records: Vec<RecordChange>,
+    ) -> StoreResult<Commit> {
+        let account = account.to_string();
+        let mut kinds: Vec<RecordKind> = records
+            .iter()
+            .map(|(k, _, _)| *k)
+            .filter(|k| cached_kind(*k))
+            .collect();
+        kinds.dedup();
+        let committed = self
+            .write(true, move |txn, cfg| {
+                let (commit, _) = commit_in(txn, cfg.quota, &account, &parts)?;
+                if commit == Commit::Done {
+                    let mut t = txn.open_table(RECORDS).map_err(backend)?;
+                    for (kind, key, value) in &records {
+                        let k = format!("{}\0{key}", kind.as_str());
+                        match value {
+                            Some(v) => t.insert(k.as_str(), v.as_slice()).map_err(backend)?,
+                            None => t.remove(k.as_str()).map_err(backend)?,
+                        };
+                    }
+                }
+                Ok(commit)
+            })
+            .await;
+        if !kinds.is_empty() {
+            self.records
+                .write()
+                .expect("records lock")
+                .invalidate(&kinds);
+        }
+        committed
     }
 
     async fn kv_delete(&self, account: &str, namespace: &str, key: &str) -> StoreResult<bool> {

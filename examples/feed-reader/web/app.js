@@ -1,5 +1,5 @@
 // The feed reader page. Configuration comes from the query string:
-//   index.html?orb=http://127.0.0.1:8080&token=<public token>&fn=sha256:…[&ns=reader]
+//   index.html?orb=http://127.0.0.1:7070&token=<public token>&fn=sha256:…[&ns=reader]
 // The token needs: the namespace (rw), the function, `schedules` 1@30s, and
 // the feed hosts as outbound hosts (see examples/feed-reader/README.md).
 const q = new URLSearchParams(location.search);

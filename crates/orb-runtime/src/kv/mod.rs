@@ -145,8 +145,25 @@ pub trait KvBackend: Send + Sync {
         limit: usize,
     ) -> Result<Vec<String>, String>;
     /// Whether the call may open `namespace`, which is not its own:
-    /// `None` denies it, `Some(read_only)` allows it.
-    async fn may_open(&self, namespace: &str) -> Option<bool>;
+    /// `None` denies it, `Some(access)` allows it with exactly that access.
+    async fn may_open(&self, namespace: &str) -> Option<BucketAccess>;
+}
+
+/// What a call may do in a bucket it opened: exactly its token's mode
+/// (`r`, `w`, `rw`). Without `read`, every read (`get`, `exists`,
+/// `list-keys`, `increment`, compare-and-swap, `wasi:config` lookups) is
+/// `access-denied`; without `write`, every write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketAccess {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl BucketAccess {
+    pub const READ_WRITE: BucketAccess = BucketAccess {
+        read: true,
+        write: true,
+    };
 }
 
 /// The namespace a call names, and where to read it.
@@ -160,6 +177,9 @@ pub struct KvAccess {
     pub read_only: bool,
     /// Largest value a guest may write, in bytes.
     pub max_value_bytes: usize,
+    /// The token may only write this namespace (`w` without `r`): guest
+    /// reads are denied.
+    pub write_only: bool,
 }
 
 impl std::fmt::Debug for KvAccess {
@@ -204,6 +224,8 @@ pub(crate) struct KvState {
     /// when the walk starts (no cursor) so the call's own writes between
     /// pages neither skip nor repeat keys.
     listing: std::collections::HashMap<String, Vec<String>>,
+    /// Namespaces the call may write but not read.
+    unreadable: std::collections::HashSet<String>,
 }
 
 impl KvState {
@@ -221,11 +243,17 @@ impl KvState {
                 ..Default::default()
             },
         );
+        let unreadable = access
+            .write_only
+            .then(|| access.namespace.clone())
+            .into_iter()
+            .collect();
         Self {
             access,
             tx,
             cache: Default::default(),
             listing: Default::default(),
+            unreadable,
         }
     }
 }
@@ -294,16 +322,35 @@ impl HostState {
             return Err(KvFault::NoSuchStore);
         }
         match kv.access.backend.may_open(identifier).await {
-            Some(read_only) => Ok(Bucket {
-                namespace: identifier.to_string(),
-                read_only,
-            }),
-            None => Err(KvFault::AccessDenied),
+            Some(BucketAccess {
+                read: false,
+                write: false,
+            })
+            | None => Err(KvFault::AccessDenied),
+            Some(access) => {
+                if !access.read {
+                    kv.unreadable.insert(identifier.to_string());
+                }
+                Ok(Bucket {
+                    namespace: identifier.to_string(),
+                    read_only: !access.write,
+                })
+            }
         }
+    }
+
+    /// A read of `ns` by the guest: denied when its token may only write it.
+    fn kv_readable(kv: &KvState, ns: &str) -> KvResult<()> {
+        if kv.unreadable.contains(ns) {
+            tracing::debug!(namespace = %ns, "guest read of a write-only bucket");
+            return Err(KvFault::AccessDenied);
+        }
+        Ok(())
     }
 
     pub(crate) async fn kv_read(&mut self, ns: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
         let kv = self.kv()?;
+        Self::kv_readable(kv, ns)?;
         let tx = kv.tx.namespaces.entry(ns.to_string()).or_default();
         if let Some(w) = tx.writes.get(key) {
             return Ok(w.clone());
@@ -364,6 +411,7 @@ impl HostState {
     /// its own writes), in order. Records the committed list for the commit.
     pub(crate) async fn kv_list(&mut self, ns: &str) -> KvResult<Vec<String>> {
         let kv = self.kv()?;
+        Self::kv_readable(kv, ns)?;
         let tx = kv.tx.namespaces.entry(ns.to_string()).or_default();
         let committed = match &tx.listed {
             Some(l) => l.clone(),

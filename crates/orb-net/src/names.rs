@@ -1,0 +1,46 @@
+//! The network's names: every bucket, stream, object store and subject in
+//! one place (ARCHITECTURE.md, "Network", lists who writes each).
+
+/// KV: one record per node (key = node id): its signed hello and its
+/// life-cycle state. No TTL: a gone node stays listed as `gone`.
+pub const NODES_BUCKET: &str = "orb_nodes";
+/// KV with per-key TTL: a node's heartbeat (key = node id). The key
+/// disappears when the node stops renewing it.
+pub const ALIVE_BUCKET: &str = "orb_alive";
+/// KV with per-key TTL: one key per once-only duty, held by one super node.
+pub const LEASES_BUCKET: &str = "orb_leases";
+/// KV: the network's own facts (key `meta`: layout version, replicas).
+pub const META_BUCKET: &str = "orb_network";
+/// Object store: component bytes under their `sha256:<hex>` id.
+pub const COMPONENTS_STORE: &str = "orb_components";
+/// Stream of announcements (deploys; later alias switches, deprecations).
+pub const ANNOUNCE_STREAM: &str = "ORB_ANNOUNCE";
+/// Subjects of the announcement stream.
+pub const ANNOUNCE_SUBJECTS: &str = "orb.announce.>";
+/// Stream of reports (hash mismatches; later failed checks).
+pub const REPORTS_STREAM: &str = "ORB_REPORTS";
+/// Subjects of the report stream.
+pub const REPORTS_SUBJECTS: &str = "orb.report.>";
+
+/// The key of the network's facts in [`META_BUCKET`].
+pub const META_KEY: &str = "meta";
+/// The layout version `network init` writes; bumped when a bucket or stream changes shape.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Duty: move `joining` nodes through `verifying` to `active`.
+pub const DUTY_ADMIT: &str = "admit";
+/// Duty: mark nodes whose heartbeat expired `gone`.
+pub const DUTY_REAPER: &str = "reaper";
+
+/// Subject of a deploy announcement for a function (`<hex>` without `sha256:`).
+pub fn announce_deploy(hex: &str) -> String {
+    format!("orb.announce.deploy.{hex}")
+}
+
+/// Subject of a hash-mismatch report.
+pub const REPORT_HASH_MISMATCH: &str = "orb.report.hash_mismatch";
+
+/// The durable consumer a node reads announcements with (one per node).
+pub fn announce_consumer(node: &crate::NodeId) -> String {
+    format!("node-{}", node.as_str())
+}
