@@ -264,6 +264,13 @@ pub enum AliasCommand {
         /// A sequence step, `HASH:EXPORT` (repeatable, in order).
         #[arg(long = "step", value_name = "HASH:EXPORT")]
         steps: Vec<String>,
+        /// Bind a namespace: an HTTP function served through this alias
+        /// opens it as its `wasi:keyvalue` bucket "default" (or "").
+        #[arg(long = "ns", value_name = "NS", conflicts_with = "steps")]
+        namespace: Option<String>,
+        /// Serve `/http/NAME/…` without a token.
+        #[arg(long, conflicts_with = "steps")]
+        public: bool,
     },
     /// List aliases.
     Ls,

@@ -115,12 +115,31 @@ fn print_line(s: &Value) {
 
 pub async fn alias_cmd(client: &Client, cmd: AliasCommand, json_out: bool) -> anyhow::Result<()> {
     let out = match cmd {
-        AliasCommand::Set { name, hash, steps } => match hash {
+        AliasCommand::Set {
+            name,
+            hash,
+            steps,
+            namespace,
+            public,
+        } => match hash {
             Some(hash) => {
                 let id: FunctionId = hash
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`{hash}` is not a hash (sha256:<64 hex>)"))?;
-                client.set_alias(&name, &id).await?
+                if namespace.is_none() && !public {
+                    client.set_alias(&name, &id).await?
+                } else {
+                    let mut body = json!({ "function": id.to_string() });
+                    if public {
+                        body["public"] = json!(true);
+                    }
+                    if let Some(ns) = namespace {
+                        body["namespace"] = json!(ns);
+                    }
+                    client
+                        .request_json(Method::PUT, &format!("/v1/aliases/{name}"), Some(&body))
+                        .await?
+                }
             }
             None => {
                 let steps = steps

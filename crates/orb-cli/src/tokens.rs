@@ -181,11 +181,20 @@ pub async fn ns_cmd(client: &Client, cmd: NsCommand, json_out: bool) -> anyhow::
             }
         }
         NsCommand::Get { namespace, key } => {
-            let v = client.kv_get(&namespace, &key).await?;
-            if json_out {
-                print_json(&v);
-            } else {
-                println!("{}", crate::output::plain(&v));
+            let bytes = client.kv_get_bytes(&namespace, &key).await?;
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) if json_out => print_json(&v),
+                Ok(v) => println!("{}", crate::output::plain(&v)),
+                // Bytes that are not JSON: as they are (base64 with --json).
+                Err(_) if json_out => {
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    print_json(&json!({ "base64": b64 }));
+                }
+                Err(_) => {
+                    use std::io::Write as _;
+                    std::io::stdout().write_all(&bytes)?;
+                }
             }
         }
         NsCommand::Put {

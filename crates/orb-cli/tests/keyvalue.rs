@@ -117,18 +117,39 @@ async fn every_store_operation_from_a_rust_guest() {
         .unwrap()
         .to_string();
     assert!(logs.contains("names no namespace"), "{logs}");
-    // Non-JSON values are refused and nothing of that call is written.
+    // A value is bytes: text that is not JSON is stored as it is, and the
+    // API serves it raw.
     let (st, body) = call_ns(
         &s,
         &kv,
         "put-many",
-        json!({"pairs": [["good", "1"], ["bad", "not json"]]}),
+        json!({"pairs": [["plain", "1"], ["text", "not json"]]}),
+        "t",
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let r = s
+        .http
+        .get(format!("{}/v1/namespaces/t/keys/text", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"not json");
+    // A value over max_value_bytes is refused and nothing of that call is written.
+    let big = "x".repeat((1 << 20) + 1);
+    let (st, body) = call_ns(
+        &s,
+        &kv,
+        "put-many",
+        json!({"pairs": [["good", "1"], ["bad", big]]}),
         "t",
     )
     .await;
     assert_error(st, &body, 422, "function_trap");
     let logs = s.logs_of(&body).await;
-    assert!(logs.contains("`bad` is not JSON text"), "{logs}");
+    assert!(logs.contains("values are at most 1048576 bytes"), "{logs}");
     assert_eq!(s.get("/v1/namespaces/t/keys/good").await.0, 404);
 }
 

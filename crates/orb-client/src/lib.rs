@@ -976,9 +976,39 @@ impl Client {
         Ok(url)
     }
 
-    /// A key's JSON value.
+    /// A key's JSON value (a value that is not JSON text fails to decode:
+    /// read it with [`Client::kv_get_bytes`]).
     pub async fn kv_get(&self, ns: &str, key: &str) -> Result<Json, ClientError> {
         let resp = self.send(self.http.get(self.key_url(ns, key)?)).await?;
+        self.decode(resp).await
+    }
+
+    /// A key's value as the bytes stored (JSON values as their text).
+    pub async fn kv_get_bytes(&self, ns: &str, key: &str) -> Result<Vec<u8>, ClientError> {
+        let rb = self
+            .http
+            .get(self.key_url(ns, key)?)
+            .header(reqwest::header::ACCEPT, "application/octet-stream");
+        let resp = self.send(rb).await?;
+        if !resp.status().is_success() {
+            return self.decode::<Json>(resp).await.map(|_| Vec::new());
+        }
+        Ok(resp.bytes().await.map_err(|e| self.transport(e))?.to_vec())
+    }
+
+    /// Writes a key's value as raw bytes (durable when this returns); `{"revision"}`.
+    pub async fn kv_put_bytes(
+        &self,
+        ns: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<Json, ClientError> {
+        let rb = self
+            .http
+            .put(self.key_url(ns, key)?)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(value);
+        let resp = self.send(rb).await?;
         self.decode(resp).await
     }
 

@@ -207,6 +207,7 @@ impl LocalRunner {
                 .map(|(k, v)| (k.clone(), serde_json::to_vec(v).expect("serialisable")))
                 .collect(),
             read_only: false,
+            max_value_bytes: orb_core::MAX_VALUE_BYTES,
             write_only: false,
         });
         self.calls.fetch_add(1, Ordering::Relaxed);

@@ -40,6 +40,10 @@ pub struct Alias {
     /// Served at `/http/{name}/…` without a token (HTTP functions).
     #[serde(default)]
     pub public: bool,
+    /// The namespace an HTTP function served through this alias uses: its
+    /// `wasi:keyvalue` bucket `"default"` (or `""`), and `wasi:config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// One step of a sequence: an export of a function (by hash).
@@ -175,7 +179,9 @@ async fn visible(node: &Node, claims: &auth::Claims, a: &Alias) -> Result<bool, 
     Ok(true)
 }
 
-/// `PUT /v1/aliases/{name}` `{"function": "sha256:…", "public": false}` or
+/// `PUT /v1/aliases/{name}` `{"function": "sha256:…", "public": false,
+/// "namespace": "app1"}` (`namespace` binds one for HTTP functions; `null`
+/// unbinds; absent keeps it) or
 /// `{"steps": [{"function", "export"}, …]}`.
 pub async fn set(
     node: &Node,
@@ -228,8 +234,23 @@ pub async fn set(
             previous: Vec::new(),
             updated_at: now_rfc3339(),
             public: false,
+            namespace: None,
         },
     };
+    match body.get("namespace") {
+        None => {}
+        Some(Value::Null) => alias.namespace = None,
+        Some(Value::String(ns)) => {
+            auth::check_namespace_name(ns)?;
+            alias.namespace = Some(ns.clone());
+        }
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`namespace` is a namespace name (or null to unbind)",
+            ));
+        }
+    }
     if let Some(public) = body.get("public") {
         alias.public = public
             .as_bool()
@@ -288,6 +309,7 @@ async fn set_steps(
             previous: Vec::new(),
             updated_at: now_rfc3339(),
             public: false,
+            namespace: None,
         },
     };
     put(node, account, &alias).await?;

@@ -563,7 +563,7 @@ async fn put_key(
     Path((ns, key)): Path<(String, String)>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(body, orb_core::MAX_VALUE_BYTES as u64).await?;
+    let bytes = read_body(body, node.config.max_value_bytes as u64).await?;
     Ok(Json(
         crate::kv::put_key(&node, &headers, &ns, &key, &bytes).await?,
     ))

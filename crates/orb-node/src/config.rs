@@ -65,6 +65,8 @@ pub struct NodeConfig {
     pub missed_ticks: MissedTicks,
     /// Largest request body an HTTP function (`/http/…`) is handed; more → 413 `too_large`.
     pub max_http_request_bytes: u64,
+    /// Largest namespace value, in bytes (HTTP API, imports, guests' writes).
+    pub max_value_bytes: usize,
     /// Largest response body an HTTP function may stream; past it the stream is cut.
     pub max_http_response_bytes: u64,
     /// Non-public addresses functions may reach over outbound HTTP anyway,
@@ -127,6 +129,7 @@ impl Default for NodeConfig {
             max_queued_per_account: 10_000,
             missed_ticks: MissedTicks::One,
             max_http_request_bytes: 10 << 20,
+            max_value_bytes: orb_core::MAX_VALUE_BYTES,
             max_http_response_bytes: 32 << 20,
             outbound_allow_private: Vec::new(),
             outbound_connect_timeout_ms: 5_000,

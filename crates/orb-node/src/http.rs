@@ -13,6 +13,15 @@
 //! unique on the node: a small index record (`public-route/{name}` →
 //! account) finds the owner; the alias record itself stays the authority
 //! (the index is only trusted when that alias is still public).
+//!
+//! State: an alias may bind a namespace (`"namespace"` in the alias). The
+//! guest then opens it as its `wasi:keyvalue` bucket `"default"` or `""`
+//! (and reads it through `wasi:config`); other bucket names open the
+//! namespaces the caller's token could name with a call (none for an
+//! anonymous request). Such a request is a transaction like a call: the
+//! response is held until the guest is done and its writes are committed;
+//! on a conflict the request runs again (its body is kept for that), so the
+//! client sees only the answer of the run that committed.
 
 use crate::auth::{self, Request, op};
 use crate::invoke::{not_found, now_rfc3339, parse_id};
@@ -48,8 +57,29 @@ struct Route {
     /// outbound HTTP; `None` (private token, anonymous public route): the
     /// account's policy.
     grant: Option<orb_auth::Grant>,
+    /// The namespace the alias binds, and who opens it: the caller's claims,
+    /// or for an anonymous request the owner's account with no other
+    /// namespace open ([`anonymous_claims`]).
+    namespace: Option<(String, auth::Claims)>,
     /// The caller token's lineage (none for an anonymous request).
     lineage: Option<String>,
+}
+
+/// The claims an anonymous request to a public alias runs its namespace
+/// access with: the owner's account, with a grant that names no other
+/// namespace (so only the bound one opens) and no token behind it.
+fn anonymous_claims(account: &str) -> auth::Claims {
+    auth::Claims {
+        account: account.to_string(),
+        kind: orb_auth::Kind::Public,
+        grant: Some(orb_auth::Grant::default()),
+        lineage: String::new(),
+        revocation_ids: Vec::new(),
+        minted_by: None,
+        expires_at: None,
+        blocks: 0,
+        attenuated: None,
+    }
 }
 
 fn is_hash(target: &str) -> bool {
@@ -88,11 +118,13 @@ fn split(uri: &Uri) -> Result<(String, String), ApiError> {
 }
 
 /// The token's call rules for `id`: op `invoke`, ownership, the grant's
-/// function list.
+/// function list, and for a bound namespace the rules of a call naming it
+/// (a public token needs it in its grant, and the code on its whitelist).
 async fn authorize_call(
     node: &Node,
     headers: &HeaderMap,
     id: &FunctionId,
+    namespace: Option<&str>,
 ) -> Result<auth::Claims, ApiError> {
     let text = id.to_string();
     let claims = auth::authorize(
@@ -101,27 +133,28 @@ async fn authorize_call(
         Request {
             operation: op::INVOKE,
             function: Some(&text),
-            namespace: None,
+            namespace,
         },
     )
     .await?;
     if !node.store.owns(&claims.account, id).await? {
         return Err(not_found(id));
     }
-    auth::check_call(node, &claims, id, None, false).await?;
+    auth::check_call(node, &claims, id, namespace, false).await?;
     Ok(claims)
 }
 
 async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, ApiError> {
     if is_hash(target) {
         let id = parse_id(target)?;
-        let claims = authorize_call(node, headers, &id).await?;
+        let claims = authorize_call(node, headers, &id, None).await?;
         return Ok(Route {
             account: claims.account,
             function: id,
             alias: None,
             grant: claims.grant,
             lineage: Some(claims.lineage),
+            namespace: None,
         });
     }
     let has_token = headers.contains_key(header::AUTHORIZATION);
@@ -133,13 +166,15 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
         };
         if let Some(alias) = crate::aliases::get(node, &account, target).await? {
             let function = alias_function(&alias)?;
-            let claims = authorize_call(node, headers, &function).await?;
+            let ns = alias.namespace.as_deref();
+            let claims = authorize_call(node, headers, &function, ns).await?;
             return Ok(Route {
-                account: claims.account,
+                account: claims.account.clone(),
                 function,
                 alias: Some(target.to_string()),
-                grant: claims.grant,
-                lineage: Some(claims.lineage),
+                grant: claims.grant.clone(),
+                lineage: Some(claims.lineage.clone()),
+                namespace: alias.namespace.map(|ns| (ns, claims)),
             });
         }
     }
@@ -151,11 +186,13 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
         if !node.store.owns(&account, &function).await? {
             return Err(not_found(&function));
         }
+        let namespace = alias.namespace.map(|ns| (ns, anonymous_claims(&account)));
         return Ok(Route {
             account,
             function,
             alias: Some(target.to_string()),
             grant: None,
+            namespace,
             lineage: None,
         });
     }
@@ -412,7 +449,12 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
         max_response_bytes: node.config.max_http_response_bytes,
         https: node.scheme() == "https",
         outbound,
+        kv: None,
+        globals: Vec::new(),
     };
+    if route.namespace.is_some() {
+        return serve_transaction(node, &route, &f, request, opts, &method, &rest).await;
+    }
     let start = now_rfc3339();
     let permit = node.http_tasks.track();
     metrics::gauge!(m::IN_FLIGHT).increment(1.0);
@@ -439,6 +481,116 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
                 OrbError::new(ErrorCode::Internal, "the request ended without a response")
             })))
         }
+    }
+}
+
+/// Serves a request whose alias binds a namespace, as a transaction: the
+/// body is read up front (so a re-run sees it again), the guest runs to its
+/// end with the response held, then its namespace writes commit; a
+/// conflict runs it again (alone, like a call's retry), unless it sent an
+/// outgoing request. The client gets the response of the run that
+/// committed, or the error.
+async fn serve_transaction(
+    node: &Arc<Node>,
+    route: &Route,
+    f: &Arc<orb_runtime::LoadedFunction>,
+    request: axum::http::Request<Body>,
+    mut opts: HttpRequestOptions,
+    method: &str,
+    rest: &str,
+) -> Result<Response, ApiError> {
+    use crate::invoke::{Gate, MAX_ATTEMPTS, NsGate};
+    let (ns, claims) = route.namespace.as_ref().expect("bound namespace");
+    let (parts, body) = request.into_parts();
+    let cap = opts.max_request_bytes;
+    let body = match axum::body::to_bytes(body, cap as usize).await {
+        Ok(b) => b,
+        Err(_) => return Err(too_large(cap)),
+    };
+    opts.kv = Some(crate::invoke::kv_access(
+        node,
+        claims,
+        &route.function,
+        ns,
+        Default::default(),
+    ));
+    let start = now_rfc3339();
+    let _permit = node.http_tasks.track();
+    let gate = NsGate::take(node, format!("{}\0{ns}", route.account));
+    let mut attempt = 0;
+    let (response, outcome) = loop {
+        attempt += 1;
+        let _gate = if attempt == 1 {
+            Gate::Shared(Arc::clone(&gate).read_owned().await)
+        } else {
+            Gate::Exclusive(Arc::clone(&gate).write_owned().await)
+        };
+        let mut req = axum::http::Request::new(http_body_util::Full::new(body.clone()));
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = parts.uri.clone();
+        *req.version_mut() = parts.version;
+        *req.headers_mut() = parts.headers.clone();
+        metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+        let run = node.runtime.serve_http_to_end(f, req, opts.clone()).await;
+        metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+        let mut outcome = run.outcome;
+        let Some(response) = run.response else {
+            if outcome.error.is_none() {
+                outcome.error = Some(OrbError::new(
+                    ErrorCode::FunctionBadResult,
+                    "the function's response body did not finish",
+                ));
+            }
+            break (None, outcome);
+        };
+        let tx = std::mem::take(&mut outcome.kv);
+        let parts: Vec<_> = tx
+            .namespaces
+            .into_iter()
+            .filter(|(_, t)| !t.is_empty())
+            .collect();
+        match crate::invoke::commit_parts(node, &route.account, parts, Vec::new(), &[]).await? {
+            Ok(true) => break (Some(response), outcome),
+            Err(over_quota) => {
+                outcome.error = Some(over_quota.0);
+                break (None, outcome);
+            }
+            Ok(false) => {}
+        }
+        metrics::counter!(m::KV_CONFLICTS).increment(1);
+        if outcome.side_effect() {
+            let sent: Vec<&orb_core::OutboundRequest> =
+                outcome.outbound.iter().filter(|r| r.sent()).collect();
+            outcome.error = Some(OrbError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "namespace `{ns}` changed under this request; it was not re-run because it had an external side effect ({} outgoing HTTP request(s)) — nothing was written; retry if repeating them is safe",
+                    sent.len()
+                ),
+            )
+            .with_details(json!({ "attempts": attempt, "side_effect": true, "outbound": sent })));
+            break (None, outcome);
+        }
+        if attempt >= MAX_ATTEMPTS {
+            outcome.error = Some(
+                OrbError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "namespace `{ns}` kept changing under this request; gave up after {MAX_ATTEMPTS} tries — retry later"
+                    ),
+                )
+                .with_details(json!({ "attempts": attempt })),
+            );
+            break (None, outcome);
+        }
+    };
+    let activation = activation(route, outcome, start, method, rest);
+    node.store.put_activation(&activation).await?;
+    match response {
+        Some((head, bytes)) => Ok(Response::from_parts(head, Body::from(bytes))),
+        None => Err(ApiError(activation.error.unwrap_or_else(|| {
+            OrbError::new(ErrorCode::Internal, "the request ended without a response")
+        }))),
     }
 }
 

@@ -204,21 +204,21 @@ fn globals_to_config(globals: &Map<String, Json>) -> Vec<(String, String)> {
 }
 
 /// Held while a call runs and commits (see `Node::ns_gates`).
-enum Gate {
+pub(crate) enum Gate {
     Shared(#[allow(dead_code)] tokio::sync::OwnedRwLockReadGuard<()>),
     Exclusive(#[allow(dead_code)] tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
 /// A call's hold on its namespace's gate in `Node::ns_gates`; the last
 /// holder to go removes the gate, so the map keeps only namespaces in use.
-struct NsGate<'a> {
+pub(crate) struct NsGate<'a> {
     node: &'a Node,
     key: String,
     gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl<'a> NsGate<'a> {
-    fn take(node: &'a Node, key: String) -> Self {
+    pub(crate) fn take(node: &'a Node, key: String) -> Self {
         let gate = node
             .ns_gates
             .lock()
@@ -249,7 +249,7 @@ impl Drop for NsGate<'_> {
 }
 
 /// Tries of a call whose namespace reads were changed by a concurrent call.
-const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// The guest's view of the call's namespace, with `set` applied first.
 fn namespace_access(
@@ -266,10 +266,21 @@ fn namespace_access(
         .flatten()
         .map(|(k, v)| (k.clone(), serde_json::to_vec(v).expect("serialisable")))
         .collect();
-    // A grant's mode is exactly what the guest gets: `r` cannot write, `w`
-    // cannot read.
+    Ok(kv_access(node, claims, function, ns, preset))
+}
+
+/// A guest's view of namespace `ns` for the holder of `claims`, with
+/// `preset` written first. A grant's mode is exactly what the guest gets:
+/// `r` cannot write, `w` cannot read.
+pub(crate) fn kv_access(
+    node: &Node,
+    claims: &auth::Claims,
+    function: &FunctionId,
+    ns: &str,
+    preset: std::collections::BTreeMap<String, Vec<u8>>,
+) -> orb_runtime::KvAccess {
     let mode = claims.grant.as_ref().and_then(|g| g.namespaces.get(ns));
-    Ok(orb_runtime::KvAccess {
+    orb_runtime::KvAccess {
         namespace: ns.to_string(),
         backend: Arc::new(NodeKv {
             store: node.store.clone(),
@@ -280,7 +291,8 @@ fn namespace_access(
         preset,
         read_only: mode.is_some_and(|a| !a.can_write()),
         write_only: mode.is_some_and(|a| !a.can_read()),
-    })
+        max_value_bytes: node.config.max_value_bytes,
+    }
 }
 
 /// Reads namespaces' committed state for a guest, and decides which other
@@ -367,8 +379,32 @@ async fn commit(
     activation: &str,
     outcome: &mut orb_runtime::CallOutcome,
 ) -> Result<bool, ApiError> {
-    let parts: Vec<orb_store::NsCommit> = outcome
-        .take_commit(access, write_to)
+    let parts = outcome.take_commit(access, write_to);
+    // A kappa's output and its message id commit with its state.
+    let records = match (kappa, &outcome.result) {
+        (Some(k), Ok(value)) => k.records(value, activation),
+        _ => Vec::new(),
+    };
+    match commit_parts(node, account, parts, records, cause_triggers).await? {
+        Err(over_quota) => {
+            outcome.result = Err(over_quota.0);
+            Ok(true)
+        }
+        Ok(done) => Ok(done),
+    }
+}
+
+/// Commits per-namespace transactions, and `records` in the same store
+/// transaction: `Ok(true)` done (watchers and triggers told), `Ok(false)` a
+/// conflict, `Err` the quota refused it.
+pub(crate) async fn commit_parts(
+    node: &Node,
+    account: &str,
+    parts: Vec<(String, orb_runtime::NsTransaction)>,
+    records: Vec<orb_store::RecordChange>,
+    cause_triggers: &[String],
+) -> Result<Result<bool, ApiError>, ApiError> {
+    let parts: Vec<orb_store::NsCommit> = parts
         .into_iter()
         .map(|(namespace, t)| orb_store::NsCommit {
             namespace,
@@ -377,13 +413,8 @@ async fn commit(
             listed: t.listed,
         })
         .collect();
-    // A kappa's output and its message id commit with its state.
-    let records = match (kappa, &outcome.result) {
-        (Some(k), Ok(value)) => k.records(value, activation),
-        _ => Vec::new(),
-    };
     if parts.is_empty() && records.is_empty() {
-        return Ok(true);
+        return Ok(Ok(true));
     }
     // Watchers and namespace triggers get the committed changes.
     let announce: Vec<_> = parts
@@ -399,13 +430,10 @@ async fn commit(
             for (ns, writes) in announce {
                 crate::kv::publish(node, account, &ns, &writes, cause_triggers);
             }
-            Ok(true)
+            Ok(Ok(true))
         }
-        orb_store::Commit::OverQuota(q) => {
-            outcome.result = Err(crate::kv::over_quota(q).0);
-            Ok(true)
-        }
-        orb_store::Commit::Conflict => Ok(false),
+        orb_store::Commit::OverQuota(q) => Ok(Err(crate::kv::over_quota(q))),
+        orb_store::Commit::Conflict => Ok(Ok(false)),
     }
 }
 

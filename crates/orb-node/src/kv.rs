@@ -1,15 +1,49 @@
 //! Namespaces over HTTP: durable key/value state owned by an account.
 //!
-//! Values are JSON; a write is acknowledged only after it is durable.
-//! Public tokens need `r` to read and `w` to write the namespace.
+//! A value is bytes; JSON is its natural view. The API shows a value that
+//! is JSON text as that JSON, and any other bytes faithfully: raw with
+//! `application/octet-stream`, or as `{"base64": …}` where a JSON document
+//! must hold it (exports, watch events, trigger payloads). A write is
+//! acknowledged only after it is durable. Public tokens need `r` to read
+//! and `w` to write the namespace.
 
 use crate::auth::{self, Request};
 use crate::{ApiError, Node};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use orb_core::{ErrorCode, MAX_VALUE_BYTES, OrbError, valid_key};
+use base64::Engine as _;
+use orb_core::{ErrorCode, OrbError, valid_key};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+/// A stored value as a JSON document shows it: the JSON it is, or its
+/// bytes in base64 when they are not JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum View {
+    Json(Value),
+    Bytes(String),
+}
+
+impl View {
+    pub fn of(bytes: &[u8]) -> Self {
+        match serde_json::from_slice(bytes) {
+            Ok(v) => View::Json(v),
+            Err(_) => View::Bytes(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        }
+    }
+}
+
+/// The bytes of a base64 value from an import, a clear error otherwise.
+fn from_base64(key: &str, text: &str) -> Result<Vec<u8>, ApiError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("`bytes.{key}` is not valid base64: {e}"),
+            )
+        })
+}
 
 /// One committed change of a key (`value` is `None` for a delete).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -18,7 +52,11 @@ pub struct Change {
     pub account: String,
     pub namespace: String,
     pub key: String,
+    /// The new value when it is JSON text (`null` for a delete).
     pub value: Option<Value>,
+    /// The new value's bytes in base64 when they are not JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
     #[serde(skip)]
     pub deleted: bool,
     /// The triggers whose rules led to this change, outermost first (empty
@@ -50,12 +88,17 @@ pub fn publish(
             continue;
         }
         let deleted = value.is_none();
-        let value = value.as_ref().and_then(|v| serde_json::from_slice(v).ok());
+        let (value, base64) = match value.as_deref().map(View::of) {
+            None => (None, None),
+            Some(View::Json(v)) => (Some(v), None),
+            Some(View::Bytes(b)) => (None, Some(b)),
+        };
         let change = std::sync::Arc::new(Change {
             account: account.to_string(),
             namespace: ns.to_string(),
             key: key.clone(),
             value,
+            base64,
             deleted,
             cause_triggers: cause_triggers.to_vec(),
         });
@@ -96,7 +139,7 @@ pub async fn watch(
                             && c.namespace == ns
                             && c.key.starts_with(&prefix) =>
                     {
-                        let kind = if c.value.is_some() { "set" } else { "delete" };
+                        let kind = if c.deleted { "delete" } else { "set" };
                         let ev = Event::default()
                             .event(kind)
                             .json_data(&*c)
@@ -251,9 +294,17 @@ pub async fn get_key(
         .kv_get(&claims.account, ns, key)
         .await?
         .ok_or_else(|| key_not_found(ns, key))?;
+    // JSON text is served as JSON unless the caller asks for the raw bytes;
+    // other bytes are always served raw, labelled as such.
+    let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&entry.value).is_ok();
+    let content_type = if is_json && !wants_octets(headers) {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
     let mut resp = (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
+        [(header::CONTENT_TYPE, content_type)],
         entry.value,
     )
         .into_response();
@@ -264,6 +315,44 @@ pub async fn get_key(
     Ok(resp)
 }
 
+/// Whether the caller prefers raw bytes (`Accept: application/octet-stream`
+/// without `application/json` before it).
+fn wants_octets(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let pos = |t: &str| accept.find(t);
+    match (pos("application/octet-stream"), pos("application/json")) {
+        (Some(o), Some(j)) => o < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Whether a request body is raw bytes (`Content-Type: application/octet-stream`).
+fn sends_octets(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim().starts_with("application/octet-stream"))
+}
+
+fn value_too_large(node: &Node, len: usize) -> ApiError {
+    let max = node.config.max_value_bytes;
+    ApiError(
+        OrbError::new(
+            ErrorCode::TooLarge,
+            format!("the value is {len} bytes; values are at most {max} bytes (max_value_bytes)"),
+        )
+        .with_details(json!({ "limit": max })),
+    )
+}
+
+/// `PUT …/keys/{key}`: a JSON body is stored as its JSON text; with
+/// `Content-Type: application/octet-stream` the body's bytes as they are.
 pub async fn put_key(
     node: &Node,
     headers: &HeaderMap,
@@ -273,19 +362,22 @@ pub async fn put_key(
 ) -> Result<Value, ApiError> {
     check_key(key)?;
     let claims = caller(node, headers, ns, true).await?;
-    if body.len() > MAX_VALUE_BYTES {
-        return Err(crate::invoke::too_large(
-            body.len() as u64,
-            MAX_VALUE_BYTES as u64,
-        ));
+    if body.len() > node.config.max_value_bytes {
+        return Err(value_too_large(node, body.len()));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidValue,
-            format!("values are JSON (send `\"text\"` for a string): {e}"),
-        )
-    })?;
-    let text = serde_json::to_vec(&value).expect("serialisable");
+    let text = if sends_octets(headers) {
+        body.to_vec()
+    } else {
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidValue,
+                format!(
+                    "the body is not JSON (send `\"text\"` for a string, or other bytes with `Content-Type: application/octet-stream`): {e}"
+                ),
+            )
+        })?;
+        serde_json::to_vec(&value).expect("serialisable")
+    };
     let revision = node
         .store
         .kv_put(&claims.account, ns, key, &text)
@@ -317,11 +409,14 @@ pub async fn delete_key(
     }
 }
 
-/// Everything in a namespace as one JSON object `{key: value}` — the
-/// seed's "cloud hopping": take your state to another node.
+/// Everything in a namespace as one JSON object — the seed's "cloud
+/// hopping": take your state to another node. `keys` maps each key whose
+/// value is JSON text to that JSON; `bytes` (only when there are such
+/// values) maps every other key to its bytes in base64.
 pub async fn export(node: &Node, headers: &HeaderMap, ns: &str) -> Result<Value, ApiError> {
     let claims = caller(node, headers, ns, false).await?;
     let mut out = serde_json::Map::new();
+    let mut raw = serde_json::Map::new();
     let mut after: Option<String> = None;
     loop {
         let keys = node
@@ -330,13 +425,10 @@ pub async fn export(node: &Node, headers: &HeaderMap, ns: &str) -> Result<Value,
             .await?;
         for k in &keys {
             if let Some(e) = node.store.kv_get(&claims.account, ns, k).await? {
-                let v: Value = serde_json::from_slice(&e.value).map_err(|err| {
-                    ApiError::new(
-                        ErrorCode::Internal,
-                        format!("stored value of `{k}` is not JSON: {err}"),
-                    )
-                })?;
-                out.insert(k.clone(), v);
+                match View::of(&e.value) {
+                    View::Json(v) => out.insert(k.clone(), v),
+                    View::Bytes(b) => raw.insert(k.clone(), Value::String(b)),
+                };
             }
         }
         if keys.len() < 1000 {
@@ -344,11 +436,16 @@ pub async fn export(node: &Node, headers: &HeaderMap, ns: &str) -> Result<Value,
         }
         after = keys.last().cloned();
     }
-    Ok(json!({ "namespace": ns, "keys": out }))
+    let mut doc = json!({ "namespace": ns, "keys": out });
+    if !raw.is_empty() {
+        doc["bytes"] = Value::Object(raw);
+    }
+    Ok(doc)
 }
 
-/// Writes every pair of an export (`{"keys": {…}}` or a bare object) in one
-/// atomic, durable commit; existing other keys are kept.
+/// Writes every pair of an export (`{"keys": {…}, "bytes": {…}}` or a bare
+/// object of JSON values) in one atomic, durable commit; existing other
+/// keys are kept.
 pub async fn import(
     node: &Node,
     headers: &HeaderMap,
@@ -356,8 +453,18 @@ pub async fn import(
     body: Value,
 ) -> Result<Value, ApiError> {
     let claims = caller(node, headers, ns, true).await?;
+    let is_export = |o: &serde_json::Map<String, Value>| {
+        o.get("keys").is_some_and(Value::is_object)
+            && o.get("bytes").is_none_or(Value::is_object)
+            && o.keys()
+                .all(|k| ["namespace", "keys", "bytes"].contains(&k.as_str()))
+    };
+    let mut raw = serde_json::Map::new();
     let map = match body {
-        Value::Object(mut o) if o.get("keys").is_some_and(Value::is_object) => {
+        Value::Object(mut o) if is_export(&o) => {
+            if let Some(Value::Object(b)) = o.remove("bytes") {
+                raw = b;
+            }
             match o.remove("keys") {
                 Some(Value::Object(m)) => m,
                 _ => unreachable!("checked"),
@@ -371,17 +478,29 @@ pub async fn import(
             ));
         }
     };
-    let mut writes = Vec::with_capacity(map.len());
+    let mut writes = Vec::with_capacity(map.len() + raw.len());
     for (k, v) in map {
         check_key(&k)?;
-        let text = serde_json::to_vec(&v).expect("serialisable");
-        if text.len() > MAX_VALUE_BYTES {
-            return Err(crate::invoke::too_large(
-                text.len() as u64,
-                MAX_VALUE_BYTES as u64,
+        writes.push((k, Some(serde_json::to_vec(&v).expect("serialisable"))));
+    }
+    for (k, v) in raw {
+        check_key(&k)?;
+        let Value::String(text) = v else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("`bytes.{k}` is a base64 string of the value's bytes"),
             ));
+        };
+        writes.push((k.clone(), Some(from_base64(&k, &text)?)));
+    }
+    for (k, v) in &writes {
+        let len = v.as_ref().map_or(0, Vec::len);
+        if len > node.config.max_value_bytes {
+            return Err(value_too_large(node, len)
+                .0
+                .with_details(json!({ "key": k, "limit": node.config.max_value_bytes }))
+                .into());
         }
-        writes.push((k, Some(text)));
     }
     let n = writes.len();
     if let orb_store::Commit::OverQuota(q) = node

@@ -696,12 +696,15 @@ async fn fire_change(node: &Node, change: &crate::kv::Change) {
             tracing::debug!(trigger = %name, key = %change.key, chain = ?change.cause_triggers, "this trigger's own rules led to this change; not fired again");
             continue;
         }
-        let payload = json!({
+        let mut payload = json!({
             "namespace": change.namespace,
             "key": change.key,
             "value": change.value,
             "deleted": change.deleted,
         });
+        if let Some(b) = &change.base64 {
+            payload["base64"] = json!(b);
+        }
         let by = Firing {
             schedule: None,
             chain: &change.cause_triggers,

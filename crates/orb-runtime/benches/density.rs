@@ -169,6 +169,7 @@ fn main() {
                         backend,
                         preset: Default::default(),
                         read_only: true,
+                        max_value_bytes: orb_core::MAX_VALUE_BYTES,
                         write_only: false,
                     }),
                     ..Default::default()

@@ -46,6 +46,7 @@ fn in_guest_get(c: &mut Criterion) {
         backend: Arc::new(Memory(data)),
         preset: BTreeMap::new(),
         read_only: false,
+        max_value_bytes: orb_core::MAX_VALUE_BYTES,
         write_only: false,
     };
     let mut group = c.benchmark_group("kv_get_in_guest");

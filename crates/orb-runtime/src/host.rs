@@ -104,6 +104,7 @@ pub const SUPPORTED_PACKAGES: &[&str] = &[
     "wasi:sockets/",
     "wasi:http/",
     "wasi:config/store@0.2.0-rc.1",
+    "wasi:config/store@0.2.0-draft-2024-09-27",
     "wasi:logging/logging@0.1.0-draft",
     "wasi:keyvalue/store@0.2.0-draft",
     "wasi:keyvalue/atomics@0.2.0-draft",

@@ -48,6 +48,12 @@ pub struct HttpRequestOptions {
     /// Hosts the guest may reach over `wasi:http/outgoing-handler` and the
     /// secret headers to inject; `None` refuses every request.
     pub outbound: Option<Arc<crate::OutboundPolicy>>,
+    /// The namespace the guest opens as its `"default"` (or `""`) bucket
+    /// through `wasi:keyvalue`, also read by `wasi:config`. What it did
+    /// comes back in [`HttpOutcome::kv`] for the caller to commit.
+    pub kv: Option<crate::KvAccess>,
+    /// Readable through `wasi:config/store` (before the namespace).
+    pub globals: Vec<(String, String)>,
 }
 
 /// A body-stream failure on the way out (the guest failed mid-body, or the
@@ -83,6 +89,8 @@ pub struct HttpOutcome {
     pub duration: Duration,
     /// The outgoing HTTP requests the guest made or tried, in order.
     pub outbound: Vec<orb_core::OutboundRequest>,
+    /// What the guest read and wrote through `wasi:keyvalue` (commit it).
+    pub kv: crate::KvTransaction,
 }
 
 impl HttpOutcome {
@@ -132,6 +140,7 @@ struct GuestEnd {
     fuel: u64,
     duration: Duration,
     outbound: Vec<orb_core::OutboundRequest>,
+    kv: crate::KvTransaction,
 }
 
 async fn join(task: tokio::task::JoinHandle<GuestEnd>) -> GuestEnd {
@@ -147,6 +156,7 @@ async fn join(task: tokio::task::JoinHandle<GuestEnd>) -> GuestEnd {
             fuel: 0,
             duration: Duration::ZERO,
             outbound: Vec::new(),
+            kv: Default::default(),
         },
     }
 }
@@ -184,6 +194,7 @@ fn outcome(
         fuel: end.fuel,
         duration: end.duration,
         outbound: end.outbound,
+        kv: end.kv,
     }
 }
 
@@ -226,6 +237,7 @@ impl Runtime {
                 fuel: 0,
                 duration: Duration::ZERO,
                 outbound: Vec::new(),
+                kv: Default::default(),
             })
         };
         let Some(proxy) = f.proxy.clone() else {
@@ -242,7 +254,12 @@ impl Runtime {
             ));
         };
         let limits = opts.limits.clone().unwrap_or_else(|| self.limits().clone());
-        let (state, logs) = self.host_state(&limits, Vec::new(), None, opts.outbound.clone());
+        let (state, logs) = self.host_state(
+            &limits,
+            opts.globals.clone(),
+            opts.kv.clone(),
+            opts.outbound.clone(),
+        );
         let mut store = Store::new(self.engine(), state);
         store.limiter(|s| &mut s.limiter);
 
@@ -311,6 +328,7 @@ impl Runtime {
                 .map_or(0, |left| fuel_budget.saturating_sub(left));
             let memory_hit = store.data().limiter.hit;
             let outbound_log = store.data().http_hooks.log.clone();
+            let kv = store.data_mut().kv.take().map(|k| k.tx).unwrap_or_default();
             // Dropping the store drops the guest's body streams: the response
             // body ends (or fails, if the guest did not finish it).
             drop(store);
@@ -324,6 +342,7 @@ impl Runtime {
                 fuel,
                 duration,
                 outbound,
+                kv,
             }
         });
 
@@ -377,6 +396,46 @@ impl Runtime {
                     ));
                 }
                 Err(Box::new(o))
+            }
+        }
+    }
+}
+
+/// A response held back until the guest is done (see
+/// [`Runtime::serve_http_to_end`]).
+#[derive(Debug)]
+pub struct HttpBuffered {
+    /// The response head and its whole body, when the guest answered and
+    /// nothing failed on the way.
+    pub response: Option<(hyper::http::response::Parts, Bytes)>,
+    pub outcome: HttpOutcome,
+}
+
+impl Runtime {
+    /// Like [`Runtime::serve_http`], but runs the guest to its end and
+    /// collects the response body (still capped) instead of streaming it:
+    /// for callers that must act (commit a transaction, or run the request
+    /// again) before anything reaches the client.
+    pub async fn serve_http_to_end(
+        &self,
+        f: &LoadedFunction,
+        req: hyper::Request<http_body_util::Full<Bytes>>,
+        opts: HttpRequestOptions,
+    ) -> HttpBuffered {
+        match self.serve_http(f, req, opts).await {
+            Err(outcome) => HttpBuffered {
+                response: None,
+                outcome: *outcome,
+            },
+            Ok((resp, finish)) => {
+                let (parts, body) = resp.into_parts();
+                let collected = body.collect().await;
+                let outcome = finish.finish().await;
+                let response = match collected {
+                    Ok(c) if outcome.error.is_none() => Some((parts, c.to_bytes())),
+                    _ => None,
+                };
+                HttpBuffered { response, outcome }
             }
         }
     }

@@ -23,7 +23,8 @@ pub mod values;
 
 pub use host::{LogSink, SUPPORTED_PACKAGES};
 pub use http::{
-    HTTP_EXPORT, HttpBodyError, HttpFinish, HttpOutcome, HttpRequestOptions, HttpResponseBody,
+    HTTP_EXPORT, HttpBodyError, HttpBuffered, HttpFinish, HttpOutcome, HttpRequestOptions,
+    HttpResponseBody,
 };
 pub use kv::{BucketAccess, KvAccess, KvBackend, KvTransaction, NsTransaction};
 pub use outbound::{

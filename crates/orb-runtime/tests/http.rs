@@ -35,6 +35,8 @@ fn opts() -> HttpRequestOptions {
         max_response_bytes: 32 << 20,
         https: false,
         outbound: None,
+        kv: None,
+        globals: Vec::new(),
     }
 }
 
@@ -213,4 +215,56 @@ async fn without_fuel_accounting_the_fuel_used_reads_zero() {
     let out = finish.finish().await;
     assert!(out.error.is_none(), "{:?}", out.error);
     assert_eq!(out.fuel, 0);
+}
+
+/// Every `wasi:http@0.2.x` that wasmtime 48 links (its host is 0.2.12): the
+/// same handler, with the `wasi:http` interfaces it imports and the handler
+/// it exports renamed from 0.2.4 (what the `wasi` crate targets) to 0.2.N in
+/// place — a same-length rewrite of the names, so N is one digit; the
+/// `wasi:io`/`wasi:cli` imports keep their versions (std's own imports are
+/// 0.2.0, so renaming those would collide) — is accepted at load,
+/// recognised as an HTTP function and served.
+#[tokio::test]
+async fn the_handler_is_served_at_every_single_digit_wasi_http_0_2_version() {
+    let rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    let bytes = guest("http-hello");
+    let mut at: Vec<usize> = Vec::new();
+    for name in [
+        &b"wasi:http/types@0.2.4"[..],
+        b"wasi:http/incoming-handler@0.2.4",
+        b"wasi:http/outgoing-handler@0.2.4",
+    ] {
+        at.extend(
+            bytes
+                .windows(name.len())
+                .enumerate()
+                .filter(|(_, w)| *w == name)
+                .map(|(i, _)| i + name.len() - 1),
+        );
+    }
+    assert!(!at.is_empty(), "http-hello targets wasi:http 0.2.4");
+    for patch in 0..=9u8 {
+        let mut b = bytes.clone();
+        for &i in &at {
+            b[i] = b'0' + patch;
+        }
+        let (f, _) = rt
+            .load(&FunctionId::of(&b), &b)
+            .unwrap_or_else(|e| panic!("0.2.{patch} refused: {e}"));
+        assert!(f.is_http(), "0.2.{patch}");
+        let name = format!("wasi:http/incoming-handler@0.2.{patch}#handle");
+        assert!(
+            f.exports().iter().any(|e| e.name == name),
+            "0.2.{patch}: {:?}",
+            f.exports().iter().map(|e| &e.name).collect::<Vec<_>>()
+        );
+        let (resp, finish) = serve(&rt, &f, request("GET", "/v", vec![]), opts()).await;
+        assert_eq!(resp.status(), 200, "0.2.{patch}");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert!(
+            String::from_utf8_lossy(&body).contains("\"path\":\"/v\""),
+            "0.2.{patch}"
+        );
+        assert!(finish.finish().await.error.is_none(), "0.2.{patch}");
+    }
 }

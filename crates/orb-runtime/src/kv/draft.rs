@@ -35,17 +35,22 @@ impl From<KvFault> for KvError {
 
 type R<T> = Result<T, KvError>;
 
-shared_keyvalue!(cursor: u64);
+shared_keyvalue!(cursor: u64, get_many: Vec<Option<(String, Vec<u8>)>>);
+
+/// `get-many` in this version: absent keys are `none` in place.
+fn get_many_shape(found: Vec<(String, Option<Vec<u8>>)>) -> Vec<Option<(String, Vec<u8>)>> {
+    found.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect()
+}
 
 /// The cursor is an offset into the ordered key list.
-fn list_keys_page(keys: Vec<String>, cursor: Option<u64>) -> store::KeyResponse {
+fn list_keys_page(keys: Vec<String>, cursor: Option<u64>) -> R<store::KeyResponse> {
     let start = cursor.unwrap_or(0) as usize;
     let page: Vec<String> = keys.iter().skip(start).take(KEYS_PAGE).cloned().collect();
     let next = (start + page.len() < keys.len()).then_some((start + page.len()) as u64);
-    store::KeyResponse {
+    Ok(store::KeyResponse {
         keys: page,
         cursor: next,
-    }
+    })
 }
 
 impl atomics::Host for HostState {

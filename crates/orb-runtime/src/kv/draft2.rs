@@ -1,5 +1,8 @@
-//! `wasi:keyvalue@0.2.0-draft2` (Spin's): store with a string cursor,
-//! atomics with a signed increment and compare-and-swap, batch.
+//! `wasi:keyvalue@0.2.0-draft2` exactly as Spin ships it (its
+//! `keyvalue-2024-10-17` WIT, vendored unchanged in `keyvalue-draft2-wit`):
+//! store with a string cursor, atomics with a signed increment and
+//! compare-and-swap, batch whose `get-many` answers every key with an
+//! `option` value.
 //!
 //! Compare-and-swap inside a call: `cas.new` reads the key (the read joins the
 //! call's transaction), `swap` writes only if the call has not changed the
@@ -53,22 +56,39 @@ fn to_error(f: KvFault) -> store::Error {
 
 type R<T> = Result<T, KvError>;
 
-shared_keyvalue!(cursor: String);
+shared_keyvalue!(cursor: String, get_many: Vec<(String, Option<Vec<u8>>)>);
 
-/// The cursor is the last key of the previous page.
-fn list_keys_page(keys: Vec<String>, cursor: Option<String>) -> store::KeyResponse {
+/// `get-many` as Spin declares it: every key, with its value or `none`.
+fn get_many_shape(found: Vec<(String, Option<Vec<u8>>)>) -> Vec<(String, Option<Vec<u8>>)> {
+    found
+}
+
+/// Cursors this store hands out: the last key of the page, marked so that
+/// anything else is refused rather than misread.
+const CURSOR_MARK: &str = "orb-after:";
+
+/// The cursor (see [`CURSOR_MARK`]) names the last key of the previous page.
+fn list_keys_page(keys: Vec<String>, cursor: Option<String>) -> R<store::KeyResponse> {
     let start = match &cursor {
-        Some(c) => keys.partition_point(|k| k <= c),
+        Some(c) => {
+            let Some(after) = c.strip_prefix(CURSOR_MARK) else {
+                return Err(KvError(store::Error::Other(format!(
+                    "list-keys: `{}` is not a cursor this store returned; pass none to start, then the previous page's cursor",
+                    c.chars().take(40).collect::<String>()
+                ))));
+            };
+            keys.partition_point(|k| k.as_str() <= after)
+        }
         None => 0,
     };
     let page: Vec<String> = keys.iter().skip(start).take(KEYS_PAGE).cloned().collect();
     let next = (start + page.len() < keys.len())
-        .then(|| page.last().cloned())
+        .then(|| page.last().map(|k| format!("{CURSOR_MARK}{k}")))
         .flatten();
-    store::KeyResponse {
+    Ok(store::KeyResponse {
         keys: page,
         cursor: next,
-    }
+    })
 }
 
 impl atomics::HostCas for HostState {

@@ -10,16 +10,18 @@
 //! if everything read is unchanged, and re-runs the call otherwise
 //! (optimistic concurrency, serializable).
 //!
-//! Buckets: `""` or the call's namespace name opens the call's namespace;
-//! any other name opens that namespace only if [`KvBackend::may_open`] says
-//! the caller's token allows it.
+//! Buckets: `""`, `"default"` or the call's namespace name opens the call's
+//! namespace (Spin's SDKs open `"default"`, wasmCloud's `""`); any other
+//! name opens that namespace only if [`KvBackend::may_open`] says the
+//! caller's token allows it.
 
 /// The parts both versions share word for word: `store.open`, the bucket
 /// methods (with `list-keys` delegated to the version's `list_keys_page`),
-/// and `batch`. Expects `store`, `batch`, `Bucket`, `KvError`, `R`,
-/// `bucket` and `table_error` in scope.
+/// and `batch` (with `get-many`'s result put in the version's shape by
+/// `get_many_shape`). Expects `store`, `batch`,
+/// `Bucket`, `KvError`, `R`, `bucket` and `table_error` in scope.
 macro_rules! shared_keyvalue {
-    (cursor: $cursor:ty) => {
+    (cursor: $cursor:ty, get_many: $get_many:ty) => {
         impl store::Host for HostState {
             async fn open(&mut self, identifier: String) -> R<Resource<Bucket>> {
                 let b = self.kv_open(&identifier).await?;
@@ -61,7 +63,7 @@ macro_rules! shared_keyvalue {
                 let keys = self
                     .kv_list_page_source(&b.namespace, cursor.is_none())
                     .await?;
-                Ok(list_keys_page(keys, cursor))
+                list_keys_page(keys, cursor)
             }
 
             async fn drop(&mut self, b: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -71,18 +73,10 @@ macro_rules! shared_keyvalue {
         }
 
         impl batch::Host for HostState {
-            async fn get_many(
-                &mut self,
-                b: Resource<Bucket>,
-                keys: Vec<String>,
-            ) -> R<Vec<Option<(String, Vec<u8>)>>> {
+            async fn get_many(&mut self, b: Resource<Bucket>, keys: Vec<String>) -> R<$get_many> {
                 let b = bucket(self, &b)?;
-                let mut out = Vec::with_capacity(keys.len());
-                for k in keys {
-                    let v = self.kv_read(&b.namespace, &k).await?;
-                    out.push(v.map(|v| (k, v)));
-                }
-                Ok(out)
+                let found = self.kv_get_many(&b, keys).await?;
+                Ok(get_many_shape(found))
             }
 
             async fn set_many(
@@ -125,6 +119,10 @@ macro_rules! shared_keyvalue {
 
 mod draft;
 mod draft2;
+
+/// The bucket name Spin's SDKs open (`Store::open_default`): the call's
+/// own namespace, like `""` (wasmCloud's unnamed bucket).
+const DEFAULT_BUCKET: &str = "default";
 
 /// Keys per page of `list-keys`.
 const KEYS_PAGE: usize = 1000;
@@ -177,6 +175,8 @@ pub struct KvAccess {
     pub preset: BTreeMap<String, Vec<u8>>,
     /// The token may only read this namespace: guest writes are denied.
     pub read_only: bool,
+    /// Largest value a guest may write, in bytes.
+    pub max_value_bytes: usize,
     /// The token may only write this namespace (`w` without `r`): guest
     /// reads are denied.
     pub write_only: bool,
@@ -296,7 +296,7 @@ impl HostState {
     fn kv(&mut self) -> KvResult<&mut KvState> {
         self.kv.as_mut().ok_or_else(|| {
             other(
-                "this call names no namespace: pass `namespace` with the call to use wasi:keyvalue",
+                "this call names no namespace: pass `namespace` with the call to use wasi:keyvalue (an HTTP function: bind one to its alias, `orb alias set NAME HASH --ns NS`)",
             )
         })
     }
@@ -309,7 +309,10 @@ impl HostState {
     /// Opens a bucket by name (see the module docs).
     pub(crate) async fn kv_open(&mut self, identifier: &str) -> KvResult<Bucket> {
         let kv = self.kv()?;
-        if identifier.is_empty() || identifier == kv.access.namespace {
+        if identifier.is_empty()
+            || identifier == DEFAULT_BUCKET
+            || identifier == kv.access.namespace
+        {
             return Ok(Bucket {
                 namespace: kv.access.namespace.clone(),
                 read_only: kv.access.read_only,
@@ -386,16 +389,11 @@ impl HostState {
             )));
         }
         if let Some(v) = &value {
-            if v.len() > orb_core::MAX_VALUE_BYTES {
+            let max = self.kv()?.access.max_value_bytes;
+            if v.len() > max {
                 return Err(other(format!(
-                    "the value for `{key}` is {} bytes; values are at most {} bytes",
+                    "the value for `{key}` is {} bytes; values are at most {max} bytes (max_value_bytes)",
                     v.len(),
-                    orb_core::MAX_VALUE_BYTES
-                )));
-            }
-            if serde_json::from_slice::<serde::de::IgnoredAny>(v).is_err() {
-                return Err(other(format!(
-                    "the value for `{key}` is not JSON text (write `\"text\"` for a string, `5` for a number)"
                 )));
             }
         }
@@ -465,7 +463,34 @@ impl HostState {
         Ok(keys)
     }
 
-    /// Adds `delta` to the JSON integer under `key` (absent = 0).
+    /// The values of `keys` (`None`: absent), refused as a whole when
+    /// together they pass half the call's memory limit: the guest could not
+    /// take them in anyway, and this way it gets an error it can act on
+    /// (fetch fewer keys) instead of running out of memory.
+    pub(crate) async fn kv_get_many(
+        &mut self,
+        bucket: &Bucket,
+        keys: Vec<String>,
+    ) -> KvResult<Vec<(String, Option<Vec<u8>>)>> {
+        let limit = self.limiter.max_bytes / 2;
+        let mut total = 0usize;
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let v = self.kv_read(&bucket.namespace, &k).await?;
+            total += k.len() + v.as_ref().map_or(0, Vec::len);
+            if total > limit {
+                return Err(other(format!(
+                    "get-many: query result exceeds limit of {limit} bytes (half the call's memory limit); fetch fewer keys at a time"
+                )));
+            }
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+
+    /// Adds `delta` to the integer under `key` (absent = 0): decimal text,
+    /// which is also how a JSON integer reads (`5`, ` 5\n`), or a JSON
+    /// string of one (`"5"`). The new value is written as decimal text.
     pub(crate) async fn kv_increment(
         &mut self,
         bucket: &Bucket,
@@ -475,10 +500,11 @@ impl HostState {
     ) -> KvResult<i128> {
         let current: i128 = match self.kv_read(&bucket.namespace, &key).await? {
             None => 0,
-            Some(bytes) => std::str::from_utf8(&bytes)
-                .ok()
-                .and_then(|s| s.trim().parse::<i128>().ok())
-                .ok_or_else(|| other(format!("`{key}` does not hold a JSON integer")))?,
+            Some(bytes) => parse_counter(&bytes).ok_or_else(|| {
+                other(format!(
+                    "`{key}` does not hold an integer (decimal text or a JSON integer), so it cannot be incremented"
+                ))
+            })?,
         };
         let next = current.checked_add(delta).unwrap_or(i128::MAX);
         if next < range.0 || next > range.1 {
@@ -490,6 +516,17 @@ impl HostState {
         self.kv_write(bucket, key, Some(next.to_string().into_bytes()))?;
         Ok(next)
     }
+}
+
+/// The integer a counter value holds: decimal text (a JSON integer reads
+/// the same), optionally as a JSON string.
+fn parse_counter(bytes: &[u8]) -> Option<i128> {
+    let text = std::str::from_utf8(bytes).ok()?.trim();
+    let text = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(text);
+    text.parse::<i128>().ok()
 }
 
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
