@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use orb_core::ErrorCode;
+use orb_core::{ErrorCode, OrbError};
 use orb_store::ActivationQuery;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -164,7 +164,13 @@ pub(crate) async fn read_body(mut body: Body, limit: u64) -> Result<bytes::Bytes
         }
     }
     if seen > limit {
-        return Err(too_large(seen, limit));
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::TooLarge,
+                format!("the body is {seen} bytes; this endpoint takes at most {limit} bytes (see the limits in orb.toml)"),
+            )
+            .with_details(json!({ "limit": limit })),
+        ));
     }
     Ok(buf.freeze())
 }

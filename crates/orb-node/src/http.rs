@@ -63,6 +63,9 @@ struct Route {
     namespace: Option<(String, auth::Claims)>,
     /// The caller token's lineage (none for an anonymous request).
     lineage: Option<String>,
+    /// The caller's claims (none for an anonymous request): checked again
+    /// for each outbound request.
+    caller: Option<auth::Claims>,
 }
 
 /// The claims an anonymous request to a public alias runs its namespace
@@ -152,9 +155,10 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             account: claims.account,
             function: id,
             alias: None,
-            grant: claims.grant,
-            lineage: Some(claims.lineage),
+            grant: claims.grant.clone(),
+            lineage: Some(claims.lineage.clone()),
             namespace: None,
+            caller: Some(claims),
         });
     }
     let has_token = headers.contains_key(header::AUTHORIZATION);
@@ -174,7 +178,8 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
                 alias: Some(target.to_string()),
                 grant: claims.grant.clone(),
                 lineage: Some(claims.lineage.clone()),
-                namespace: alias.namespace.map(|ns| (ns, claims)),
+                namespace: alias.namespace.map(|ns| (ns, claims.clone())),
+                caller: Some(claims),
             });
         }
     }
@@ -194,6 +199,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             grant: None,
             namespace,
             lineage: None,
+            caller: None,
         });
     }
     if has_token {
@@ -442,7 +448,16 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
     let method = parts.method.to_string();
     let request = axum::http::Request::from_parts(parts, body);
 
-    let outbound = crate::outbound::policy_for(node, &route.account, route.grant.as_ref()).await?;
+    let gate = route.caller.as_ref().map(|c| {
+        crate::outbound::token_gate(
+            node,
+            c,
+            &route.function,
+            route.namespace.as_ref().map(|(ns, _)| ns.as_str()),
+        )
+    });
+    let outbound =
+        crate::outbound::policy_for(node, &route.account, route.grant.as_ref(), gate).await?;
     let opts = HttpRequestOptions {
         limits: None,
         max_request_bytes: cap,

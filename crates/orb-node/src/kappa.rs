@@ -532,7 +532,7 @@ pub(crate) fn routes() -> axum::Router<Arc<Node>> {
         Path(r): Path<String>,
         b: Body,
     ) -> Result<Json<Value>, ApiError> {
-        let bytes = read_body(b, orb_core::MAX_VALUE_BYTES as u64).await?;
+        let bytes = read_body(b, n.config.max_value_bytes as u64).await?;
         let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(
                 ErrorCode::InvalidRequest,

@@ -64,7 +64,7 @@ pub(crate) async fn run(
             "a sequence runs synchronously; call it without `async` (queue its steps' functions one by one instead)",
         ));
     }
-    invoke::check_namespace_fields(&req)?;
+    invoke::check_namespace_fields(&req, node.config.max_value_bytes)?;
     let id = uuid::Uuid::now_v7().to_string();
     let start = invoke::now_rfc3339();
     let started = std::time::Instant::now();

@@ -752,7 +752,7 @@ pub(crate) fn routes() -> axum::Router<Arc<Node>> {
         Path(name): Path<String>,
         b: Body,
     ) -> Result<Response, ApiError> {
-        let payload = json_body(&read_body(b, orb_core::MAX_VALUE_BYTES as u64).await?)?;
+        let payload = json_body(&read_body(b, n.config.max_value_bytes as u64).await?)?;
         let v = fire_api(&n, &h, &name, payload).await?;
         Ok((StatusCode::ACCEPTED, Json(v)).into_response())
     }
