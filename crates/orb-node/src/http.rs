@@ -152,7 +152,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
         let id = parse_id(target)?;
         let claims = authorize_call(node, headers, &id, None).await?;
         return Ok(Route {
-            account: claims.account,
+            account: claims.account.clone(),
             function: id,
             alias: None,
             grant: claims.grant.clone(),
