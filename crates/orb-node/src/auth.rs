@@ -132,9 +132,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// Verifies the request's token for `req` without taking from its rate.
 pub fn verify(node: &Node, headers: &HeaderMap, req: Request<'_>) -> Result<Claims, ApiError> {
     let token = bearer(headers).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
-    node.auth
+    let claims = node
+        .auth
         .verify(token, &req)
-        .map_err(|e| ApiError(e.into()))
+        .map_err(|e| ApiError(e.into()))?;
+    crate::listener::authenticated();
+    Ok(claims)
 }
 
 /// The account of the request's token, verified by signature only (no
@@ -157,6 +160,7 @@ pub async fn authorize(
         .auth
         .verify(token, &req)
         .map_err(|e| ApiError(e.into()))?;
+    crate::listener::authenticated();
     node.auth
         .check_rate(&claims)
         .map_err(|e| ApiError(e.into()))?;
