@@ -84,6 +84,8 @@ pub struct Node {
     pub(crate) secrets_key: outbound::SecretsKey,
     /// Anonymous requests of public `/http/` routes, per route and address.
     pub(crate) public_limiter: Option<orb_auth::AddressLimiter>,
+    /// Where calls run (`services::placement`): here, on a single node.
+    pub(crate) executor: Box<dyn services::placement::Executor>,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
 }
@@ -160,6 +162,7 @@ impl Node {
             changes: tokio::sync::broadcast::channel(4096).0,
             secrets_key,
             public_limiter,
+            executor: Box::new(services::placement::Local),
             tls,
         }))
     }

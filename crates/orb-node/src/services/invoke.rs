@@ -1,9 +1,9 @@
 //! The API's call (`POST /v1/invoke`, `/v1/functions/{target}/{export}`):
 //! a sequence runs step by step, an `async` call is queued, any other call
-//! runs now.
+//! runs now, wherever the node's executor puts it ([`super::placement`]).
 
 use crate::caller::Token;
-use crate::services::calls::{InvokeRequest, InvokeResponse, RunContext, execute, prepare};
+use crate::services::calls::{InvokeRequest, InvokeResponse, RunContext, prepare};
 use crate::{ApiError, Node};
 use orb_core::{ErrorCode, OrbError};
 use serde_json::Value as Json;
@@ -32,7 +32,10 @@ pub(crate) async fn invoke(
             .await
             .map(Invoked::Queued);
     }
-    let activation = execute(node, &prepared, ready, RunContext::default()).await?;
+    let activation = node
+        .executor
+        .run(node, &prepared, Some(ready), RunContext::default())
+        .await?;
     node.store.put_activation(&activation).await?;
     match activation.result {
         Some(result) if activation.error.is_none() => Ok(Invoked::Done(InvokeResponse {

@@ -360,7 +360,6 @@ pub(crate) async fn send(
     let mut call = kappa.call.clone();
     let f = calls::check_access(node, &call).await?;
     call.req.params = message_params(&f.param_names(&call.req.export)?, message)?;
-    let ready = calls::check_prepared(node, &call).await?;
     let ctx = RunContext {
         origin: Origin {
             kappa: Some(reference.to_string()),
@@ -372,7 +371,7 @@ pub(crate) async fn send(
         }),
         ..Default::default()
     };
-    let mut activation = calls::execute(node, &call, ready, ctx).await?;
+    let mut activation = node.executor.run(node, &call, None, ctx).await?;
     // The sender caused it: a public sender sees it among its activations.
     activation.lineage = Some(sender.lineage.clone());
     node.store.put_activation(&activation).await?;

@@ -10,6 +10,7 @@ pub(crate) mod invoke;
 pub(crate) mod kappa;
 pub(crate) mod namespaces;
 pub(crate) mod outbound;
+pub(crate) mod placement;
 pub(crate) mod queue;
 pub(crate) mod schedules;
 pub(crate) mod sequences;

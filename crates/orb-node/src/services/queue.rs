@@ -16,7 +16,7 @@
 //! (`async_per_account`).
 
 use crate::clock::now_rfc3339;
-use crate::services::calls::{Origin, Prepared, RunContext, check_prepared, execute};
+use crate::services::calls::{Origin, Prepared, RunContext};
 use crate::{ApiError, Node};
 use orb_core::{Activation, ActivationStatus, ErrorCode, OrbError};
 use orb_store::RecordKind;
@@ -329,10 +329,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
         origin: job.origin.clone(),
         kappa: None,
     };
-    let outcome = match check_prepared(node, &job.call).await {
-        Ok(ready) => execute(node, &job.call, ready, ctx).await,
-        Err(e) => Err(e),
-    };
+    let outcome = node.executor.run(node, &job.call, None, ctx).await;
     let (activation, retryable) = match outcome {
         Ok(a) => {
             let retryable = a.error.is_some();

@@ -681,17 +681,11 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
             call.function = crate::services::aliases::resolve(node, &call.claims.account, alias).await?;
             call.req.function = Some(call.function.to_string());
         }
-        let ready = calls::check_prepared(node, &call).await?;
-        let a = calls::execute(
-            node,
-            &call,
-            ready,
-            RunContext {
-                schedule: Some(id.to_string()),
-                ..Default::default()
-            },
-        )
-        .await?;
+        let ctx = RunContext {
+            schedule: Some(id.to_string()),
+            ..Default::default()
+        };
+        let a = node.executor.run(node, &call, None, ctx).await?;
         node.store.put_activation(&a).await?;
         Ok(a)
     }

@@ -100,7 +100,7 @@ pub(crate) async fn run(
                 },
                 ..Default::default()
             };
-            let a = calls::execute(node, &p, ready, ctx).await?;
+            let a = node.executor.run(node, &p, Some(ready), ctx).await?;
             node.store.put_activation(&a).await?;
             Ok::<_, ApiError>(a)
         }
