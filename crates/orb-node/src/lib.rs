@@ -5,6 +5,12 @@
 //! mapping of [`orb_core::OrbError`] to HTTP responses, the call pipeline
 //! (resolve → load → check params → run → record activation), metrics names.
 //!
+//! Layers, pointing down only: `handlers` (axum: parse, authorize into a
+//! verified caller, map errors) → `services` (one module per domain) → the
+//! store and the runtime, with `caller`, `clock`, `error`, `config` and
+//! `metrics` at the bottom. This file is the composition root: [`Node`] is
+//! the state every layer reads, and `open`/`serve` wire the layers.
+//!
 //! Must not know: wasmtime types (it talks to `orb-runtime` in JSON), redb
 //! (it talks to the `Store` trait), the CLI.
 
@@ -13,6 +19,8 @@ mod clock;
 mod config;
 mod error;
 mod handlers;
+#[cfg(test)]
+mod layers;
 mod metrics;
 mod services;
 mod tls;
