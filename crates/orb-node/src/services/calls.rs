@@ -554,6 +554,13 @@ pub(crate) struct RunContext {
     pub schedule: Option<String>,
     pub attempts: u32,
     pub origin: Origin,
+    /// The token the caller presented, when the call comes from a request
+    /// (not for queued, scheduled, rule or kappa runs, which carry stored
+    /// claims). A single node does not need it; an executor that runs the
+    /// call on another node forwards it, so that node verifies the caller's
+    /// signature itself instead of trusting the claims it is sent.
+    #[allow(dead_code)] // read by a forwarding executor; `Local` has no use for it
+    pub token: Option<Token>,
 }
 
 /// What caused a call besides its caller: a trigger's rule, a sequence, a

@@ -34,7 +34,15 @@ pub(crate) async fn invoke(
     }
     let activation = node
         .executor
-        .run(node, &prepared, Some(ready), RunContext::default())
+        .run(
+            node,
+            &prepared,
+            Some(ready),
+            RunContext {
+                token: Some(token.clone()),
+                ..Default::default()
+            },
+        )
         .await?;
     node.store.put_activation(&activation).await?;
     match activation.result {

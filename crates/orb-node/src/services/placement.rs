@@ -12,9 +12,11 @@
 //! network (crate `orb-net`, wired in behind a cargo feature and
 //! `orb serve --network`, so a single node never links NATS) supplies an
 //! executor that sends the call to a live seeder of the function; the
-//! prepared call carries the caller's claims, so the seeder checks them
-//! again ([`check_prepared`] re-checks stored claims) instead of trusting
-//! the node that forwarded it.
+//! forwarded call carries the token the caller presented
+//! ([`RunContext::token`], set for calls that come from a request), so the
+//! seeder verifies the caller itself instead of trusting the node that
+//! forwarded it, and then checks the call against its own stored state
+//! ([`check_prepared`]).
 //!
 //! HTTP functions (`/http/…`) do not go through this seam yet: they stream
 //! a request and a response, and routing them is part of the network's

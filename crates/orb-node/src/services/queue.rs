@@ -328,6 +328,7 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
         attempts: job.attempts,
         origin: job.origin.clone(),
         kappa: None,
+        token: None,
     };
     let outcome = node.executor.run(node, &job.call, None, ctx).await;
     let (activation, retryable) = match outcome {

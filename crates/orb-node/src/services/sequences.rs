@@ -94,6 +94,7 @@ pub(crate) async fn run(
         let ran = async {
             let (p, ready) = calls::prepare(node, token, step_req).await?;
             let ctx = RunContext {
+                token: Some(token.clone()),
                 origin: Origin {
                     cause: Some(id.clone()),
                     ..Default::default()
