@@ -85,6 +85,11 @@ pub struct Narrowing {
     /// Only these namespaces (a call naming no namespace is then refused).
     #[serde(default)]
     pub namespaces: Option<Vec<String>>,
+    /// Only these hosts for the functions' outbound HTTP requests (host
+    /// patterns as in `outbound_hosts`; within what the grant or the
+    /// account's policy already allows).
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
     /// Expires after this long from now.
     #[serde(default, with = "humantime_serde_compat::option")]
     pub expires_in: Option<Duration>,

@@ -431,11 +431,11 @@ impl Authority {
                 .get(&key)
                 .is_some_and(|until| *until > now);
             if !cached {
-                run_checks(biscuit, req, now)?;
+                run_checks(biscuit, req, None, now)?;
                 // Reuse the decision only if it would still hold at the end
                 // of the reuse window (expiry checks are monotone in time).
                 let until = now + DECISION_TTL;
-                if !v.time_checks || run_checks(biscuit, req, until).is_ok() {
+                if !v.time_checks || run_checks(biscuit, req, None, until).is_ok() {
                     let mut d = v.decisions.lock().expect("decisions lock");
                     if d.len() > 256 {
                         d.clear();
@@ -455,6 +455,39 @@ impl Authority {
         self.still_valid(claims)?;
         match &claims.attenuated {
             Some(token) => self.verify(token, req).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks claims for one outbound HTTP request a guest makes on their
+    /// behalf (`req` is the call's invoke request): what [`Self::recheck`]
+    /// checks, plus every appended block's `hosts` narrowing against
+    /// `host`/`port`.
+    pub fn recheck_outbound(
+        &self,
+        claims: &Claims,
+        req: &Request<'_>,
+        host: &str,
+        port: u16,
+    ) -> Result<(), AuthError> {
+        self.still_valid(claims)?;
+        let Some(token) = &claims.attenuated else {
+            return Ok(());
+        };
+        let bytes = decode_token(token)?;
+        let v = self.verify_bytes(&bytes)?;
+        match &v.biscuit {
+            Some(biscuit) => {
+                let candidates = orb_core::outbound::host_candidates(host, port);
+                run_checks(biscuit, req, Some(&candidates), SystemTime::now()).map_err(|e| {
+                    match e {
+                        AuthError::Denied(_) => AuthError::Denied(format!(
+                            "an attenuation block of the token does not allow outbound requests to `{host}:{port}`"
+                        )),
+                        other => other,
+                    }
+                })
+            }
             None => Ok(()),
         }
     }
@@ -513,12 +546,35 @@ fn token_expiry(biscuit: &Biscuit) -> Option<u64> {
         .min()
 }
 
-fn run_checks(biscuit: &Biscuit, req: &Request<'_>, at: SystemTime) -> Result<(), AuthError> {
+/// Runs the checks of every block for `req`. `outbound` is set for an
+/// outbound HTTP request the call makes: the canonical text of every host
+/// pattern that matches it ([`orb_core::outbound::host_candidates`]), as
+/// `host_match` facts beside `request("outbound")`; otherwise the request is
+/// `request("call")`, which a `hosts` narrowing lets through.
+fn run_checks(
+    biscuit: &Biscuit,
+    req: &Request<'_>,
+    outbound: Option<&[String]>,
+    at: SystemTime,
+) -> Result<(), AuthError> {
     let mut b = biscuit_auth::AuthorizerBuilder::new()
         .set_limits(limits())
         .fact(fact("time", &[date(&at)]))
         .and_then(|b| b.fact(fact("operation", &[string(req.operation)])))
+        .and_then(|b| {
+            b.fact(fact(
+                "request",
+                &[string(if outbound.is_some() {
+                    "outbound"
+                } else {
+                    "call"
+                })],
+            ))
+        })
         .map_err(invalid)?;
+    for c in outbound.unwrap_or_default() {
+        b = b.fact(fact("host_match", &[string(c)])).map_err(invalid)?;
+    }
     if let Some(f) = req.function {
         b = b.fact(fact("function", &[string(f)])).map_err(invalid)?;
     }
@@ -572,13 +628,19 @@ pub fn attenuate(token: &str, n: &Narrowing) -> Result<String, AuthError> {
         params.insert("nss".into(), set(ns));
         code.push_str("check if namespace($n), {nss}.contains($n);\n");
     }
+    if let Some(hosts) = &n.hosts {
+        let patterns = orb_core::outbound::parse_host_patterns(hosts).map_err(invalid)?;
+        let canonical: Vec<String> = patterns.iter().map(|p| p.canonical()).collect();
+        params.insert("hosts".into(), set(&canonical));
+        code.push_str("check if request(\"call\") or host_match($h), {hosts}.contains($h);\n");
+    }
     if let Some(d) = n.expires_in {
         params.insert("exp".into(), date(&(SystemTime::now() + d)));
         code.push_str("check if time($t), $t < {exp};\n");
     }
     if code.is_empty() {
         return Err(invalid(
-            "nothing to narrow: give operations, functions, namespaces or an expiry",
+            "nothing to narrow: give operations, functions, namespaces, hosts or an expiry",
         ));
     }
     let block = biscuit_auth::builder::BlockBuilder::new()
@@ -691,6 +753,84 @@ mod tests {
             auth.verify(&narrowed, &req("invoke")),
             Err(AuthError::Revoked)
         );
+    }
+
+    #[test]
+    fn a_hosts_narrowing_binds_outbound_requests_only() {
+        let auth = Authority::generate();
+        let private = auth.mint_private("acc").unwrap();
+        let pc = auth.verify(&private.token, &req("invoke")).unwrap();
+        let narrowed = attenuate(
+            &private.token,
+            &Narrowing {
+                hosts: Some(vec!["API.example.com".into(), "*.cdn.net:443".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let call = Request {
+            operation: "invoke",
+            function: Some("sha256:aa"),
+            namespace: None,
+        };
+        // The call itself is not an outbound request: the narrowing lets it through.
+        let nc = auth.verify(&narrowed, &call).unwrap();
+        assert!(nc.attenuated.is_some());
+        for (host, port, ok) in [
+            ("api.example.com", 443, true),
+            ("api.example.com.", 8080, true),
+            ("a.b.cdn.net", 443, true),
+            ("a.b.cdn.net", 80, false),
+            ("cdn.net", 443, false),
+            ("example.com", 443, false),
+            ("evil.net", 443, false),
+        ] {
+            let got = auth.recheck_outbound(&nc, &call, host, port);
+            assert_eq!(got.is_ok(), ok, "{host}:{port} -> {got:?}");
+            if !ok {
+                assert!(
+                    matches!(&got, Err(AuthError::Denied(m)) if m.contains(host)),
+                    "{got:?}"
+                );
+            }
+        }
+        // The token it was narrowed from has no such block.
+        assert_eq!(auth.recheck_outbound(&pc, &call, "evil.net", 443), Ok(()));
+        // Other narrowings still apply to the outbound request's call.
+        let ns_only = attenuate(
+            &private.token,
+            &Narrowing {
+                namespaces: Some(vec!["home1".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let home1 = Request {
+            namespace: Some("home1"),
+            ..call
+        };
+        let c = auth.verify(&ns_only, &home1).unwrap();
+        assert_eq!(auth.recheck_outbound(&c, &home1, "evil.net", 443), Ok(()));
+        let home2 = Request {
+            namespace: Some("home2"),
+            ..call
+        };
+        assert!(auth.recheck_outbound(&c, &home2, "evil.net", 443).is_err());
+        // Revocation reaches outbound requests too.
+        auth.revoke([pc.lineage.clone()]);
+        assert_eq!(
+            auth.recheck_outbound(&nc, &call, "api.example.com", 443),
+            Err(AuthError::Revoked)
+        );
+        // A bad pattern is refused when narrowing.
+        let bad = attenuate(
+            &private.token,
+            &Narrowing {
+                hosts: Some(vec!["https://x.com/".into()]),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(bad, Err(AuthError::Invalid(m)) if m.contains("not a host pattern")));
     }
 
     #[test]

@@ -334,6 +334,11 @@ pub enum TokenCommand {
         /// Only these namespaces (repeatable).
         #[arg(long = "ns", value_name = "NAME")]
         namespaces: Vec<String>,
+        /// Outbound HTTP of its calls only to these host patterns
+        /// (repeatable: `api.example.com`, `*.example.org`, `10.0.0.1:8080`),
+        /// within the token's `outbound_hosts` or the account's policy.
+        #[arg(long = "host", value_name = "PATTERN")]
+        hosts: Vec<String>,
         /// Expire after, e.g. `1h`.
         #[arg(long)]
         expires: Option<String>,

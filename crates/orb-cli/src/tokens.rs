@@ -85,6 +85,7 @@ pub async fn token_cmd(
             operations,
             functions,
             namespaces,
+            hosts,
             expires,
         } => {
             let token = need_token(target, global)?;
@@ -92,6 +93,7 @@ pub async fn token_cmd(
                 operations: (!operations.is_empty()).then_some(operations),
                 functions: (!functions.is_empty()).then_some(functions),
                 namespaces: (!namespaces.is_empty()).then_some(namespaces),
+                hosts: (!hosts.is_empty()).then_some(hosts),
                 expires_in: expires
                     .map(|e| {
                         humantime::parse_duration(&e).with_context(|| format!("--expires `{e}`"))

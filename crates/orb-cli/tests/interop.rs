@@ -428,6 +428,15 @@ async fn an_http_functions_writes_are_under_the_accounts_quota_and_fire_namespac
             .find(|a| a["trigger"] == "changed")
         {
             assert_eq!(a["function"], Value::Null, "a firing runs no function: {a}");
+            // Bytes that are not JSON reach the trigger's payload in base64.
+            let p = &a["result"]["payload"];
+            assert_eq!(p["key"], "a", "{a}");
+            assert_eq!(p["value"], Value::Null, "{a}");
+            assert_eq!(
+                p["base64"],
+                base64::engine::general_purpose::STANDARD.encode(b"\x00raw"),
+                "{a}"
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "no firing: {acts}");

@@ -373,6 +373,80 @@ async fn allowed_requests_limits_and_activation() {
     assert_eq!(acts[0]["outbound"][0]["url"], echo.url("/"), "{}", acts[0]);
 }
 
+/// `orb token attenuate --host PATTERN`.
+fn attenuate_hosts(token: &str, hosts: &[String]) -> String {
+    let mut args = vec!["token".to_string(), "attenuate".into(), token.into()];
+    for h in hosts {
+        args.extend(["--host".into(), h.clone()]);
+    }
+    let out = std::process::Command::new(orb_bin())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Issue 16: an attenuation block binds the guest's outbound requests, not
+/// only the HTTP request that started the call.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attenuated_token_narrows_the_guests_outbound_hosts() {
+    let echo = Echo::start().await;
+    let other = Echo::start().await;
+    let (s, _cfg) = start_allowing_loopback();
+    let hash = s.deploy("fetch").await;
+    set_policy(&s, &["127.0.0.1"]).await;
+    let here = format!("127.0.0.1:{}", echo.port);
+
+    // The account's private token, narrowed to the echo server's port.
+    let narrowed = attenuate_hosts(&s.token, std::slice::from_ref(&here));
+    let (r, _) = fetch(&s, &narrowed, &hash, &echo.url("/in"), json!([])).await;
+    assert_eq!(r["ok"]["status"], 200, "{r}");
+    let (r, id) = fetch(&s, &narrowed, &hash, &other.url("/out"), json!([])).await;
+    assert_eq!(err_of(&r), "HttpRequestDenied", "{r}");
+    let a = activation(&s, &id).await;
+    let e = a["outbound"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("attenuation") && e.contains(&format!("127.0.0.1:{}", other.port)),
+        "{a}"
+    );
+    assert!(a["outbound"][0].get("address").is_none(), "{a}");
+
+    // A public token whose grant allows both, narrowed to one of them.
+    let public = s
+        .mint(&json!({ "functions": [hash], "outbound_hosts": ["127.0.0.1"] }))
+        .await;
+    let (r, _) = fetch(&s, &public, &hash, &other.url("/pub"), json!([])).await;
+    assert_eq!(r["ok"]["status"], 200, "{r}");
+    let narrowed = attenuate_hosts(&public, &[here.clone(), "*.example.org".into()]);
+    let (r, _) = fetch(&s, &narrowed, &hash, &echo.url("/pub-in"), json!([])).await;
+    assert_eq!(r["ok"]["status"], 200, "{r}");
+    let (r, _) = fetch(&s, &narrowed, &hash, &other.url("/pub-out"), json!([])).await;
+    assert_eq!(err_of(&r), "HttpRequestDenied", "{r}");
+
+    // A narrowing never widens: a host outside the grant stays refused.
+    let wide = attenuate_hosts(&public, &["*".into()]);
+    let (r, _) = fetch(&s, &wide, &hash, "http://api.example.com/", json!([])).await;
+    assert_eq!(err_of(&r), "HttpRequestDenied", "{r}");
+
+    let paths = |e: &Echo| e.seen().into_iter().map(|x| x.path).collect::<Vec<_>>();
+    assert_eq!(paths(&echo), ["/in", "/pub-in"]);
+    assert_eq!(paths(&other), ["/pub"]);
+
+    // A bad pattern is refused by the CLI with the reason.
+    let out = std::process::Command::new(orb_bin())
+        .args(["token", "attenuate", &s.token, "--host", "https://x.org/"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a host pattern"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_with_a_side_effect_is_not_re_run_on_conflict() {
     let echo = Echo::start().await;

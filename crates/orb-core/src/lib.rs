@@ -35,7 +35,7 @@ pub fn valid_namespace_name(name: &str) -> bool {
 
 /// Largest key, bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
-/// Largest value (its JSON text), bytes.
+/// The default largest namespace value, bytes (a node's `max_value_bytes`).
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// Whether `key` is a valid key: 1–1024 bytes of UTF-8 without NUL.

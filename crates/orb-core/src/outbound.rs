@@ -179,6 +179,23 @@ impl HostPattern {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The pattern in one canonical spelling (`*.example.org`, `10.0.0.1:8080`,
+    /// `[::1]`): two patterns that match the same requests have the same
+    /// canonical text. It is what [`host_candidates`] lists.
+    pub fn canonical(&self) -> String {
+        let host = match &self.host {
+            HostSpec::Any => "*".to_string(),
+            HostSpec::Exact(name) => name.clone(),
+            HostSpec::Below(suffix) => format!("*.{suffix}"),
+            HostSpec::V4(ip) => ip.to_string(),
+            HostSpec::V6(ip) => format!("[{ip}]"),
+        };
+        match self.port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        }
+    }
 }
 
 impl fmt::Display for HostPattern {
@@ -194,6 +211,40 @@ pub fn parse_host_patterns<S: AsRef<str>>(
     list.iter()
         .map(|s| HostPattern::parse(s.as_ref()))
         .collect()
+}
+
+/// The canonical text of every pattern that matches a request to
+/// `host`/`port`: `p.matches(host, port)` holds exactly when
+/// `host_candidates(host, port)` contains `p.canonical()`. This lets a
+/// check that holds a set of patterns (a token's attenuation block, in
+/// Datalog) decide a request with a set lookup, without a matcher of its own.
+pub fn host_candidates(host: &str, port: u16) -> Vec<String> {
+    let host = host.trim().to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(&host);
+    let unbracketed = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let mut specs = vec!["*".to_string(), host.to_string()];
+    for (i, b) in host.bytes().enumerate() {
+        if b == b'.' && i >= 1 {
+            specs.push(format!("*.{}", &host[i + 1..]));
+        }
+    }
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        specs.push(ip.to_string());
+    }
+    if let Ok(ip) = unbracketed.parse::<Ipv6Addr>() {
+        specs.push(format!("[{ip}]"));
+    }
+    specs.sort();
+    specs.dedup();
+    let mut out = Vec::with_capacity(specs.len() * 2);
+    for s in specs {
+        out.push(format!("{s}:{port}"));
+        out.push(s);
+    }
+    out
 }
 
 /// Whether any pattern matches `host`/`port`.
@@ -252,6 +303,66 @@ mod tests {
         assert!(!pat.matches("api.example.com.evil.net", 443));
         assert_eq!(pat.as_str(), "api.example.com");
         assert!(p("example.com.").matches("example.com", 1));
+    }
+
+    #[test]
+    fn candidates_agree_with_matches() {
+        let patterns = [
+            "*",
+            "*:443",
+            "api.example.com",
+            "API.example.com.:8443",
+            "*.example.com",
+            "*.b.example.com:80",
+            "example.com",
+            "10.0.0.1",
+            "10.0.0.1:8080",
+            "[::1]",
+            "[0:0::1]:443",
+            "[::ffff:10.0.0.1]",
+            "*.com",
+            "a_b.internal",
+        ];
+        let hosts = [
+            "api.example.com",
+            "API.EXAMPLE.COM.",
+            "a.b.example.com",
+            "example.com",
+            "badexample.com",
+            ".example.com",
+            "a..example.com",
+            "10.0.0.1",
+            "010.0.0.1",
+            "[::1]",
+            "::1",
+            "[0::1]",
+            "[::ffff:10.0.0.1]",
+            "a_b.internal",
+            "",
+            ".",
+            "com",
+        ];
+        for pat in patterns {
+            let pat = p(pat);
+            assert_eq!(
+                HostPattern::parse(&pat.canonical()).as_ref(),
+                Ok(&HostPattern {
+                    text: pat.canonical(),
+                    ..pat.clone()
+                }),
+                "{pat}"
+            );
+            for host in hosts {
+                for port in [80, 443, 8080, 8443] {
+                    assert_eq!(
+                        pat.matches(host, port),
+                        host_candidates(host, port).contains(&pat.canonical()),
+                        "pattern {pat} ({}) host {host:?} port {port}",
+                        pat.canonical()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use http::{
 };
 pub use kv::{BucketAccess, KvAccess, KvBackend, KvTransaction, NsTransaction};
 pub use outbound::{
-    InjectedHeader, OutboundConfig, OutboundPolicy, address_allowed, forbidden_reason,
+    InjectedHeader, OutboundConfig, OutboundPolicy, RequestGate, address_allowed, forbidden_reason,
 };
 pub use runtime::{
     ArtifactKey, CacheSource, CallOutcome, CallRequest, CheckedCall, LoadedFunction, Metering,

@@ -91,12 +91,25 @@ impl std::fmt::Debug for InjectedHeader {
     }
 }
 
+/// A last check of each outbound request by `host` and `port`, after the
+/// host patterns pass: the node checks the caller's token again (revoked?
+/// expired? an attenuation block that narrows hosts?). `Err` says why not.
+#[derive(Clone)]
+pub struct RequestGate(pub Arc<dyn Fn(&str, u16) -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for RequestGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestGate")
+    }
+}
+
 /// What one call may reach: hosts (its token's `outbound_hosts` or its
-/// account's policy) and the secret headers to inject.
+/// account's policy), the secret headers to inject, and the token's gate.
 #[derive(Debug, Clone, Default)]
 pub struct OutboundPolicy {
     pub hosts: Vec<HostPattern>,
     pub inject: Vec<InjectedHeader>,
+    pub gate: Option<RequestGate>,
 }
 
 /// The requests of one call, shared between the hooks and response bodies.
@@ -249,6 +262,11 @@ impl wasmtime_wasi_http::WasiHttpHooks for OutboundHooks {
                 ),
                 Error::HttpRequestDenied,
             );
+        }
+        if let Some(gate) = &policy.gate
+            && let Err(why) = (gate.0)(&host, port)
+        {
+            return deny(&entry, why, Error::HttpRequestDenied);
         }
         let inject: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)> = policy
             .inject

@@ -51,7 +51,7 @@ async fn post_k(
     Path(r): Path<String>,
     b: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let bytes = read_body(b, orb_core::MAX_VALUE_BYTES as u64).await?;
+    let bytes = read_body(b, n.config.max_value_bytes as u64).await?;
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidRequest,

@@ -19,7 +19,6 @@ mod schedules;
 mod triggers;
 
 use crate::caller::{self, Request, Token};
-use crate::services::functions::too_large;
 use crate::{ApiError, Node};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
@@ -27,7 +26,7 @@ use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use orb_core::ErrorCode;
+use orb_core::{ErrorCode, OrbError};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower_http::cors::CorsLayer;
@@ -190,7 +189,13 @@ pub(super) async fn read_body(mut body: Body, limit: u64) -> Result<bytes::Bytes
         }
     }
     if seen > limit {
-        return Err(too_large(seen, limit));
+        return Err(ApiError(
+            OrbError::new(
+                ErrorCode::TooLarge,
+                format!("the body is {seen} bytes; this endpoint takes at most {limit} bytes (see the limits in orb.toml)"),
+            )
+            .with_details(json!({ "limit": limit })),
+        ));
     }
     Ok(buf.freeze())
 }

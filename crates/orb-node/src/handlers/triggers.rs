@@ -56,7 +56,7 @@ async fn fire_t(
     Path(name): Path<String>,
     b: Body,
 ) -> Result<Response, ApiError> {
-    let payload = json_body(&read_body(b, orb_core::MAX_VALUE_BYTES as u64).await?)?;
+    let payload = json_body(&read_body(b, n.config.max_value_bytes as u64).await?)?;
     let claims = caller::authorize(&n, &t, Request::op(op::TRIGGERS_FIRE)).await?;
     if let Some(g) = &claims.grant
         && !g.triggers.iter().any(|t| t == &name)

@@ -6,7 +6,7 @@
 use crate::caller::{self, Token};
 use crate::clock::now_rfc3339;
 use crate::metrics as m;
-use crate::services::functions::{deploy, load, not_found, parse_id, too_large};
+use crate::services::functions::{deploy, load, not_found, parse_id};
 use crate::{ApiError, Node};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -356,7 +356,7 @@ pub(crate) async fn prepare_target(
             "the node is shutting down; retry on another node",
         ));
     }
-    check_namespace_fields(&req)?;
+    check_namespace_fields(&req, node.config.max_value_bytes)?;
     let mut alias = None;
     let (id, inline) = match (&req.component, &req.function) {
         (Some(b64), named) => {
@@ -425,7 +425,10 @@ pub(crate) async fn prepare_target(
 /// `set` and `write_to` need a namespace; the namespace a valid name; their
 /// keys and values the namespace rules. Checked before anything is queued or
 /// scheduled, so a bad key is refused up front, never at the first run.
-pub(crate) fn check_namespace_fields(req: &InvokeRequest) -> Result<(), ApiError> {
+pub(crate) fn check_namespace_fields(
+    req: &InvokeRequest,
+    max_value_bytes: usize,
+) -> Result<(), ApiError> {
     let Some(ns) = &req.namespace else {
         if req.set.is_some() || req.write_to.is_some() {
             return Err(ApiError::new(
@@ -450,8 +453,16 @@ pub(crate) fn check_namespace_fields(req: &InvokeRequest) -> Result<(), ApiError
             return Err(bad_key("set", k));
         }
         let len = serde_json::to_vec(v).map_or(0, |t| t.len());
-        if len > orb_core::MAX_VALUE_BYTES {
-            return Err(too_large(len as u64, orb_core::MAX_VALUE_BYTES as u64));
+        if len > max_value_bytes {
+            return Err(ApiError(
+                OrbError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "`set` value of key `{k}` is {len} bytes; values are at most {max_value_bytes} bytes (max_value_bytes)"
+                    ),
+                )
+                .with_details(json!({ "key": k, "limit": max_value_bytes })),
+            ));
         }
     }
     match &req.write_to {
@@ -627,8 +638,18 @@ pub(crate) async fn execute(
         None => None,
     };
     // Queued, scheduled and rule calls carry the claims they were made with.
-    let outbound =
-        crate::services::outbound::policy_for(node, &claims.account, claims.grant.as_ref()).await?;
+    let outbound = crate::services::outbound::policy_for(
+        node,
+        &claims.account,
+        claims.grant.as_ref(),
+        Some(crate::services::outbound::token_gate(
+            node,
+            claims,
+            id,
+            req.namespace.as_deref(),
+        )),
+    )
+    .await?;
     let start = now_rfc3339();
     let gate = kv
         .as_ref()

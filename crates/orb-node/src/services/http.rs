@@ -52,6 +52,9 @@ pub(crate) struct Route {
     namespace: Option<(String, Claims)>,
     /// The caller token's lineage (none for an anonymous request).
     lineage: Option<String>,
+    /// The caller's claims (none for an anonymous request): checked again
+    /// for each outbound request.
+    caller: Option<Claims>,
 }
 
 impl Route {
@@ -130,9 +133,10 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
             account: claims.account,
             function: id,
             alias: None,
-            grant: claims.grant,
-            lineage: Some(claims.lineage),
+            grant: claims.grant.clone(),
+            lineage: Some(claims.lineage.clone()),
             namespace: None,
+            caller: Some(claims),
         });
     }
     let has_token = token.sent();
@@ -152,7 +156,8 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
                 alias: Some(target.to_string()),
                 grant: claims.grant.clone(),
                 lineage: Some(claims.lineage.clone()),
-                namespace: alias.namespace.map(|ns| (ns, claims)),
+                namespace: alias.namespace.map(|ns| (ns, claims.clone())),
+                caller: Some(claims),
             });
         }
     }
@@ -172,6 +177,7 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
             grant: None,
             namespace,
             lineage: None,
+            caller: None,
         });
     }
     if has_token {
@@ -319,8 +325,17 @@ pub(crate) async fn serve(
     let method = parts.method.to_string();
     let request = axum::http::Request::from_parts(parts, body);
 
+    let gate = route.caller.as_ref().map(|c| {
+        crate::services::outbound::token_gate(
+            node,
+            c,
+            &route.function,
+            route.namespace.as_ref().map(|(ns, _)| ns.as_str()),
+        )
+    });
     let outbound =
-        crate::services::outbound::policy_for(node, &route.account, route.grant.as_ref()).await?;
+        crate::services::outbound::policy_for(node, &route.account, route.grant.as_ref(), gate)
+            .await?;
     let opts = HttpRequestOptions {
         limits: None,
         max_request_bytes: cap,

@@ -13,11 +13,11 @@
 //!   an activation. The runtime injects it into matching outgoing requests
 //!   after the guest handed them over, so no function ever sees it.
 
-use crate::caller::Claims;
+use crate::caller::{Claims, Request, op};
 use crate::{ApiError, Node};
 use anyhow::Context as _;
-use orb_core::{ErrorCode, HostPattern, OrbError};
-use orb_runtime::{InjectedHeader, OutboundPolicy};
+use orb_core::{ErrorCode, FunctionId, HostPattern, OrbError};
+use orb_runtime::{InjectedHeader, OutboundPolicy, RequestGate};
 use orb_store::RecordKind;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -203,13 +203,39 @@ async fn load_secrets(node: &Node, account: &str) -> Result<Vec<SecretRecord>, A
         .collect())
 }
 
+/// The caller's token, checked again for each outbound request of a call of
+/// `function` (on `namespace`): still valid, and allowed by every
+/// attenuation block (`orb token attenuate --host`).
+pub(crate) fn token_gate(
+    node: &Node,
+    claims: &Claims,
+    function: &FunctionId,
+    namespace: Option<&str>,
+) -> RequestGate {
+    let auth = node.auth.clone();
+    let claims = claims.clone();
+    let function = function.to_string();
+    let namespace = namespace.map(str::to_string);
+    RequestGate(Arc::new(move |host: &str, port: u16| {
+        let req = Request {
+            operation: op::INVOKE,
+            function: Some(&function),
+            namespace: namespace.as_deref(),
+        };
+        auth.recheck_outbound(&claims, &req, host, port)
+            .map_err(|e| e.to_string())
+    }))
+}
+
 /// What a call may reach: a public token's `outbound_hosts`, or (no grant:
-/// a private token) the account's policy; plus the account's secrets.
-/// Queued, scheduled and rule calls pass their stored claims' grant.
+/// a private token) the account's policy; plus the account's secrets and
+/// the caller token's gate ([`token_gate`]; none for an anonymous request).
+/// Queued, scheduled and rule calls pass their stored claims.
 pub(crate) async fn policy_for(
     node: &Node,
     account: &str,
     grant: Option<&orb_auth::Grant>,
+    gate: Option<RequestGate>,
 ) -> Result<Option<Arc<OutboundPolicy>>, ApiError> {
     let listed = match grant {
         Some(g) => g.outbound_hosts.clone(),
@@ -243,7 +269,11 @@ pub(crate) async fn policy_for(
             name: s.name,
         });
     }
-    Ok(Some(Arc::new(OutboundPolicy { hosts, inject })))
+    Ok(Some(Arc::new(OutboundPolicy {
+        hosts,
+        inject,
+        gate,
+    })))
 }
 
 pub(crate) async fn put_outbound(

@@ -66,7 +66,7 @@ pub(crate) async fn run(
             "a sequence runs synchronously; call it without `async` (queue its steps' functions one by one instead)",
         ));
     }
-    calls::check_namespace_fields(&req)?;
+    calls::check_namespace_fields(&req, node.config.max_value_bytes)?;
     let id = uuid::Uuid::now_v7().to_string();
     let start = now_rfc3339();
     let started = std::time::Instant::now();
