@@ -73,9 +73,12 @@ fn bearer(token: &Token) -> Option<&str> {
 /// Verifies the request's token for `req` without taking from its rate.
 pub fn verify(node: &Node, token: &Token, req: Request<'_>) -> Result<Claims, ApiError> {
     let token = bearer(token).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
-    node.auth
+    let claims = node
+        .auth
         .verify(token, &req)
-        .map_err(|e| ApiError(e.into()))
+        .map_err(|e| ApiError(e.into()))?;
+    crate::listener::authenticated();
+    Ok(claims)
 }
 
 /// The account of the request's token, verified by signature only (no
@@ -94,6 +97,7 @@ pub async fn authorize(node: &Node, token: &Token, req: Request<'_>) -> Result<C
         .auth
         .verify(token, &req)
         .map_err(|e| ApiError(e.into()))?;
+    crate::listener::authenticated();
     node.auth
         .check_rate(&claims)
         .map_err(|e| ApiError(e.into()))?;

@@ -89,6 +89,25 @@ pub struct NodeConfig {
     /// Requests per client address to each public `/http/` route by callers
     /// without a token, `COUNT/PERIOD` (`"100/1s"`); `"off"` for none.
     pub public_route_rate: String,
+    /// Connections: from the accept (TLS handshake included) to the first
+    /// request's complete head, and from a head's first byte to its end,
+    /// milliseconds; past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Connections: how long one may wait for its next request, or for the
+    /// client to read a response or send more of a request body,
+    /// milliseconds. The clock stops while a request is being handled.
+    pub idle_timeout_ms: u64,
+    /// Connections open at once, node-wide; more are refused (closed at
+    /// once, `503 overloaded` on plain HTTP). Lowered, with a warning, to
+    /// what the open-files limit allows.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64)
+    /// that have not yet carried a valid token; `0` for no limit (e.g.
+    /// behind a reverse proxy).
+    pub max_connections_per_address: usize,
+    /// Largest request head (request line and headers; HTTP/2: header
+    /// list), bytes; more → 431. At least 8192.
+    pub max_request_head_bytes: u64,
 }
 
 /// Policy for schedule ticks missed while the node was down.
@@ -137,6 +156,11 @@ impl Default for NodeConfig {
             outbound_max_response_bytes: 10 << 20,
             outbound_max_requests: 16,
             public_route_rate: "100/1s".into(),
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            max_request_head_bytes: 64 << 10,
         }
     }
 }

@@ -21,6 +21,7 @@ mod error;
 mod handlers;
 #[cfg(test)]
 mod layers;
+mod listener;
 mod metrics;
 mod services;
 mod tls;
@@ -96,6 +97,8 @@ pub struct Node {
     pub(crate) executor: Box<dyn services::placement::Executor>,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
+    /// Connection limits and who holds what (`listener.rs`).
+    connections: listener::Connections,
 }
 
 impl Node {
@@ -148,11 +151,14 @@ impl Node {
         }
         let secrets_key = outbound::SecretsKey::load(&config.data_dir)?;
         let public_limiter = config.public_route_limiter()?;
+        // The recorder first: the connection metrics are registered at 0.
+        let metrics = metrics::Metrics::install();
+        let connections = listener::Connections::new(&config)?;
         let (trigger_changes, trigger_changes_rx) = tokio::sync::mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             runtime: Arc::new(runtime),
             store: Arc::new(store),
-            metrics: metrics::Metrics::install(),
+            metrics,
             queue: queue::Queue::new(config.async_workers),
             scheduler: Default::default(),
             triggers: Default::default(),
@@ -172,6 +178,7 @@ impl Node {
             public_limiter,
             executor: Box::new(services::placement::Local),
             tls,
+            connections,
         }))
     }
 
@@ -220,20 +227,10 @@ impl Node {
             tracing::info!("shutting down: finishing in-flight calls");
         };
         match &self.tls {
-            Some(tls) => tls::serve(listener, tls, app, shutdown).await?,
+            Some(tls) => tls::serve(listener, tls, &self.connections, app, shutdown).await?,
             None => {
-                // TCP_NODELAY: a response written in two parts (a streamed
-                // body's last chunk) must not wait for the client's delayed
-                // ACK (~40 ms).
-                use axum::serve::ListenerExt as _;
-                let listener = listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                });
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await?
+                let guard = self.connections.guard(true);
+                crate::listener::serve(listener, &self.connections, guard, app, shutdown).await?
             }
         }
         // HTTP functions may run on after their response head was sent.

@@ -14,6 +14,17 @@ pub const KV_CONFLICTS: &str = "orb_kv_conflicts_total";
 pub const TRIGGER_FIRINGS: &str = "orb_trigger_firings_total";
 /// Namespace changes waiting to fire their triggers.
 pub const TRIGGER_BACKLOG: &str = "orb_trigger_backlog";
+/// Client connections open now (plain or TLS).
+pub const CONNECTIONS_OPEN: &str = "orb_connections_open";
+/// Client connections admitted.
+pub const CONNECTIONS_ACCEPTED: &str = "orb_connections_accepted_total";
+/// Client connections closed at once, `reason` = `max_connections` |
+/// `per_address`.
+pub const CONNECTIONS_REFUSED: &str = "orb_connections_refused_total";
+/// Client connections closed for keeping the node waiting, `phase` =
+/// `header` | `idle` | `write`; `body`: a request body that paused too long
+/// (that request fails).
+pub const CONNECTIONS_TIMED_OUT: &str = "orb_connections_timed_out_total";
 
 #[derive(Clone)]
 pub struct Metrics {

@@ -74,31 +74,21 @@ pub(crate) fn load(config: &NodeConfig) -> anyhow::Result<Option<Tls>> {
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then lets
-/// open connections finish their requests.
+/// open connections finish their requests. Connection limits apply before
+/// the handshake (`listener.rs`); a handshake counts against the
+/// header-read timeout.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     tls: &Tls,
+    connections: &crate::listener::Connections,
     app: axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, SocketAddr>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let handle = axum_server::Handle::<SocketAddr>::new();
-    let on_shutdown = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        on_shutdown.graceful_shutdown(None);
-    });
-    axum_server::Server::from_listener(listener)
-        .acceptor(
-            RustlsAcceptor::new(RustlsConfig::from_config(tls.config.clone()))
-                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
-        )
-        .handle(handle)
-        .accept_error_handler(|peer, e| match peer {
-            Some(peer) => tracing::debug!(%peer, error = %e, "TLS connection refused"),
-            None => tracing::warn!(error = %e, "accept failed"),
-        })
-        .serve(app)
-        .await
+    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls.config.clone()))
+        // A backstop: the listener's own clock closes slow handshakes first.
+        .handshake_timeout(connections.limits().header_read * 2)
+        .acceptor(connections.guard(false));
+    crate::listener::serve(listener, connections, acceptor, app, shutdown).await
 }
 
 /// `AA:BB:…`: SHA-256 of a certificate's DER bytes.

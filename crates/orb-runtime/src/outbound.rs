@@ -95,7 +95,10 @@ impl std::fmt::Debug for InjectedHeader {
 /// host patterns pass: the node checks the caller's token again (revoked?
 /// expired? an attenuation block that narrows hosts?). `Err` says why not.
 #[derive(Clone)]
-pub struct RequestGate(pub Arc<dyn Fn(&str, u16) -> Result<(), String> + Send + Sync>);
+pub struct RequestGate(pub Arc<GateFn>);
+
+/// The check behind a [`RequestGate`]: host, port → allowed, or why not.
+pub type GateFn = dyn Fn(&str, u16) -> Result<(), String> + Send + Sync;
 
 impl std::fmt::Debug for RequestGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

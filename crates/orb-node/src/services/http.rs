@@ -130,7 +130,7 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
         let id = parse_id(target)?;
         let claims = authorize_call(node, token, &id, None).await?;
         return Ok(Route {
-            account: claims.account,
+            account: claims.account.clone(),
             function: id,
             alias: None,
             grant: claims.grant.clone(),
