@@ -5,30 +5,32 @@
 //! mapping of [`orb_core::OrbError`] to HTTP responses, the call pipeline
 //! (resolve → load → check params → run → record activation), metrics names.
 //!
+//! Layers, pointing down only: `handlers` (axum: parse, authorize into a
+//! verified caller, map errors) → `services` (one module per domain) → the
+//! store and the runtime, with `caller`, `clock`, `error`, `config` and
+//! `metrics` at the bottom. This file is the composition root: [`Node`] is
+//! the state every layer reads, and `open`/`serve` wire the layers.
+//!
 //! Must not know: wasmtime types (it talks to `orb-runtime` in JSON), redb
 //! (it talks to the `Store` trait), the CLI.
 
-mod aliases;
-mod api;
-mod auth;
+mod caller;
+mod clock;
 mod config;
 mod error;
-mod http;
-mod invoke;
-mod kappa;
-mod kv;
+mod handlers;
+#[cfg(test)]
+mod layers;
 mod listener;
 mod metrics;
-mod outbound;
-mod queue;
-mod schedules;
-mod sequences;
+mod services;
 mod tls;
-mod triggers;
+
+use services::{accounts, http, kappa, namespaces, outbound, queue, schedules, triggers};
 
 pub use config::{LogFormat, MissedTicks, NodeConfig};
 pub use error::ApiError;
-pub use invoke::{InvokeRequest, InvokeResponse};
+pub use services::calls::{InvokeRequest, InvokeResponse};
 
 /// Offline recovery of an account's (default: the admin's) access from its
 /// data directory: `(account id, new private token)`. See `orb admin recover`.
@@ -36,7 +38,7 @@ pub async fn recover(
     data_dir: &std::path::Path,
     account: Option<&str>,
 ) -> anyhow::Result<(String, String)> {
-    auth::recover(data_dir, account).await
+    accounts::recover(data_dir, account).await
 }
 
 use anyhow::Context as _;
@@ -69,12 +71,12 @@ pub struct Node {
     /// Committed changes that match a namespace trigger, in commit order, for
     /// `triggers::run_changes`. Unbounded: a burst (an import of 10,000 keys)
     /// waits here instead of being dropped; `orb_trigger_backlog` counts it.
-    pub(crate) trigger_changes: tokio::sync::mpsc::UnboundedSender<Arc<kv::Change>>,
+    pub(crate) trigger_changes: tokio::sync::mpsc::UnboundedSender<Arc<namespaces::Change>>,
     /// Its receiving end, taken by `serve`.
     pub(crate) trigger_changes_rx:
-        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Arc<kv::Change>>>>,
+        std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Arc<namespaces::Change>>>>,
     /// Committed namespace changes, for `GET /v1/namespaces/{ns}/watch`.
-    pub(crate) changes: tokio::sync::broadcast::Sender<Arc<kv::Change>>,
+    pub(crate) changes: tokio::sync::broadcast::Sender<Arc<namespaces::Change>>,
     /// Asynchronous calls: the queue's index and its workers.
     pub(crate) queue: queue::Queue,
     /// Schedules and their ticks.
@@ -91,6 +93,8 @@ pub struct Node {
     pub(crate) secrets_key: outbound::SecretsKey,
     /// Anonymous requests of public `/http/` routes, per route and address.
     pub(crate) public_limiter: Option<orb_auth::AddressLimiter>,
+    /// Where calls run (`services::placement`): here, on a single node.
+    pub(crate) executor: Box<dyn services::placement::Executor>,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
     /// Connection limits and who holds what (`listener.rs`).
@@ -103,7 +107,7 @@ impl Node {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let tls = tls::load(&config)?;
-        let auth = auth::load_root_key(&config.data_dir)?;
+        let auth = accounts::load_root_key(&config.data_dir)?;
         let store = RedbStore::open(
             &config.data_dir,
             StoreConfig {
@@ -172,6 +176,7 @@ impl Node {
             changes: tokio::sync::broadcast::channel(4096).0,
             secrets_key,
             public_limiter,
+            executor: Box::new(services::placement::Local),
             tls,
             connections,
         }))
@@ -181,12 +186,12 @@ impl Node {
     /// start it writes the admin's private token to `<data-dir>/admin.token`
     /// (mode 0600). Call once before serving.
     pub async fn bootstrap(&self) -> anyhow::Result<()> {
-        auth::bootstrap(self).await
+        accounts::bootstrap(self).await
     }
 
     /// The axum application (all routes, CORS, tracing).
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        api::router(self.clone())
+        handlers::router(self.clone())
     }
 
     /// Serves on `listener` until `shutdown` resolves, lets in-flight calls
@@ -280,7 +285,7 @@ impl Node {
                 "the node is not bootstrapped (call Node::bootstrap)",
             )
         })?;
-        invoke::deploy(self, &admin, bytes)
+        services::functions::deploy(self, &admin, bytes)
             .await
             .map(|(info, _)| info)
     }

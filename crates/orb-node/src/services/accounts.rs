@@ -1,47 +1,18 @@
-//! Accounts, tokens and whitelists over HTTP, and the per-request check.
-//!
-//! Every `/v1` request carries `Authorization: Bearer <token>`. The token is
-//! verified by [`orb_auth::Authority`] (signature cached, revocation and
-//! expiry every time, attenuation checks against the request); what its
-//! grant allows is decided here, next to the routes that need it.
+//! Accounts, tokens and whitelists: the root key, the admin bootstrap,
+//! minting, revoking and rotating tokens, offline recovery. The caller is
+//! verified by the handler ([`crate::caller`]) before these run.
 
+use crate::caller::{Claims, check_namespace_name, denied};
+use crate::clock::now_rfc3339;
 use crate::{ApiError, Node};
 use anyhow::Context as _;
-use axum::http::{HeaderMap, header};
-use orb_auth::{Access, Authority, Grant, Kind, Minted, Rate, ScheduleLimits};
-pub use orb_auth::{Claims, Request};
-use orb_core::{Account, ErrorCode, FunctionId, OrbError, valid_namespace_name};
+use orb_auth::{Access, Authority, Grant, Minted, Rate, ScheduleLimits};
+use orb_core::{Account, ErrorCode, FunctionId};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
-
-/// The operations tokens are checked for (also the Datalog `operation` fact).
-pub mod op {
-    pub const FUNCTIONS_READ: &str = "functions.read";
-    pub const FUNCTIONS_WRITE: &str = "functions.write";
-    pub const INVOKE: &str = "invoke";
-    pub const ACTIVATIONS_READ: &str = "activations.read";
-    pub const ACTIVATIONS_WRITE: &str = "activations.write";
-    pub const ACCOUNTS_CREATE: &str = "accounts.create";
-    pub const TOKENS_MINT: &str = "tokens.mint";
-    pub const TOKENS_REVOKE: &str = "tokens.revoke";
-    pub const TOKENS_ROTATE: &str = "tokens.rotate";
-    pub const WHITELIST_READ: &str = "whitelist.read";
-    pub const WHITELIST_WRITE: &str = "whitelist.write";
-    pub const SCHEDULES_READ: &str = "schedules.read";
-    pub const SCHEDULES_WRITE: &str = "schedules.write";
-    pub const TRIGGERS_READ: &str = "triggers.read";
-    pub const TRIGGERS_WRITE: &str = "triggers.write";
-    pub const TRIGGERS_FIRE: &str = "triggers.fire";
-    pub const KAPPA_READ: &str = "kappa.read";
-    pub const KAPPA_WRITE: &str = "kappa.write";
-    pub const OUTBOUND_READ: &str = "outbound.read";
-    pub const OUTBOUND_WRITE: &str = "outbound.write";
-    pub const SECRETS_READ: &str = "secrets.read";
-    pub const SECRETS_WRITE: &str = "secrets.write";
-}
 
 /// Reads `<data>/root.key` or creates it (mode 0600).
 pub fn load_root_key(data_dir: &Path) -> anyhow::Result<Authority> {
@@ -116,213 +87,13 @@ async fn create_account(
         admin,
         token_hash: token_hash(&minted.token),
         token_lineage: minted.revocation_id.clone(),
-        created_at: crate::invoke::now_rfc3339(),
+        created_at: now_rfc3339(),
     };
     node.store.create_account(&account).await?;
     Ok((account, minted))
 }
 
-/// The bearer token of a request, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Verifies the request's token for `req` without taking from its rate.
-pub fn verify(node: &Node, headers: &HeaderMap, req: Request<'_>) -> Result<Claims, ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
-    let claims = node
-        .auth
-        .verify(token, &req)
-        .map_err(|e| ApiError(e.into()))?;
-    crate::listener::authenticated();
-    Ok(claims)
-}
-
-/// The account of the request's token, verified by signature only (no
-/// request checks, no rate): to resolve names in that account before the
-/// real authorization. `None` when there is no valid token (the
-/// authorization that follows reports why).
-pub fn account_hint(node: &Node, headers: &HeaderMap) -> Option<String> {
-    let token = bearer(headers)?;
-    node.auth.claims_of(token).ok().map(|c| c.account)
-}
-
-/// Verifies the request's token for `req` and takes one unit of its rate.
-pub async fn authorize(
-    node: &Node,
-    headers: &HeaderMap,
-    req: Request<'_>,
-) -> Result<Claims, ApiError> {
-    let token = bearer(headers).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
-    let claims = node
-        .auth
-        .verify(token, &req)
-        .map_err(|e| ApiError(e.into()))?;
-    crate::listener::authenticated();
-    node.auth
-        .check_rate(&claims)
-        .map_err(|e| ApiError(e.into()))?;
-    Ok(claims)
-}
-
-pub fn denied(message: impl Into<String>) -> ApiError {
-    ApiError(OrbError::new(ErrorCode::PermissionDenied, message))
-}
-
-/// [`authorize`], for operations only a private token may do.
-pub async fn authorize_private(
-    node: &Node,
-    headers: &HeaderMap,
-    req: Request<'_>,
-    what: &str,
-) -> Result<Claims, ApiError> {
-    let claims = authorize(node, headers, req).await?;
-    require_private(&claims, what)?;
-    Ok(claims)
-}
-
-/// Only private tokens.
-pub fn require_private(claims: &Claims, what: &str) -> Result<(), ApiError> {
-    if claims.kind == Kind::Private {
-        Ok(())
-    } else {
-        Err(denied(format!(
-            "{what} needs the account's private token; this is a public token"
-        )))
-    }
-}
-
-/// Uploading (and deleting) code.
-pub fn require_upload(claims: &Claims) -> Result<(), ApiError> {
-    match &claims.grant {
-        None => Ok(()),
-        Some(g) if g.upload => Ok(()),
-        Some(_) => Err(denied(
-            "this token may not upload code (`upload` is off); call functions by hash",
-        )),
-    }
-}
-
-/// Whether a public token may run `function` at all, namespace or not: its
-/// grant's `functions` lists it, or (no list) a namespace of its grant
-/// whitelists it. Private tokens run any function of their account. This is
-/// also what a public token may *see* of functions, aliases and kappas.
-pub async fn may_run(
-    node: &Node,
-    claims: &Claims,
-    function: &FunctionId,
-) -> Result<bool, ApiError> {
-    let Some(grant) = &claims.grant else {
-        return Ok(true);
-    };
-    if let Some(listed) = &grant.functions {
-        return Ok(listed.iter().any(|f| f == &function.to_string()));
-    }
-    for ns in grant.namespaces.keys() {
-        if node
-            .store
-            .get_whitelist(&claims.account, ns)
-            .await?
-            .is_some_and(|l| l.contains(function))
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// Whether the caller sees an object made by the token of `lineage` (an
-/// activation, a schedule, a dead letter): a private token sees its whole
-/// account, a public token only what its own lineage made.
-pub fn sees(claims: &Claims, lineage: Option<&str>) -> bool {
-    claims.kind == Kind::Private || lineage == Some(claims.lineage.as_str())
-}
-
-/// Calling `function`, optionally naming `namespace` with `write` access.
-/// A public token's call always passes a whitelist: with a namespace, that
-/// namespace's; without one, the grant's `functions` or the whitelist of a
-/// namespace of its grant ([`may_run`]).
-pub async fn check_call(
-    node: &Node,
-    claims: &Claims,
-    function: &FunctionId,
-    namespace: Option<&str>,
-    write: bool,
-) -> Result<(), ApiError> {
-    let Some(grant) = &claims.grant else {
-        return Ok(());
-    };
-    if let Some(allowed) = &grant.functions
-        && !allowed.iter().any(|f| f == &function.to_string())
-    {
-        return Err(denied(format!("this token may not call {function}"))
-            .0
-            .with_details(json!({ "function": function.to_string() }))
-            .into());
-    }
-    if namespace.is_none() && !may_run(node, claims, function).await? {
-        return Err(ApiError(
-            OrbError::new(
-                ErrorCode::CodeNotWhitelisted,
-                format!(
-                    "a public token runs only code its grant's `functions` lists or a namespace of its grant \
-                     whitelists, and {function} is neither; the account owner adds it with \
-                     `orb ns whitelist NS --add {function}`"
-                ),
-            )
-            .with_details(json!({ "function": function.to_string() })),
-        ));
-    }
-    if let Some(ns) = namespace {
-        let access = grant
-            .namespaces
-            .get(ns)
-            .ok_or_else(|| denied(format!("this token has no access to namespace `{ns}`")))?;
-        if write && !access.can_write() {
-            return Err(denied(format!("this token may only read namespace `{ns}`")));
-        }
-        if !write && !access.can_read() && !access.can_write() {
-            return Err(denied(format!(
-                "this token has no access to namespace `{ns}`"
-            )));
-        }
-        let list = node
-            .store
-            .get_whitelist(&claims.account, ns)
-            .await?
-            .unwrap_or_default();
-        if !list.contains(function) {
-            return Err(ApiError(
-                OrbError::new(
-                    ErrorCode::CodeNotWhitelisted,
-                    format!(
-                        "{function} is not on the whitelist of namespace `{ns}`; the account owner adds it with \
-                         `orb ns whitelist {ns} --add {function}`"
-                    ),
-                )
-                .with_details(json!({ "function": function.to_string(), "namespace": ns })),
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub fn check_namespace_name(ns: &str) -> Result<(), ApiError> {
-    if valid_namespace_name(ns) {
-        Ok(())
-    } else {
-        Err(ApiError(OrbError::new(
-            ErrorCode::InvalidName,
-            format!(
-                "`{ns}` is not a valid namespace name: 1–64 characters of a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit"
-            ),
-        )))
-    }
-}
-
-// ---- handlers ---------------------------------------------------------------
+// ---- what the routes do ------------------------------------------------------
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -333,30 +104,29 @@ pub struct NewAccount {
     pub admin: bool,
 }
 
-pub async fn post_account(
-    node: &Node,
-    headers: &HeaderMap,
-    body: NewAccount,
-) -> Result<serde_json::Value, ApiError> {
-    if !node.config.open_registration || body.admin {
-        let claims = authorize_private(
-            node,
-            headers,
-            Request::op(op::ACCOUNTS_CREATE),
-            "creating accounts",
-        )
-        .await?;
-        let is_admin = node
-            .store
-            .get_account(&claims.account)
-            .await?
-            .is_some_and(|a| a.admin);
-        if !is_admin {
-            return Err(denied(
-                "only the admin account can create accounts (self-registration is off)",
-            ));
-        }
+/// Whether creating this account needs the admin's private token (always,
+/// unless self-registration is on and it is not an admin account).
+pub fn needs_admin(node: &Node, body: &NewAccount) -> bool {
+    !node.config.open_registration || body.admin
+}
+
+/// Refuses a caller that is not the admin account.
+pub async fn require_admin(node: &Node, claims: &Claims) -> Result<(), ApiError> {
+    let is_admin = node
+        .store
+        .get_account(&claims.account)
+        .await?
+        .is_some_and(|a| a.admin);
+    if !is_admin {
+        return Err(denied(
+            "only the admin account can create accounts (self-registration is off)",
+        ));
     }
+    Ok(())
+}
+
+/// `POST /v1/accounts`, once the caller passed [`needs_admin`]'s check.
+pub async fn post_account(node: &Node, body: NewAccount) -> Result<serde_json::Value, ApiError> {
     let (account, minted) = create_account(node, &body.name, body.admin).await?;
     Ok(json!({
         "account": account.id,
@@ -427,16 +197,9 @@ fn parse_schedules(v: &serde_json::Value) -> Result<ScheduleLimits, ApiError> {
 
 pub async fn post_token(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     body: MintRequest,
 ) -> Result<Minted, ApiError> {
-    let claims = authorize_private(
-        node,
-        headers,
-        Request::op(op::TOKENS_MINT),
-        "minting tokens",
-    )
-    .await?;
     let mut namespaces = std::collections::BTreeMap::new();
     for (ns, mode) in body.namespaces {
         check_namespace_name(&ns)?;
@@ -479,7 +242,7 @@ pub async fn post_token(
         })
         .transpose()?;
     node.auth
-        .mint_public(&claims, &grant, expires)
+        .mint_public(claims, &grant, expires)
         .map_err(|e| ApiError(e.into()))
 }
 
@@ -493,16 +256,9 @@ pub struct RevokeRequest {
 /// (attenuated copies, and public tokens minted by a revoked private token).
 pub async fn post_revoke(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     body: RevokeRequest,
 ) -> Result<serde_json::Value, ApiError> {
-    let claims = authorize_private(
-        node,
-        headers,
-        Request::op(op::TOKENS_REVOKE),
-        "revoking tokens",
-    )
-    .await?;
     // The token to revoke must carry a valid signature and belong to the
     // same account; expired, narrowed or already revoked tokens qualify.
     let target = node
@@ -525,14 +281,7 @@ pub async fn post_revoke(
 /// derived from the old token goes with it (its attenuated copies, the
 /// public tokens it minted); the admin's `<data-dir>/admin.token` is
 /// rewritten.
-pub async fn post_rotate(node: &Node, headers: &HeaderMap) -> Result<serde_json::Value, ApiError> {
-    let claims = authorize_private(
-        node,
-        headers,
-        Request::op(op::TOKENS_ROTATE),
-        "rotating the private token",
-    )
-    .await?;
+pub async fn post_rotate(node: &Node, claims: &Claims) -> Result<serde_json::Value, ApiError> {
     let mut account = node
         .store
         .get_account(&claims.account)
@@ -613,7 +362,7 @@ pub async fn recover(data_dir: &Path, account: Option<&str>) -> anyhow::Result<(
     }
     let line = format!(
         "{} recovered account {} ({}): new private token lineage {}\n",
-        crate::invoke::now_rfc3339(),
+        now_rfc3339(),
         target.id,
         target.name,
         minted.revocation_id
@@ -640,24 +389,14 @@ async fn revoke_ids(node: &Node, ids: Vec<String>) -> Result<serde_json::Value, 
     Ok(json!({ "revoked": ids }))
 }
 
+/// `PUT /v1/namespaces/{ns}/whitelist` (`ns` checked, the caller's private
+/// token authorized by the handler).
 pub async fn put_whitelist(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     ns: &str,
     body: serde_json::Value,
 ) -> Result<serde_json::Value, ApiError> {
-    check_namespace_name(ns)?;
-    let claims = authorize_private(
-        node,
-        headers,
-        Request {
-            operation: op::WHITELIST_WRITE,
-            namespace: Some(ns),
-            ..Default::default()
-        },
-        "changing a whitelist",
-    )
-    .await?;
     let list = match &body {
         serde_json::Value::Array(a) => a.clone(),
         serde_json::Value::Object(o) => o
@@ -686,29 +425,12 @@ pub async fn put_whitelist(
     Ok(json!({ "namespace": ns, "functions": ids }))
 }
 
+/// `GET /v1/namespaces/{ns}/whitelist` (the caller authorized for `ns`).
 pub async fn get_whitelist(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     ns: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    check_namespace_name(ns)?;
-    let claims = authorize(
-        node,
-        headers,
-        Request {
-            operation: op::WHITELIST_READ,
-            namespace: Some(ns),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if let Some(g) = &claims.grant
-        && !g.namespaces.contains_key(ns)
-    {
-        return Err(denied(format!(
-            "this token has no access to namespace `{ns}`"
-        )));
-    }
     let ids = node
         .store
         .get_whitelist(&claims.account, ns)

@@ -13,8 +13,10 @@
 //! which lists them in `caused` and carries the alias, the total duration
 //! and fuel, and the step that failed.
 
-use crate::aliases::Alias;
-use crate::invoke::{self, InvokeRequest, InvokeResponse, Invoked, Origin, RunContext};
+use crate::caller::Token;
+use crate::clock::now_rfc3339;
+use crate::services::aliases::Alias;
+use crate::services::calls::{self, InvokeRequest, InvokeResponse, Origin, RunContext};
 use crate::{ApiError, Node};
 use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, OrbError};
 use serde_json::{Value, json};
@@ -22,7 +24,7 @@ use serde_json::{Value, json};
 /// The sequence a request names, if it names one by alias.
 pub(crate) async fn lookup(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     req: &InvokeRequest,
 ) -> Result<Option<Alias>, ApiError> {
     let Some(name) = req.function.as_deref() else {
@@ -31,13 +33,13 @@ pub(crate) async fn lookup(
     if req.component.is_some() || name.starts_with("sha256:") || FunctionId::looks_like_id(name) {
         return Ok(None);
     }
-    let Some(account) = crate::auth::account_hint(node, headers) else {
+    let Some(account) = crate::caller::account_hint(node, token) else {
         return Ok(None);
     };
     if !orb_core::valid_namespace_name(name) {
         return Ok(None);
     }
-    Ok(crate::aliases::get(node, &account, name)
+    Ok(crate::services::aliases::get(node, &account, name)
         .await?
         .filter(|a| !a.steps.is_empty()))
 }
@@ -45,10 +47,10 @@ pub(crate) async fn lookup(
 /// Runs a sequence for the caller; the answer of its last step.
 pub(crate) async fn run(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     req: InvokeRequest,
     seq: Alias,
-) -> Result<Invoked, ApiError> {
+) -> Result<InvokeResponse, ApiError> {
     if !req.export.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
@@ -64,9 +66,9 @@ pub(crate) async fn run(
             "a sequence runs synchronously; call it without `async` (queue its steps' functions one by one instead)",
         ));
     }
-    invoke::check_namespace_fields(&req, node.config.max_value_bytes)?;
+    calls::check_namespace_fields(&req, node.config.max_value_bytes)?;
     let id = uuid::Uuid::now_v7().to_string();
-    let start = invoke::now_rfc3339();
+    let start = now_rfc3339();
     let started = std::time::Instant::now();
     let mut params = req.params.clone();
     let mut caused = Vec::new();
@@ -90,15 +92,16 @@ pub(crate) async fn run(
             ..Default::default()
         };
         let ran = async {
-            let (p, ready) = invoke::prepare(node, headers, step_req).await?;
+            let (p, ready) = calls::prepare(node, token, step_req).await?;
             let ctx = RunContext {
+                token: Some(token.clone()),
                 origin: Origin {
                     cause: Some(id.clone()),
                     ..Default::default()
                 },
                 ..Default::default()
             };
-            let a = invoke::execute(node, &p, ready, ctx).await?;
+            let a = node.executor.run(node, &p, Some(ready), ctx).await?;
             node.store.put_activation(&a).await?;
             Ok::<_, ApiError>(a)
         }
@@ -166,13 +169,13 @@ pub(crate) async fn run(
     }
     match failure {
         Some(e) => Err(ApiError(e)),
-        None => Ok(Invoked::Done(InvokeResponse {
+        None => Ok(InvokeResponse {
             activation: id,
             function: last_function,
             result,
             duration_us: activation.duration_us,
             fuel,
-        })),
+        }),
     }
 }
 

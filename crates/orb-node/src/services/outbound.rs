@@ -13,8 +13,7 @@
 //!   an activation. The runtime injects it into matching outgoing requests
 //!   after the guest handed them over, so no function ever sees it.
 
-use crate::api::{json_body, read_body};
-use crate::auth::{self, Request, op};
+use crate::caller::{Claims, Request, op};
 use crate::{ApiError, Node};
 use anyhow::Context as _;
 use orb_core::{ErrorCode, FunctionId, HostPattern, OrbError};
@@ -51,7 +50,7 @@ impl SecretsKey {
             let mut b = vec![0u8; 32];
             rng.fill(&mut b)
                 .map_err(|_| anyhow::anyhow!("no randomness for the secrets key"))?;
-            auth::write_secret(&path, &hex::encode(&b))?;
+            crate::services::accounts::write_secret(&path, &hex::encode(&b))?;
             tracing::info!(path = %path.display(), "created the node's secrets key");
             b
         };
@@ -116,7 +115,7 @@ struct SecretRecord {
 /// Body of `PUT /v1/secrets/{name}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SecretBody {
+pub(crate) struct SecretBody {
     value: String,
     hosts: Vec<String>,
     header: String,
@@ -209,7 +208,7 @@ async fn load_secrets(node: &Node, account: &str) -> Result<Vec<SecretRecord>, A
 /// attenuation block (`orb token attenuate --host`).
 pub(crate) fn token_gate(
     node: &Node,
-    claims: &auth::Claims,
+    claims: &Claims,
     function: &FunctionId,
     namespace: Option<&str>,
 ) -> RequestGate {
@@ -277,18 +276,11 @@ pub(crate) async fn policy_for(
     })))
 }
 
-async fn put_outbound(
+pub(crate) async fn put_outbound(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    claims: &Claims,
     body: Policy,
 ) -> Result<Value, ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::OUTBOUND_WRITE),
-        "setting the outbound policy",
-    )
-    .await?;
     check_hosts(&body.hosts)?;
     let hosts: Vec<String> = body
         .hosts
@@ -306,14 +298,7 @@ async fn put_outbound(
     Ok(json!({ "hosts": policy.hosts }))
 }
 
-async fn get_outbound(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::OUTBOUND_READ),
-        "reading the outbound policy",
-    )
-    .await?;
+pub(crate) async fn get_outbound(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     Ok(json!({ "hosts": load_policy(node, &claims.account).await?.hosts }))
 }
 
@@ -327,19 +312,12 @@ fn describe(s: &SecretRecord) -> Value {
     })
 }
 
-async fn put_secret(
+pub(crate) async fn put_secret(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    claims: &Claims,
     name: &str,
     body: SecretBody,
 ) -> Result<(bool, Value), ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::SECRETS_WRITE),
-        "storing secrets",
-    )
-    .await?;
     check_name(name)?;
     if body.value.is_empty() || body.value.len() > MAX_SECRET_BYTES {
         return Err(invalid(format!(
@@ -353,7 +331,7 @@ async fn put_secret(
     }
     check_hosts(&body.hosts)?;
     let header = body.header.trim().to_ascii_lowercase();
-    if axum::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+    if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
         return Err(invalid(format!(
             "`header`: `{header}` is not a header name"
         )));
@@ -370,7 +348,7 @@ async fn put_secret(
         ));
     }
     // The formatted value must be a header value; say so without echoing it.
-    if axum::http::HeaderValue::from_str(&format.replacen("{}", &body.value, 1)).is_err() {
+    if http::HeaderValue::from_str(&format.replacen("{}", &body.value, 1)).is_err() {
         return Err(invalid(
             "the formatted secret is not a valid header value (visible ASCII, no line breaks)",
         ));
@@ -392,7 +370,7 @@ async fn put_secret(
             .collect(),
         header,
         format,
-        created_at: crate::invoke::now_rfc3339(),
+        created_at: crate::clock::now_rfc3339(),
         nonce,
         sealed,
     };
@@ -407,14 +385,7 @@ async fn put_secret(
     Ok((existing.is_none(), describe(&record)))
 }
 
-async fn list_secrets(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::SECRETS_READ),
-        "listing secrets",
-    )
-    .await?;
+pub(crate) async fn list_secrets(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let list: Vec<Value> = load_secrets(node, &claims.account)
         .await?
         .iter()
@@ -423,18 +394,11 @@ async fn list_secrets(node: &Node, headers: &axum::http::HeaderMap) -> Result<Va
     Ok(json!({ "secrets": list }))
 }
 
-async fn delete_secret(
+pub(crate) async fn delete_secret(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    claims: &Claims,
     name: &str,
 ) -> Result<(), ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::SECRETS_WRITE),
-        "deleting secrets",
-    )
-    .await?;
     check_name(name)?;
     let key = record_key(&claims.account, name);
     if node
@@ -456,55 +420,6 @@ async fn delete_secret(
         .await?;
     tracing::info!(account = %claims.account, secret = %name, "secret deleted");
     Ok(())
-}
-
-/// `/v1/outbound` and `/v1/secrets…`.
-pub(crate) fn routes() -> axum::Router<Arc<Node>> {
-    use axum::Json;
-    use axum::body::Body;
-    use axum::extract::{Path, State};
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::{IntoResponse, Response};
-    use axum::routing::{get, put};
-    type S = State<Arc<Node>>;
-
-    async fn put_o(State(n): S, h: HeaderMap, b: Body) -> Result<Json<Value>, ApiError> {
-        let body = json_body(&read_body(b, 256 << 10).await?)?;
-        Ok(Json(put_outbound(&n, &h, body).await?))
-    }
-    async fn get_o(State(n): S, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-        Ok(Json(get_outbound(&n, &h).await?))
-    }
-    async fn put_s(
-        State(n): S,
-        h: HeaderMap,
-        Path(name): Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        let body = json_body(&read_body(b, 64 << 10).await?)?;
-        let (created, v) = put_secret(&n, &h, &name, body).await?;
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok((status, Json(v)).into_response())
-    }
-    async fn list_s(State(n): S, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-        Ok(Json(list_secrets(&n, &h).await?))
-    }
-    async fn del_s(
-        State(n): S,
-        h: HeaderMap,
-        Path(name): Path<String>,
-    ) -> Result<StatusCode, ApiError> {
-        delete_secret(&n, &h, &name).await?;
-        Ok(StatusCode::NO_CONTENT)
-    }
-    axum::Router::new()
-        .route("/v1/outbound", put(put_o).get(get_o))
-        .route("/v1/secrets", get(list_s))
-        .route("/v1/secrets/{name}", put(put_s).delete(del_s))
 }
 
 #[cfg(test)]

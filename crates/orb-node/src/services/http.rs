@@ -23,33 +23,22 @@
 //! on a conflict the request runs again (its body is kept for that), so the
 //! client sees only the answer of the run that committed.
 
-use crate::auth::{self, Request, op};
-use crate::invoke::{not_found, now_rfc3339, parse_id};
+use crate::caller::{self, Claims, Request, Token, op};
+use crate::clock::now_rfc3339;
 use crate::metrics as m;
+use crate::services::functions::{not_found, parse_id};
 use crate::{ApiError, Node};
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, OrbError};
 use orb_runtime::{HTTP_EXPORT, HttpOutcome, HttpRequestOptions};
-use orb_store::RecordKind;
 use serde_json::{Value as Json, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// `ANY /http/{target}` and `ANY /http/{target}/{rest…}` (one catch-all
-/// route, so `/http/{target}/` is served too).
-pub(crate) async fn handle(State(node): State<Arc<Node>>, req: axum::extract::Request) -> Response {
-    match serve(&node, req).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
-    }
-}
-
 /// Who runs what for one request.
-struct Route {
+pub(crate) struct Route {
     account: String,
     function: FunctionId,
     alias: Option<String>,
@@ -60,19 +49,26 @@ struct Route {
     /// The namespace the alias binds, and who opens it: the caller's claims,
     /// or for an anonymous request the owner's account with no other
     /// namespace open ([`anonymous_claims`]).
-    namespace: Option<(String, auth::Claims)>,
+    namespace: Option<(String, Claims)>,
     /// The caller token's lineage (none for an anonymous request).
     lineage: Option<String>,
     /// The caller's claims (none for an anonymous request): checked again
     /// for each outbound request.
-    caller: Option<auth::Claims>,
+    caller: Option<Claims>,
+}
+
+impl Route {
+    /// Whether the request is anonymous (a public route, no token).
+    pub(crate) fn anonymous(&self) -> bool {
+        self.lineage.is_none()
+    }
 }
 
 /// The claims an anonymous request to a public alias runs its namespace
 /// access with: the owner's account, with a grant that names no other
 /// namespace (so only the bound one opens) and no token behind it.
-fn anonymous_claims(account: &str) -> auth::Claims {
-    auth::Claims {
+fn anonymous_claims(account: &str) -> Claims {
+    Claims {
         account: account.to_string(),
         kind: orb_auth::Kind::Public,
         grant: Some(orb_auth::Grant::default()),
@@ -99,40 +95,19 @@ fn alias_not_found(name: &str) -> ApiError {
     )
 }
 
-/// `/http/{target}{rest}` → (`target`, the path and query the guest sees).
-fn split(uri: &Uri) -> Result<(String, String), ApiError> {
-    let path = uri.path();
-    let after = path.strip_prefix("/http/").unwrap_or_default();
-    let (target, rest) = match after.find('/') {
-        Some(i) => (&after[..i], &after[i..]),
-        None => (after, "/"),
-    };
-    if target.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            "HTTP functions are served at /http/{alias-or-hash}/…",
-        ));
-    }
-    let rest = match uri.query() {
-        Some(q) => format!("{rest}?{q}"),
-        None => rest.to_string(),
-    };
-    Ok((target.to_string(), rest))
-}
-
 /// The token's call rules for `id`: op `invoke`, ownership, the grant's
 /// function list, and for a bound namespace the rules of a call naming it
 /// (a public token needs it in its grant, and the code on its whitelist).
 async fn authorize_call(
     node: &Node,
-    headers: &HeaderMap,
+    token: &Token,
     id: &FunctionId,
     namespace: Option<&str>,
-) -> Result<auth::Claims, ApiError> {
+) -> Result<Claims, ApiError> {
     let text = id.to_string();
-    let claims = auth::authorize(
+    let claims = caller::authorize(
         node,
-        headers,
+        token,
         Request {
             operation: op::INVOKE,
             function: Some(&text),
@@ -143,14 +118,17 @@ async fn authorize_call(
     if !node.store.owns(&claims.account, id).await? {
         return Err(not_found(id));
     }
-    auth::check_call(node, &claims, id, namespace, false).await?;
+    caller::check_call(node, &claims, id, namespace, false).await?;
     Ok(claims)
 }
 
-async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, ApiError> {
+/// Who runs what for a request to `/http/{target}` with `token`: a hash or
+/// an alias of the token's account (the token's call rules), or else a
+/// public alias of that name (no token needed).
+pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Route, ApiError> {
     if is_hash(target) {
         let id = parse_id(target)?;
-        let claims = authorize_call(node, headers, &id, None).await?;
+        let claims = authorize_call(node, token, &id, None).await?;
         return Ok(Route {
             account: claims.account.clone(),
             function: id,
@@ -161,17 +139,17 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             caller: Some(claims),
         });
     }
-    let has_token = headers.contains_key(header::AUTHORIZATION);
+    let has_token = token.sent();
     if has_token {
         // A token that is sent must be valid, public route or not.
-        let Some(account) = auth::account_hint(node, headers) else {
-            auth::verify(node, headers, Request::default())?;
+        let Some(account) = caller::account_hint(node, token) else {
+            caller::verify(node, token, Request::default())?;
             return Err(alias_not_found(target));
         };
-        if let Some(alias) = crate::aliases::get(node, &account, target).await? {
+        if let Some(alias) = crate::services::aliases::get(node, &account, target).await? {
             let function = alias_function(&alias)?;
             let ns = alias.namespace.as_deref();
-            let claims = authorize_call(node, headers, &function, ns).await?;
+            let claims = authorize_call(node, token, &function, ns).await?;
             return Ok(Route {
                 account: claims.account.clone(),
                 function,
@@ -183,8 +161,8 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
             });
         }
     }
-    if let Some(account) = public_owner(node, target).await?
-        && let Some(alias) = crate::aliases::get(node, &account, target).await?
+    if let Some(account) = crate::services::aliases::public_owner(node, target).await?
+        && let Some(alias) = crate::services::aliases::get(node, &account, target).await?
         && alias.public
     {
         let function = alias_function(&alias)?;
@@ -210,7 +188,7 @@ async fn route(node: &Node, headers: &HeaderMap, target: &str) -> Result<Route, 
 }
 
 /// The function an alias names; a sequence is not an HTTP function.
-fn alias_function(alias: &crate::aliases::Alias) -> Result<FunctionId, ApiError> {
+fn alias_function(alias: &crate::services::aliases::Alias) -> Result<FunctionId, ApiError> {
     alias.function.clone().ok_or_else(|| {
         ApiError(
             OrbError::new(
@@ -223,85 +201,6 @@ fn alias_function(alias: &crate::aliases::Alias) -> Result<FunctionId, ApiError>
             .with_details(json!({ "alias": alias.name })),
         )
     })
-}
-
-async fn public_owner(node: &Node, name: &str) -> Result<Option<String>, ApiError> {
-    Ok(node
-        .store
-        .get_record(RecordKind::PublicRoute, name)
-        .await?
-        .and_then(|b| String::from_utf8(b).ok()))
-}
-
-/// Serializes changes of the public-route index (names are unique node-wide).
-static PUBLIC_ROUTES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Called before an alias is stored: a public alias claims its name in the
-/// node-wide index (409 `public_route_taken` when another account serves a
-/// public route of that name), a private one releases it. Hold the returned
-/// guard until the alias is stored.
-pub(crate) async fn claim_public_route(
-    node: &Node,
-    account: &str,
-    alias: &crate::aliases::Alias,
-) -> Result<tokio::sync::MutexGuard<'static, ()>, ApiError> {
-    let guard = PUBLIC_ROUTES.lock().await;
-    let name = &alias.name;
-    let owner = public_owner(node, name).await?;
-    if !alias.public {
-        if owner.as_deref() == Some(account) {
-            remove_index(node, name).await?;
-        }
-        return Ok(guard);
-    }
-    match owner {
-        Some(o) if o == account => return Ok(guard),
-        Some(o) => {
-            let held = crate::aliases::get(node, &o, name)
-                .await?
-                .is_some_and(|a| a.public);
-            if held {
-                return Err(ApiError(
-                    OrbError::new(
-                        ErrorCode::PublicRouteTaken,
-                        format!(
-                            "another account already serves a public HTTP route `/http/{name}`; pick another alias name"
-                        ),
-                    )
-                    .with_details(json!({ "alias": name })),
-                ));
-            }
-        }
-        None => {}
-    }
-    node.store
-        .put_records(vec![(
-            RecordKind::PublicRoute,
-            name.clone(),
-            Some(account.as_bytes().to_vec()),
-        )])
-        .await?;
-    Ok(guard)
-}
-
-/// Called when an alias is deleted: frees its public route name.
-pub(crate) async fn release_public_route(
-    node: &Node,
-    account: &str,
-    name: &str,
-) -> Result<(), ApiError> {
-    let _guard = PUBLIC_ROUTES.lock().await;
-    if public_owner(node, name).await?.as_deref() == Some(account) {
-        remove_index(node, name).await?;
-    }
-    Ok(())
-}
-
-async fn remove_index(node: &Node, name: &str) -> Result<(), ApiError> {
-    node.store
-        .put_records(vec![(RecordKind::PublicRoute, name.to_string(), None)])
-        .await?;
-    Ok(())
 }
 
 /// HTTP requests whose guest is still running (it may outlive the response
@@ -365,38 +264,16 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
-async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response, ApiError> {
-    if node.shutting_down.load(Ordering::SeqCst) {
-        return Err(ApiError::new(
-            ErrorCode::ShuttingDown,
-            "the node is shutting down; retry on another node",
-        ));
-    }
-    let (target, rest) = split(req.uri())?;
-    let route = route(node, req.headers(), &target).await?;
-    if route.lineage.is_none()
-        && let Some(limiter) = &node.public_limiter
-    {
-        // Anonymous: a bucket per route and client address.
-        let addr = req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-        if let Err(orb_auth::AuthError::RateLimited { retry_after_secs }) =
-            limiter.check(&target, addr)
-        {
-            return Err(ApiError(
-                OrbError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "too many requests to public route `{target}` from your address; retry in {retry_after_secs} s"
-                    ),
-                )
-                .with_details(json!({ "retry_after": retry_after_secs })),
-            ));
-        }
-    }
-    let f = crate::invoke::load(node, &route.function).await?;
+/// Serves one request to `/http/{target}{rest}` for `route` (the handler
+/// checked the node is up, found the route and applied the anonymous rate).
+pub(crate) async fn serve(
+    node: &Arc<Node>,
+    route: Route,
+    target: &str,
+    rest: String,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let f = crate::services::functions::load(node, &route.function).await?;
     if !f.is_http() {
         return Err(ApiError(
             OrbError::new(
@@ -449,7 +326,7 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
     let request = axum::http::Request::from_parts(parts, body);
 
     let gate = route.caller.as_ref().map(|c| {
-        crate::outbound::token_gate(
+        crate::services::outbound::token_gate(
             node,
             c,
             &route.function,
@@ -457,7 +334,8 @@ async fn serve(node: &Arc<Node>, req: axum::extract::Request) -> Result<Response
         )
     });
     let outbound =
-        crate::outbound::policy_for(node, &route.account, route.grant.as_ref(), gate).await?;
+        crate::services::outbound::policy_for(node, &route.account, route.grant.as_ref(), gate)
+            .await?;
     let opts = HttpRequestOptions {
         limits: None,
         max_request_bytes: cap,
@@ -514,7 +392,7 @@ async fn serve_transaction(
     method: &str,
     rest: &str,
 ) -> Result<Response, ApiError> {
-    use crate::invoke::{Gate, MAX_ATTEMPTS, NsGate};
+    use crate::services::calls::{Gate, MAX_ATTEMPTS, NsGate};
     let (ns, claims) = route.namespace.as_ref().expect("bound namespace");
     let (parts, body) = request.into_parts();
     let cap = opts.max_request_bytes;
@@ -522,7 +400,7 @@ async fn serve_transaction(
         Ok(b) => b,
         Err(_) => return Err(too_large(cap)),
     };
-    opts.kv = Some(crate::invoke::kv_access(
+    opts.kv = Some(crate::services::calls::kv_access(
         node,
         claims,
         &route.function,
@@ -564,7 +442,9 @@ async fn serve_transaction(
             .into_iter()
             .filter(|(_, t)| !t.is_empty())
             .collect();
-        match crate::invoke::commit_parts(node, &route.account, parts, Vec::new(), &[]).await? {
+        match crate::services::calls::commit_parts(node, &route.account, parts, Vec::new(), &[])
+            .await?
+        {
             Ok(true) => break (Some(response), outcome),
             Err(over_quota) => {
                 outcome.error = Some(over_quota.0);
@@ -623,7 +503,7 @@ fn activation(
         r.insert("method".into(), Json::String(method.to_string()));
         r.insert("path".into(), Json::String(path.to_string()));
     }
-    let error = crate::invoke::finished(out.error, &route.function, &id, out.duration);
+    let error = crate::services::calls::finished(out.error, &route.function, &id, out.duration);
     Activation {
         id,
         account: route.account.clone(),

@@ -22,8 +22,9 @@
 //! node crashes is not replayed. A rule whose `write_to` falls under its own
 //! trigger's prefix is refused (it would fire itself forever).
 
-use crate::auth::{self, Request, op};
-use crate::invoke::{self, InvokeRequest, Origin, Prepared, now_rfc3339};
+use crate::caller::{self, Claims, Token};
+use crate::clock::now_rfc3339;
+use crate::services::calls::{self, InvokeRequest, Origin, Prepared};
 use crate::{ApiError, Node};
 use orb_core::{Activation, ActivationStatus, ErrorCode, OrbError};
 use orb_store::RecordKind;
@@ -245,25 +246,9 @@ async fn rules_of(node: &Node, account: &str) -> Result<Vec<Rule>, ApiError> {
     Ok(out)
 }
 
-async fn owner(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    what: &str,
-) -> Result<String, ApiError> {
-    let req = Request::op(op::TRIGGERS_WRITE);
-    Ok(auth::authorize_private(node, headers, req, what)
-        .await?
-        .account)
-}
-
-async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<auth::Claims, ApiError> {
-    let req = Request::op(op::TRIGGERS_READ);
-    auth::authorize(node, headers, req).await
-}
-
 /// A public token sees the triggers its grant's `triggers` lists (those it
 /// may fire), and no rules: rules carry the developer's calls.
-fn sees_trigger(claims: &auth::Claims, name: &str) -> bool {
+fn sees_trigger(claims: &Claims, name: &str) -> bool {
     claims
         .grant
         .as_ref()
@@ -289,21 +274,20 @@ pub(crate) async fn load(node: &Node) {
 /// `PUT /v1/triggers/{name}`: creates or replaces; `true` when created.
 pub(crate) async fn put_trigger(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    account: &str,
     name: &str,
     body: TriggerRequest,
 ) -> Result<(bool, Value), ApiError> {
-    let account = owner(node, headers, "creating triggers").await?;
     check_name("trigger", name)?;
     if let Some(ns) = &body.namespace {
-        auth::check_namespace_name(ns)?;
+        caller::check_namespace_name(ns)?;
     } else if body.prefix.is_some() {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
             "`prefix` needs a `namespace`: the trigger fires on changes to keys under the prefix in that namespace",
         ));
     }
-    let existing = get_trigger(node, &account, name).await?;
+    let existing = get_trigger(node, account, name).await?;
     let t = Trigger {
         name: name.to_string(),
         namespace: body.namespace,
@@ -316,11 +300,11 @@ pub(crate) async fn put_trigger(
     node.store
         .put_records(vec![(
             RecordKind::Trigger,
-            key(&account, name),
+            key(account, name),
             Some(serde_json::to_vec(&t).expect("serialisable")),
         )])
         .await?;
-    node.triggers.set(&account, &t);
+    node.triggers.set(account, &t);
     tracing::info!(trigger = name, namespace = ?t.namespace, "trigger set");
     Ok((
         existing.is_none(),
@@ -328,11 +312,7 @@ pub(crate) async fn put_trigger(
     ))
 }
 
-pub(crate) async fn list_triggers(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-) -> Result<Value, ApiError> {
-    let claims = reader(node, headers).await?;
+pub(crate) async fn list_triggers(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for (_, bytes) in node
         .store
@@ -340,7 +320,7 @@ pub(crate) async fn list_triggers(
         .await?
     {
         if let Ok(t) = serde_json::from_slice::<Trigger>(&bytes)
-            && sees_trigger(&claims, &t.name)
+            && sees_trigger(claims, &t.name)
         {
             out.push(t);
         }
@@ -351,14 +331,13 @@ pub(crate) async fn list_triggers(
 /// `GET /v1/triggers/{name}`: the trigger and its rules.
 pub(crate) async fn show_trigger(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    claims: &Claims,
     name: &str,
 ) -> Result<Value, ApiError> {
-    let claims = reader(node, headers).await?;
     let account = claims.account.clone();
     let t = get_trigger(node, &account, name)
         .await?
-        .filter(|_| sees_trigger(&claims, name))
+        .filter(|_| sees_trigger(claims, name))
         .ok_or_else(|| trigger_not_found(name))?;
     let rules: Vec<Value> = rules_of(node, &account)
         .await?
@@ -374,40 +353,41 @@ pub(crate) async fn show_trigger(
 /// `DELETE /v1/triggers/{name}`: the trigger and its rules.
 pub(crate) async fn delete_trigger(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    account: &str,
     name: &str,
 ) -> Result<Value, ApiError> {
-    let account = owner(node, headers, "deleting triggers").await?;
-    if get_trigger(node, &account, name).await?.is_none() {
+    if get_trigger(node, account, name).await?.is_none() {
         return Err(trigger_not_found(name));
     }
-    let rules: Vec<String> = rules_of(node, &account)
+    let rules: Vec<String> = rules_of(node, account)
         .await?
         .into_iter()
         .filter(|r| r.spec.trigger == name)
         .map(|r| r.name)
         .collect();
-    let mut changes = vec![(RecordKind::Trigger, key(&account, name), None)];
+    let mut changes = vec![(RecordKind::Trigger, key(account, name), None)];
     changes.extend(
         rules
             .iter()
-            .map(|r| (RecordKind::Rule, key(&account, r), None)),
+            .map(|r| (RecordKind::Rule, key(account, r), None)),
     );
     node.store.put_records(changes).await?;
-    node.triggers.remove(&account, name);
+    node.triggers.remove(account, name);
     Ok(json!({ "deleted": name, "rules_deleted": rules }))
 }
 
-/// `PUT /v1/rules/{name}`: creates or replaces; `true` when created.
+/// `PUT /v1/rules/{name}`: creates or replaces; `true` when created. The
+/// rule's call is checked like a call of the caller's `token` (of the
+/// private token that owns `account`).
 pub(crate) async fn put_rule(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
+    account: &str,
     name: &str,
     spec: RuleRequest,
 ) -> Result<(bool, Value), ApiError> {
-    let account = owner(node, headers, "creating rules").await?;
     check_name("rule", name)?;
-    let trigger = get_trigger(node, &account, &spec.trigger)
+    let trigger = get_trigger(node, account, &spec.trigger)
         .await?
         .ok_or_else(|| trigger_not_found(&spec.trigger))?;
     if let (Some(tns), Some(ns), Some(k)) = (&trigger.namespace, &spec.namespace, &spec.write_to)
@@ -431,8 +411,8 @@ pub(crate) async fn put_rule(
         write_to: spec.write_to.clone(),
         ..Default::default()
     };
-    let call = invoke::prepare_target(node, headers, req).await?;
-    let f = invoke::check_access(node, &call).await?;
+    let call = calls::prepare_target(node, token, req).await?;
+    let f = calls::check_access(node, &call).await?;
     let names = f.param_names(&spec.export)?;
     if let Some(unknown) = spec.params.keys().find(|k| !names.contains(k)) {
         return Err(ApiError(
@@ -449,7 +429,7 @@ pub(crate) async fn put_rule(
     }
     let existing = node
         .store
-        .get_record(RecordKind::Rule, &key(&account, name))
+        .get_record(RecordKind::Rule, &key(account, name))
         .await?;
     let rule = Rule {
         name: name.to_string(),
@@ -460,7 +440,7 @@ pub(crate) async fn put_rule(
     node.store
         .put_records(vec![(
             RecordKind::Rule,
-            key(&account, name),
+            key(account, name),
             Some(serde_json::to_vec(&rule).expect("serialisable")),
         )])
         .await?;
@@ -468,11 +448,7 @@ pub(crate) async fn put_rule(
     Ok((existing.is_none(), rule.public()))
 }
 
-pub(crate) async fn list_rules(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-) -> Result<Value, ApiError> {
-    let claims = reader(node, headers).await?;
+pub(crate) async fn list_rules(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let rules: Vec<Value> = rules_of(node, &claims.account)
         .await?
         .iter()
@@ -482,12 +458,7 @@ pub(crate) async fn list_rules(
     Ok(json!({ "rules": rules }))
 }
 
-pub(crate) async fn show_rule(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    name: &str,
-) -> Result<Value, ApiError> {
-    let claims = reader(node, headers).await?;
+pub(crate) async fn show_rule(node: &Node, claims: &Claims, name: &str) -> Result<Value, ApiError> {
     match node
         .store
         .get_record(RecordKind::Rule, &key(&claims.account, name))
@@ -499,13 +470,8 @@ pub(crate) async fn show_rule(
     }
 }
 
-pub(crate) async fn delete_rule(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    name: &str,
-) -> Result<(), ApiError> {
-    let account = owner(node, headers, "deleting rules").await?;
-    let k = key(&account, name);
+pub(crate) async fn delete_rule(node: &Node, account: &str, name: &str) -> Result<(), ApiError> {
+    let k = key(account, name);
     if node.store.get_record(RecordKind::Rule, &k).await?.is_none() {
         return Err(rule_not_found(name));
     }
@@ -515,22 +481,14 @@ pub(crate) async fn delete_rule(
     Ok(())
 }
 
-/// `POST /v1/triggers/{name}`: fires with the body as payload. A public
-/// token needs the trigger in its grant's `triggers`.
+/// `POST /v1/triggers/{name}`: fires with the body as payload (the caller
+/// may fire it: a public token needs it in its grant's `triggers`).
 pub(crate) async fn fire_api(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    claims: &Claims,
     name: &str,
     payload: Value,
 ) -> Result<Value, ApiError> {
-    let claims = auth::authorize(node, headers, Request::op(op::TRIGGERS_FIRE)).await?;
-    if let Some(g) = &claims.grant
-        && !g.triggers.iter().any(|t| t == name)
-    {
-        return Err(auth::denied(format!(
-            "this token may not fire trigger `{name}` (its grant's `triggers` does not list it)"
-        )));
-    }
     let payload = match payload {
         Value::Null => Value::Object(Map::new()),
         Value::Object(o) => Value::Object(o),
@@ -626,10 +584,11 @@ async fn start_rule(
 ) -> Result<String, ApiError> {
     let mut call = rule.call.clone();
     if let Some(alias) = &call.alias {
-        call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
+        call.function =
+            crate::services::aliases::resolve(node, &call.claims.account, alias).await?;
         call.req.function = Some(call.function.to_string());
     }
-    let f = invoke::check_access(node, &call).await?;
+    let f = calls::check_access(node, &call).await?;
     let names = f.param_names(&call.req.export)?;
     let mut params = Map::new();
     if let Value::Object(o) = payload {
@@ -645,7 +604,7 @@ async fn start_rule(
     call.req.params = Value::Object(params);
     // Refused here (listed in the firing) rather than failing in the queue.
     f.check_params(&call.req.export, &call.req.params)?;
-    crate::queue::enqueue_with(
+    crate::services::queue::enqueue_with(
         node,
         call,
         Origin {
@@ -660,7 +619,8 @@ async fn start_rule(
 }
 
 /// Changes waiting to fire their namespace triggers, in commit order.
-pub(crate) type Changes = tokio::sync::mpsc::UnboundedReceiver<Arc<crate::kv::Change>>;
+pub(crate) type Changes =
+    tokio::sync::mpsc::UnboundedReceiver<Arc<crate::services::namespaces::Change>>;
 
 /// Fires the namespace triggers on committed changes until shutdown starts,
 /// then hands the channel back for [`fire_pending`]. The channel exists from
@@ -685,7 +645,7 @@ pub(crate) async fn fire_pending(node: &Node, mut rx: Changes) {
     }
 }
 
-async fn fire_change(node: &Node, change: &crate::kv::Change) {
+async fn fire_change(node: &Node, change: &crate::services::namespaces::Change) {
     metrics::gauge!(crate::metrics::TRIGGER_BACKLOG).decrement(1.0);
     let names = node
         .triggers
@@ -714,83 +674,4 @@ async fn fire_change(node: &Node, change: &crate::kv::Change) {
             tracing::warn!(trigger = %name, error = %e.0.message, "namespace trigger failed to fire");
         }
     }
-}
-
-/// `/v1/triggers…` and `/v1/rules…`.
-pub(crate) fn routes() -> axum::Router<Arc<Node>> {
-    use crate::api::{json_body, read_body};
-    use axum::Json;
-    use axum::body::Body;
-    use axum::extract::{Path, State};
-    use axum::http::{HeaderMap, StatusCode};
-    use axum::response::{IntoResponse, Response};
-    use axum::routing::get;
-    type S = State<Arc<Node>>;
-    type H = HeaderMap;
-
-    fn created(created: bool, v: Value) -> Response {
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        (status, Json(v)).into_response()
-    }
-    async fn put_t(
-        State(n): S,
-        h: H,
-        Path(name): Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        let body = json_body(&read_body(b, 64 << 10).await?)?;
-        let (c, v) = put_trigger(&n, &h, &name, body).await?;
-        Ok(created(c, v))
-    }
-    async fn fire_t(
-        State(n): S,
-        h: H,
-        Path(name): Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        let payload = json_body(&read_body(b, n.config.max_value_bytes as u64).await?)?;
-        let v = fire_api(&n, &h, &name, payload).await?;
-        Ok((StatusCode::ACCEPTED, Json(v)).into_response())
-    }
-    async fn show_t(State(n): S, h: H, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-        Ok(Json(show_trigger(&n, &h, &name).await?))
-    }
-    async fn del_t(State(n): S, h: H, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-        Ok(Json(delete_trigger(&n, &h, &name).await?))
-    }
-    async fn list_t(State(n): S, h: H) -> Result<Json<Value>, ApiError> {
-        Ok(Json(list_triggers(&n, &h).await?))
-    }
-    async fn put_r(
-        State(n): S,
-        h: H,
-        Path(name): Path<String>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        let body = json_body(&read_body(b, 1 << 20).await?)?;
-        let (c, v) = put_rule(&n, &h, &name, body).await?;
-        Ok(created(c, v))
-    }
-    async fn show_r(State(n): S, h: H, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-        Ok(Json(show_rule(&n, &h, &name).await?))
-    }
-    async fn del_r(State(n): S, h: H, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-        delete_rule(&n, &h, &name).await?;
-        Ok(StatusCode::NO_CONTENT)
-    }
-    async fn list_r(State(n): S, h: H) -> Result<Json<Value>, ApiError> {
-        Ok(Json(list_rules(&n, &h).await?))
-    }
-    axum::Router::new()
-        .route("/v1/triggers", get(list_t))
-        .route(
-            "/v1/triggers/{name}",
-            get(show_t).put(put_t).post(fire_t).delete(del_t),
-        )
-        .route("/v1/rules", get(list_r))
-        .route("/v1/rules/{name}", get(show_r).put(put_r).delete(del_r))
 }

@@ -15,7 +15,8 @@
 //! Concurrency is bounded node-wide (`async_workers`) and per account
 //! (`async_per_account`).
 
-use crate::invoke::{Origin, Prepared, RunContext, check_prepared, execute, now_rfc3339};
+use crate::clock::now_rfc3339;
+use crate::services::calls::{Origin, Prepared, RunContext};
 use crate::{ApiError, Node};
 use orb_core::{Activation, ActivationStatus, ErrorCode, OrbError};
 use orb_store::RecordKind;
@@ -327,11 +328,9 @@ async fn run_job(node: &Node, id: &str, mut job: Job) {
         attempts: job.attempts,
         origin: job.origin.clone(),
         kappa: None,
+        token: None,
     };
-    let outcome = match check_prepared(node, &job.call).await {
-        Ok(ready) => execute(node, &job.call, ready, ctx).await,
-        Err(e) => Err(e),
-    };
+    let outcome = node.executor.run(node, &job.call, None, ctx).await;
     let (activation, retryable) = match outcome {
         Ok(a) => {
             let retryable = a.error.is_some();
@@ -434,7 +433,7 @@ pub(crate) async fn wait_final(node: &Node, id: &str, wait: Duration) {
 /// `GET /v1/dead-letters`.
 pub(crate) async fn dead_letters(
     node: &Node,
-    claims: &crate::auth::Claims,
+    claims: &crate::caller::Claims,
 ) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for (_, bytes) in node
@@ -443,7 +442,7 @@ pub(crate) async fn dead_letters(
         .await?
     {
         if let Ok(d) = serde_json::from_slice::<DeadLetter>(&bytes)
-            && crate::auth::sees(claims, d.lineage.as_deref())
+            && crate::caller::sees(claims, d.lineage.as_deref())
         {
             out.push(d);
         }
@@ -454,7 +453,7 @@ pub(crate) async fn dead_letters(
 /// `DELETE /v1/dead-letters/{id}`: `false` when there is none.
 pub(crate) async fn forget_dead_letter(
     node: &Node,
-    claims: &crate::auth::Claims,
+    claims: &crate::caller::Claims,
     id: &str,
 ) -> Result<bool, ApiError> {
     let key = format!("{}/{id}", claims.account);
@@ -463,7 +462,7 @@ pub(crate) async fn forget_dead_letter(
         .get_record(RecordKind::DeadLetter, &key)
         .await?
         .and_then(|b| serde_json::from_slice::<DeadLetter>(&b).ok())
-        .is_some_and(|d| crate::auth::sees(claims, d.lineage.as_deref()));
+        .is_some_and(|d| crate::caller::sees(claims, d.lineage.as_deref()));
     if !visible {
         return Ok(false);
     }

@@ -1,17 +1,21 @@
 //! The call pipeline: resolve → load (memory, disk cache, compile) → check
-//! parameters → run → record the activation.
+//! parameters → run → record the activation. `prepare` checks a call (the
+//! caller's token for the function it names), `execute` runs it here and
+//! commits what it did to its namespaces.
 
+use crate::caller::{self, Token};
+use crate::clock::now_rfc3339;
 use crate::metrics as m;
-use crate::{ApiError, Node, auth};
+use crate::services::functions::{deploy, load, not_found, parse_id};
+use crate::{ApiError, Node};
 use base64::Engine as _;
 use bytes::Bytes;
-use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, FunctionInfo, OrbError};
-use orb_runtime::{CacheSource, CallRequest, LoadedFunction};
+use orb_core::{Activation, ActivationStatus, ErrorCode, FunctionId, OrbError};
+use orb_runtime::{CallRequest, LoadedFunction};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime};
 
 /// Body of `POST /v1/invoke`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -64,130 +68,6 @@ pub struct InvokeResponse {
     pub result: Json,
     pub duration_us: u64,
     pub fuel: u64,
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-pub(crate) fn parse_id(s: &str) -> Result<FunctionId, ApiError> {
-    s.parse::<FunctionId>().map_err(|_| {
-        ApiError(
-            OrbError::new(
-                ErrorCode::FunctionNotFound,
-                format!(
-                    "no function `{s}`: functions are named by their hash, `sha256:` and 64 hex \
-                     digits (`orb hash FILE` prints it)"
-                ),
-            )
-            .with_details(json!({ "function": s })),
-        )
-    })
-}
-
-pub(crate) fn not_found(id: &FunctionId) -> ApiError {
-    ApiError(
-        OrbError::new(
-            ErrorCode::FunctionNotFound,
-            format!("no function {id} on this node; upload it (POST /v1/functions) and retry"),
-        )
-        .with_details(json!({ "function": id.to_string() })),
-    )
-}
-
-fn record_cache(source: CacheSource) {
-    match source {
-        CacheSource::Memory => metrics::counter!(m::CACHE_HITS, "source" => "memory").increment(1),
-        CacheSource::Disk => metrics::counter!(m::CACHE_HITS, "source" => "disk").increment(1),
-        CacheSource::Compiled => metrics::counter!(m::CACHE_MISSES).increment(1),
-    }
-}
-
-/// Validates, compiles (or loads the cached artifact) and stores a component.
-/// Returns its info and whether it was new.
-pub(crate) async fn deploy(
-    node: &Node,
-    account: &str,
-    bytes: Bytes,
-) -> Result<(FunctionInfo, bool), ApiError> {
-    let max = node.config.max_component_bytes;
-    if bytes.len() as u64 > max {
-        return Err(too_large(bytes.len() as u64, max));
-    }
-    let id = FunctionId::of(&bytes);
-    if let Some(mut info) = node.store.function_info(&id).await? {
-        // Stored once; this account now owns it too.
-        info.created_at = now_rfc3339();
-        let created = node.store.put_function(account, &info, bytes).await?;
-        return Ok((info, created));
-    }
-    let rt = node.runtime.clone();
-    let (id2, b2) = (id.clone(), bytes.clone());
-    let started = Instant::now();
-    let (loaded, source) = tokio::task::spawn_blocking(move || rt.load(&id2, &b2))
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("compile task failed: {e}")))??;
-    record_cache(source);
-    if source == CacheSource::Compiled {
-        metrics::histogram!(m::COMPILE_SECONDS).record(started.elapsed().as_secs_f64());
-    }
-    let info = FunctionInfo {
-        hash: id,
-        size: bytes.len() as u64,
-        exports: loaded.exports(),
-        created_at: now_rfc3339(),
-    };
-    let created = node.store.put_function(account, &info, bytes).await?;
-    metrics::counter!(m::FUNCTIONS_STORED).increment(u64::from(created));
-    tracing::info!(function = %info.hash, size = info.size, "function stored");
-    Ok((info, created))
-}
-
-pub(crate) fn too_large(size: u64, max: u64) -> ApiError {
-    ApiError(
-        OrbError::new(
-            ErrorCode::TooLarge,
-            format!("the body is {size} bytes; the limit is {max} bytes (max_component_bytes)"),
-        )
-        .with_details(json!({ "limit": max })),
-    )
-}
-
-/// Finds a function in memory, in the compile cache or in the store.
-pub(crate) async fn load(node: &Node, id: &FunctionId) -> Result<Arc<LoadedFunction>, ApiError> {
-    if let Some(f) = node.runtime.get_loaded(id) {
-        record_cache(CacheSource::Memory);
-        return Ok(f);
-    }
-    // Known to this node at all?
-    if node.store.function_info(id).await?.is_none() {
-        return Err(not_found(id));
-    }
-    let rt = node.runtime.clone();
-    let id2 = id.clone();
-    if let Some((f, source)) = tokio::task::spawn_blocking(move || rt.load_cached(&id2))
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("load task failed: {e}")))?
-    {
-        record_cache(source);
-        return Ok(f);
-    }
-    let bytes = node
-        .store
-        .function_bytes(id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    let rt = node.runtime.clone();
-    let id2 = id.clone();
-    let started = Instant::now();
-    let (f, source) = tokio::task::spawn_blocking(move || rt.load(&id2, &bytes))
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("compile task failed: {e}")))??;
-    record_cache(source);
-    if source == CacheSource::Compiled {
-        metrics::histogram!(m::COMPILE_SECONDS).record(started.elapsed().as_secs_f64());
-    }
-    Ok(f)
 }
 
 fn globals_to_config(globals: &Map<String, Json>) -> Vec<(String, String)> {
@@ -254,7 +134,7 @@ pub(crate) const MAX_ATTEMPTS: u32 = 5;
 /// The guest's view of the call's namespace, with `set` applied first.
 fn namespace_access(
     node: &Node,
-    claims: &auth::Claims,
+    claims: &caller::Claims,
     function: &FunctionId,
     ns: &str,
     req: &InvokeRequest,
@@ -274,7 +154,7 @@ fn namespace_access(
 /// `r` cannot write, `w` cannot read.
 pub(crate) fn kv_access(
     node: &Node,
-    claims: &auth::Claims,
+    claims: &caller::Claims,
     function: &FunctionId,
     ns: &str,
     preset: std::collections::BTreeMap<String, Vec<u8>>,
@@ -300,7 +180,7 @@ pub(crate) fn kv_access(
 struct NodeKv {
     store: Arc<dyn orb_store::Store>,
     auth: Arc<orb_auth::Authority>,
-    claims: auth::Claims,
+    claims: caller::Claims,
     function: FunctionId,
 }
 
@@ -335,8 +215,8 @@ impl orb_runtime::KvBackend for NodeKv {
     /// valid (not revoked, not expired).
     async fn may_open(&self, namespace: &str) -> Option<orb_runtime::BucketAccess> {
         let function = self.function.to_string();
-        let req = auth::Request {
-            operation: auth::op::INVOKE,
+        let req = caller::Request {
+            operation: caller::op::INVOKE,
             function: Some(&function),
             namespace: Some(namespace),
         };
@@ -428,11 +308,11 @@ pub(crate) async fn commit_parts(
     {
         orb_store::Commit::Done => {
             for (ns, writes) in announce {
-                crate::kv::publish(node, account, &ns, &writes, cause_triggers);
+                crate::services::namespaces::publish(node, account, &ns, &writes, cause_triggers);
             }
             Ok(Ok(true))
         }
-        orb_store::Commit::OverQuota(q) => Ok(Err(crate::kv::over_quota(q))),
+        orb_store::Commit::OverQuota(q) => Ok(Err(crate::services::namespaces::over_quota(q))),
         orb_store::Commit::Conflict => Ok(Ok(false)),
     }
 }
@@ -441,7 +321,7 @@ pub(crate) async fn commit_parts(
 /// Serialized as is into the async queue and into schedules.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Prepared {
-    pub claims: auth::Claims,
+    pub claims: caller::Claims,
     pub function: FunctionId,
     /// The alias the caller named, if any.
     #[serde(default)]
@@ -454,10 +334,10 @@ pub(crate) struct Prepared {
 /// token, ownership, whitelist, the export and its parameters.
 pub(crate) async fn prepare(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     req: InvokeRequest,
 ) -> Result<(Prepared, Ready), ApiError> {
-    let prepared = prepare_target(node, headers, req).await?;
+    let prepared = prepare_target(node, token, req).await?;
     let ready = check_prepared(node, &prepared).await?;
     Ok((prepared, ready))
 }
@@ -467,7 +347,7 @@ pub(crate) async fn prepare(
 /// token.
 pub(crate) async fn prepare_target(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     mut req: InvokeRequest,
 ) -> Result<Prepared, ApiError> {
     if node.shutting_down.load(Ordering::SeqCst) {
@@ -506,7 +386,7 @@ pub(crate) async fn prepare_target(
             (actual, Some(Bytes::from(bytes)))
         }
         (None, Some(named)) => {
-            let (id, a) = crate::aliases::resolve_target(node, headers, named).await?;
+            let (id, a) = crate::services::aliases::resolve_target(node, token, named).await?;
             alias = a;
             (id, None)
         }
@@ -518,18 +398,18 @@ pub(crate) async fn prepare_target(
         }
     };
     let fn_text = id.to_string();
-    let claims = auth::authorize(
+    let claims = caller::authorize(
         node,
-        headers,
-        auth::Request {
-            operation: auth::op::INVOKE,
+        token,
+        caller::Request {
+            operation: caller::op::INVOKE,
             function: Some(&fn_text),
             namespace: req.namespace.as_deref(),
         },
     )
     .await?;
     if let Some(bytes) = inline {
-        auth::require_upload(&claims)?;
+        caller::require_upload(&claims)?;
         deploy(node, &claims.account, bytes).await?;
     }
     req.component = None;
@@ -558,7 +438,7 @@ pub(crate) fn check_namespace_fields(
         }
         return Ok(());
     };
-    auth::check_namespace_name(ns)?;
+    caller::check_namespace_name(ns)?;
     let bad_key = |field: &str, k: &str| {
         ApiError::new(
             ErrorCode::InvalidKey,
@@ -621,8 +501,8 @@ pub(crate) async fn check_access(
     node.auth
         .recheck(
             &p.claims,
-            &auth::Request {
-                operation: auth::op::INVOKE,
+            &caller::Request {
+                operation: caller::op::INVOKE,
                 function: Some(&fn_text),
                 namespace: p.req.namespace.as_deref(),
             },
@@ -632,7 +512,7 @@ pub(crate) async fn check_access(
     if !node.store.owns(&p.claims.account, &p.function).await? {
         return Err(not_found(&p.function));
     }
-    auth::check_call(
+    caller::check_call(
         node,
         &p.claims,
         &p.function,
@@ -685,6 +565,13 @@ pub(crate) struct RunContext {
     pub schedule: Option<String>,
     pub attempts: u32,
     pub origin: Origin,
+    /// The token the caller presented, when the call comes from a request
+    /// (not for queued, scheduled, rule or kappa runs, which carry stored
+    /// claims). A single node does not need it; an executor that runs the
+    /// call on another node forwards it, so that node verifies the caller's
+    /// signature itself instead of trusting the claims it is sent.
+    #[allow(dead_code)] // read by a forwarding executor; `Local` has no use for it
+    pub token: Option<Token>,
 }
 
 /// What caused a call besides its caller: a trigger's rule, a sequence, a
@@ -751,11 +638,11 @@ pub(crate) async fn execute(
         None => None,
     };
     // Queued, scheduled and rule calls carry the claims they were made with.
-    let outbound = crate::outbound::policy_for(
+    let outbound = crate::services::outbound::policy_for(
         node,
         &claims.account,
         claims.grant.as_ref(),
-        Some(crate::outbound::token_gate(
+        Some(crate::services::outbound::token_gate(
             node,
             claims,
             id,
@@ -896,44 +783,6 @@ pub(crate) fn finished(
         }
         e
     })
-}
-
-/// What `POST /v1/invoke` answers: the call's result, or 202 with the
-/// activation id of a queued asynchronous call.
-pub(crate) enum Invoked {
-    Done(InvokeResponse),
-    Queued(Json),
-}
-
-/// A call from the API: runs it now, or queues it when `async` is set.
-pub(crate) async fn invoke(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    req: InvokeRequest,
-) -> Result<Invoked, ApiError> {
-    if let Some(seq) = crate::sequences::lookup(node, headers, &req).await? {
-        return crate::sequences::run(node, headers, req, seq).await;
-    }
-    let (prepared, ready) = prepare(node, headers, req).await?;
-    if prepared.req.is_async {
-        return crate::queue::enqueue(node, prepared)
-            .await
-            .map(Invoked::Queued);
-    }
-    let activation = execute(node, &prepared, ready, RunContext::default()).await?;
-    node.store.put_activation(&activation).await?;
-    match activation.result {
-        Some(result) if activation.error.is_none() => Ok(Invoked::Done(InvokeResponse {
-            activation: activation.id,
-            function: prepared.function,
-            result,
-            duration_us: activation.duration_us,
-            fuel: activation.fuel,
-        })),
-        _ => Err(ApiError(activation.error.unwrap_or_else(|| {
-            OrbError::new(ErrorCode::Internal, "the call ended without a result")
-        }))),
-    }
 }
 
 #[cfg(test)]

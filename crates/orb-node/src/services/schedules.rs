@@ -17,9 +17,10 @@
 //!   the normal cadence (`missed_ticks = "skip"` waits for the next tick).
 //! - Persisted: the schedule and its state are records in the store.
 
-use crate::auth::{self, Request, op};
+use crate::caller::{self, Claims, Request, Token, op};
+use crate::clock::now_rfc3339;
 use crate::config::MissedTicks;
-use crate::invoke::{self, InvokeRequest, Prepared, RunContext, now_rfc3339};
+use crate::services::calls::{self, InvokeRequest, Prepared, RunContext};
 use crate::{ApiError, Node};
 use chrono::TimeZone as _;
 use orb_core::{ErrorCode, OrbError};
@@ -112,7 +113,7 @@ pub struct Schedule {
     call: Option<Prepared>,
     /// The creator's claims, for a schedule that fires a trigger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    owner: Option<auth::Claims>,
+    owner: Option<Claims>,
 }
 
 impl Schedule {
@@ -135,7 +136,7 @@ impl Schedule {
     }
 
     /// The claims of the token that created it.
-    fn claims(&self) -> &auth::Claims {
+    fn claims(&self) -> &Claims {
         match (&self.call, &self.owner) {
             (Some(c), _) => &c.claims,
             (None, Some(o)) => o,
@@ -327,7 +328,7 @@ async fn persist(node: &Node, s: &Schedule) -> Result<(), ApiError> {
 /// `POST /v1/schedules`.
 pub(crate) async fn create(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     spec: ScheduleRequest,
 ) -> Result<Value, ApiError> {
     let t = timing(&spec)?;
@@ -346,10 +347,10 @@ pub(crate) async fn create(
     }
     // Making a schedule is its own permission (an attenuated token may
     // allow calls but not schedules), besides the call's own checks.
-    auth::verify(node, headers, Request::op(op::SCHEDULES_WRITE))?;
+    caller::verify(node, token, Request::op(op::SCHEDULES_WRITE))?;
     let (call, owner, claims) = match &spec.trigger {
         Some(trigger) => {
-            let claims = trigger_owner(node, headers, &spec, trigger).await?;
+            let claims = trigger_owner(node, token, &spec, trigger).await?;
             (None, Some(claims.clone()), claims)
         }
         None => {
@@ -362,7 +363,7 @@ pub(crate) async fn create(
                 write_to: spec.write_to.clone(),
                 ..Default::default()
             };
-            let call = invoke::prepare(node, headers, req).await?.0;
+            let call = calls::prepare(node, token, req).await?.0;
             let claims = call.claims.clone();
             (Some(call), None, claims)
         }
@@ -371,7 +372,7 @@ pub(crate) async fn create(
     let _creating = node.scheduler.creating.lock().await;
     if let Some(grant) = &claims.grant {
         let Some(limits) = grant.schedules else {
-            return Err(auth::denied(
+            return Err(caller::denied(
                 "this token may not create schedules (its grant has no `schedules`)",
             ));
         };
@@ -437,10 +438,10 @@ pub(crate) async fn create(
 /// the body, the trigger exists, the token may fire it.
 async fn trigger_owner(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     spec: &ScheduleRequest,
     trigger: &str,
-) -> Result<auth::Claims, ApiError> {
+) -> Result<Claims, ApiError> {
     if !spec.function.is_empty()
         || !spec.export.is_empty()
         || !spec.params.is_null()
@@ -452,15 +453,15 @@ async fn trigger_owner(
             "a schedule fires a `trigger` or calls a `function`: the call fields go on the trigger's rules",
         ));
     }
-    let claims = auth::authorize(node, headers, Request::op(op::TRIGGERS_FIRE)).await?;
+    let claims = caller::authorize(node, token, Request::op(op::TRIGGERS_FIRE)).await?;
     if let Some(g) = &claims.grant
         && !g.triggers.iter().any(|t| t == trigger)
     {
-        return Err(auth::denied(format!(
+        return Err(caller::denied(format!(
             "this token may not fire trigger `{trigger}` (its grant's `triggers` does not list it)"
         )));
     }
-    if crate::triggers::get_trigger(node, &claims.account, trigger)
+    if crate::services::triggers::get_trigger(node, &claims.account, trigger)
         .await?
         .is_none()
     {
@@ -472,26 +473,8 @@ async fn trigger_owner(
     Ok(claims)
 }
 
-/// The caller's claims: a private token manages the account's schedules, a
-/// public token only those its lineage created (others are not found).
-async fn caller(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    write: bool,
-) -> Result<auth::Claims, ApiError> {
-    let req = Request {
-        operation: if write {
-            op::SCHEDULES_WRITE
-        } else {
-            op::SCHEDULES_READ
-        },
-        ..Default::default()
-    };
-    auth::authorize(node, headers, req).await
-}
-
-fn visible(s: &Schedule, claims: &auth::Claims) -> bool {
-    s.claims().account == claims.account && auth::sees(claims, Some(s.claims().lineage.as_str()))
+fn visible(s: &Schedule, claims: &Claims) -> bool {
+    s.claims().account == claims.account && caller::sees(claims, Some(s.claims().lineage.as_str()))
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -505,38 +488,27 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// `GET /v1/schedules`.
-pub(crate) async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
-    let claims = caller(node, headers, false).await?;
+pub(crate) async fn list(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let all = node.scheduler.schedules.lock().expect("schedules lock");
     let mine: Vec<Value> = all
         .values()
-        .filter(|s| visible(s, &claims))
+        .filter(|s| visible(s, claims))
         .map(Schedule::public)
         .collect();
     Ok(json!({ "schedules": mine }))
 }
 
 /// `GET /v1/schedules/{id}`.
-pub(crate) async fn show(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    id: &str,
-) -> Result<Value, ApiError> {
-    let claims = caller(node, headers, false).await?;
+pub(crate) async fn show(node: &Node, claims: &Claims, id: &str) -> Result<Value, ApiError> {
     let all = node.scheduler.schedules.lock().expect("schedules lock");
     all.get(id)
-        .filter(|s| visible(s, &claims))
+        .filter(|s| visible(s, claims))
         .map(Schedule::public)
         .ok_or_else(|| not_found(id))
 }
 
 /// `DELETE /v1/schedules/{id}`.
-pub(crate) async fn delete(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    id: &str,
-) -> Result<(), ApiError> {
-    let claims = caller(node, headers, true).await?;
+pub(crate) async fn delete(node: &Node, claims: &Claims, id: &str) -> Result<(), ApiError> {
     let account = claims.account.clone();
     let exists = node
         .scheduler
@@ -544,7 +516,7 @@ pub(crate) async fn delete(
         .lock()
         .expect("schedules lock")
         .get(id)
-        .is_some_and(|s| visible(s, &claims));
+        .is_some_and(|s| visible(s, claims));
     if !exists {
         return Err(not_found(id));
     }
@@ -688,7 +660,7 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
         let Some(mut call) = s.call.clone() else {
             let trigger = s.spec.trigger.as_deref().unwrap_or_default();
             let account = &s.claims().account;
-            if crate::triggers::get_trigger(node, account, trigger)
+            if crate::services::triggers::get_trigger(node, account, trigger)
                 .await?
                 .is_none()
             {
@@ -698,28 +670,22 @@ async fn tick(node: &Node, id: &str, lag_us: u64) {
                 ));
             }
             let payload = json!({ "schedule": id, "time": started });
-            let by = crate::triggers::Firing {
+            let by = crate::services::triggers::Firing {
                 schedule: Some(id),
                 chain: &[],
                 lineage: Some(&s.claims().lineage),
             };
-            return crate::triggers::fire(node, account, trigger, payload, by).await;
+            return crate::services::triggers::fire(node, account, trigger, payload, by).await;
         };
         if let Some(alias) = &call.alias {
-            call.function = crate::aliases::resolve(node, &call.claims.account, alias).await?;
+            call.function = crate::services::aliases::resolve(node, &call.claims.account, alias).await?;
             call.req.function = Some(call.function.to_string());
         }
-        let ready = invoke::check_prepared(node, &call).await?;
-        let a = invoke::execute(
-            node,
-            &call,
-            ready,
-            RunContext {
-                schedule: Some(id.to_string()),
-                ..Default::default()
-            },
-        )
-        .await?;
+        let ctx = RunContext {
+            schedule: Some(id.to_string()),
+            ..Default::default()
+        };
+        let a = node.executor.run(node, &call, None, ctx).await?;
         node.store.put_activation(&a).await?;
         Ok(a)
     }

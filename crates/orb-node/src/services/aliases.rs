@@ -8,8 +8,9 @@
 //! or the new target, never neither. Activations record the hash the alias
 //! resolved to and the alias itself.
 
-use crate::auth::{self, Request, op};
-use crate::invoke::{not_found, now_rfc3339, parse_id};
+use crate::caller::{self, Claims, Request, Token};
+use crate::clock::now_rfc3339;
+use crate::services::functions::{not_found, parse_id};
 use crate::{ApiError, Node};
 use orb_core::{ErrorCode, FunctionId, OrbError};
 use orb_store::RecordKind;
@@ -23,7 +24,7 @@ const HISTORY: usize = 20;
 const MAX_STEPS: usize = 16;
 
 /// An alias as stored and shown: it names one function, or a sequence of
-/// steps (see [`crate::sequences`]).
+/// steps (see [`crate::services::sequences`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Alias {
     pub name: String,
@@ -140,39 +141,25 @@ pub(crate) async fn resolve(
 /// A hash, or an alias in the caller's account: the hash and the alias.
 pub(crate) async fn resolve_target(
     node: &Node,
-    headers: &axum::http::HeaderMap,
+    token: &Token,
     target: &str,
 ) -> Result<(FunctionId, Option<String>), ApiError> {
     if is_hash(target) {
         return Ok((parse_id(target)?, None));
     }
-    let Some(account) = auth::account_hint(node, headers) else {
+    let Some(account) = caller::account_hint(node, token) else {
         // No valid token: let the authorization that follows say why.
-        auth::verify(node, headers, Request::default())?;
+        caller::verify(node, token, Request::default())?;
         return Err(alias_not_found(target));
     };
     let id = resolve(node, &account, target).await?;
     Ok((id, Some(target.to_string())))
 }
 
-async fn owner(node: &Node, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
-    let req = Request::op(op::FUNCTIONS_WRITE);
-    Ok(
-        auth::authorize_private(node, headers, req, "changing aliases")
-            .await?
-            .account,
-    )
-}
-
-async fn reader(node: &Node, headers: &axum::http::HeaderMap) -> Result<auth::Claims, ApiError> {
-    let req = Request::op(op::FUNCTIONS_READ);
-    auth::authorize(node, headers, req).await
-}
-
 /// A public token sees an alias only when it may run everything it names.
-async fn visible(node: &Node, claims: &auth::Claims, a: &Alias) -> Result<bool, ApiError> {
+async fn visible(node: &Node, claims: &Claims, a: &Alias) -> Result<bool, ApiError> {
     for f in a.function.iter().chain(a.steps.iter().map(|s| &s.function)) {
-        if !auth::may_run(node, claims, f).await? {
+        if !caller::may_run(node, claims, f).await? {
             return Ok(false);
         }
     }
@@ -183,16 +170,10 @@ async fn visible(node: &Node, claims: &auth::Claims, a: &Alias) -> Result<bool, 
 /// "namespace": "app1"}` (`namespace` binds one for HTTP functions; `null`
 /// unbinds; absent keeps it) or
 /// `{"steps": [{"function", "export"}, …]}`.
-pub async fn set(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    name: &str,
-    body: Value,
-) -> Result<Value, ApiError> {
-    let account = owner(node, headers).await?;
+pub async fn set(node: &Node, account: &str, name: &str, body: Value) -> Result<Value, ApiError> {
     check_name(name)?;
     if let Some(steps) = body.get("steps") {
-        return set_steps(node, &account, name, steps).await;
+        return set_steps(node, account, name, steps).await;
     }
     let target = body
         .get("function")
@@ -210,11 +191,11 @@ pub async fn set(
         ));
     }
     let id = parse_id(target)?;
-    if !node.store.owns(&account, &id).await? {
+    if !node.store.owns(account, &id).await? {
         return Err(not_found(&id));
     }
     let _writing = node.alias_writes.lock().await;
-    let mut alias = match get(node, &account, name).await? {
+    let mut alias = match get(node, account, name).await? {
         Some(mut a) if a.function.as_ref() != Some(&id) => {
             if let Some(old) = a.function.replace(id.clone()) {
                 a.previous.push(old);
@@ -241,7 +222,7 @@ pub async fn set(
         None => {}
         Some(Value::Null) => alias.namespace = None,
         Some(Value::String(ns)) => {
-            auth::check_namespace_name(ns)?;
+            caller::check_namespace_name(ns)?;
             alias.namespace = Some(ns.clone());
         }
         Some(_) => {
@@ -256,8 +237,8 @@ pub async fn set(
             .as_bool()
             .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`public` is true or false"))?;
     }
-    let _route = crate::http::claim_public_route(node, &account, &alias).await?;
-    put(node, &account, &alias).await?;
+    let _route = claim_public_route(node, account, &alias).await?;
+    put(node, account, &alias).await?;
     tracing::info!(alias = name, function = %id, "alias set");
     Ok(serde_json::to_value(alias).expect("serialisable"))
 }
@@ -285,7 +266,7 @@ async fn set_steps(
         if !node.store.owns(account, &step.function).await? {
             return Err(not_found(&step.function));
         }
-        crate::invoke::load(node, &step.function)
+        crate::services::functions::load(node, &step.function)
             .await?
             .param_names(&step.export)?;
     }
@@ -318,14 +299,9 @@ async fn set_steps(
 }
 
 /// `POST /v1/aliases/{name}/rollback`: back to the previous target.
-pub async fn rollback(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    name: &str,
-) -> Result<Value, ApiError> {
-    let account = owner(node, headers).await?;
+pub async fn rollback(node: &Node, account: &str, name: &str) -> Result<Value, ApiError> {
     let _writing = node.alias_writes.lock().await;
-    let mut alias = get(node, &account, name)
+    let mut alias = get(node, account, name)
         .await?
         .ok_or_else(|| alias_not_found(name))?;
     let Some(previous) = alias.previous.pop() else {
@@ -340,27 +316,21 @@ pub async fn rollback(
     alias.function = Some(previous);
     alias.steps.clear();
     alias.updated_at = now_rfc3339();
-    put(node, &account, &alias).await?;
+    put(node, account, &alias).await?;
     Ok(serde_json::to_value(alias).expect("serialisable"))
 }
 
-pub async fn show(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    name: &str,
-) -> Result<Value, ApiError> {
-    let claims = reader(node, headers).await?;
+pub async fn show(node: &Node, claims: &Claims, name: &str) -> Result<Value, ApiError> {
     let alias = get(node, &claims.account, name)
         .await?
         .ok_or_else(|| alias_not_found(name))?;
-    if !visible(node, &claims, &alias).await? {
+    if !visible(node, claims, &alias).await? {
         return Err(alias_not_found(name));
     }
     Ok(serde_json::to_value(alias).expect("serialisable"))
 }
 
-pub async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value, ApiError> {
-    let claims = reader(node, headers).await?;
+pub async fn list(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let mut out = Vec::new();
     for (_, bytes) in node
         .store
@@ -368,7 +338,7 @@ pub async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value,
         .await?
     {
         if let Ok(a) = serde_json::from_slice::<Alias>(&bytes)
-            && visible(node, &claims, &a).await?
+            && visible(node, claims, &a).await?
         {
             out.push(a);
         }
@@ -376,19 +346,94 @@ pub async fn list(node: &Node, headers: &axum::http::HeaderMap) -> Result<Value,
     Ok(json!({ "aliases": out }))
 }
 
-pub async fn delete(
-    node: &Node,
-    headers: &axum::http::HeaderMap,
-    name: &str,
-) -> Result<(), ApiError> {
-    let account = owner(node, headers).await?;
+pub async fn delete(node: &Node, account: &str, name: &str) -> Result<(), ApiError> {
     let _writing = node.alias_writes.lock().await;
-    if get(node, &account, name).await?.is_none() {
+    if get(node, account, name).await?.is_none() {
         return Err(alias_not_found(name));
     }
-    crate::http::release_public_route(node, &account, name).await?;
+    release_public_route(node, account, name).await?;
     node.store
-        .put_records(vec![(RecordKind::Alias, key(&account, name), None)])
+        .put_records(vec![(RecordKind::Alias, key(account, name), None)])
+        .await?;
+    Ok(())
+}
+
+// ---- public HTTP routes ------------------------------------------------------
+
+/// The account serving the public route `name`, per the node-wide index.
+pub(crate) async fn public_owner(node: &Node, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(node
+        .store
+        .get_record(RecordKind::PublicRoute, name)
+        .await?
+        .and_then(|b| String::from_utf8(b).ok()))
+}
+
+/// Serializes changes of the public-route index (names are unique node-wide).
+static PUBLIC_ROUTES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Called before an alias is stored: a public alias claims its name in the
+/// node-wide index (409 `public_route_taken` when another account serves a
+/// public route of that name), a private one releases it. Hold the returned
+/// guard until the alias is stored.
+pub(crate) async fn claim_public_route(
+    node: &Node,
+    account: &str,
+    alias: &Alias,
+) -> Result<tokio::sync::MutexGuard<'static, ()>, ApiError> {
+    let guard = PUBLIC_ROUTES.lock().await;
+    let name = &alias.name;
+    let owner = public_owner(node, name).await?;
+    if !alias.public {
+        if owner.as_deref() == Some(account) {
+            remove_index(node, name).await?;
+        }
+        return Ok(guard);
+    }
+    match owner {
+        Some(o) if o == account => return Ok(guard),
+        Some(o) => {
+            let held = get(node, &o, name).await?.is_some_and(|a| a.public);
+            if held {
+                return Err(ApiError(
+                    OrbError::new(
+                        ErrorCode::PublicRouteTaken,
+                        format!(
+                            "another account already serves a public HTTP route `/http/{name}`; pick another alias name"
+                        ),
+                    )
+                    .with_details(json!({ "alias": name })),
+                ));
+            }
+        }
+        None => {}
+    }
+    node.store
+        .put_records(vec![(
+            RecordKind::PublicRoute,
+            name.clone(),
+            Some(account.as_bytes().to_vec()),
+        )])
+        .await?;
+    Ok(guard)
+}
+
+/// Called when an alias is deleted: frees its public route name.
+pub(crate) async fn release_public_route(
+    node: &Node,
+    account: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let _guard = PUBLIC_ROUTES.lock().await;
+    if public_owner(node, name).await?.as_deref() == Some(account) {
+        remove_index(node, name).await?;
+    }
+    Ok(())
+}
+
+async fn remove_index(node: &Node, name: &str) -> Result<(), ApiError> {
+    node.store
+        .put_records(vec![(RecordKind::PublicRoute, name.to_string(), None)])
         .await?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Namespaces over HTTP: durable key/value state owned by an account.
+//! Namespaces: durable key/value state owned by an account.
 //!
 //! A value is bytes; JSON is its natural view. The API shows a value that
 //! is JSON text as that JSON, and any other bytes faithfully: raw with
@@ -7,10 +7,8 @@
 //! acknowledged only after it is durable. Public tokens need `r` to read
 //! and `w` to write the namespace.
 
-use crate::auth::{self, Request};
+use crate::caller::Claims;
 use crate::{ApiError, Node};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use orb_core::{ErrorCode, OrbError, valid_key};
 use serde_json::{Value, json};
@@ -111,22 +109,21 @@ pub fn publish(
     }
 }
 
-/// `GET /v1/namespaces/{ns}/watch?prefix=`: Server-Sent Events, one per
-/// committed change (`event: set` / `event: delete`, data `{"namespace","key","value"}`).
-pub async fn watch(
+/// What a watcher sees: a committed change, or how many it missed.
+pub enum Watched {
+    Change(std::sync::Arc<Change>),
+    Lagged(u64),
+}
+
+/// `GET /v1/namespaces/{ns}/watch?prefix=`: the committed changes under
+/// `prefix` in the caller's namespace `ns`, until the node stops (the
+/// handler sends them as Server-Sent Events).
+pub fn watch(
     node: &std::sync::Arc<Node>,
-    headers: &HeaderMap,
+    claims: Claims,
     ns: &str,
     prefix: String,
-) -> Result<
-    axum::response::Sse<
-        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
-        + use<>,
-    >,
-    ApiError,
-> {
-    use axum::response::sse::{Event, KeepAlive, Sse};
-    let claims = caller(node, headers, ns, false).await?;
+) -> impl futures_util::Stream<Item = Watched> + use<> {
     let rx = node.changes.subscribe();
     let (account, ns) = (claims.account, ns.to_string());
     let stream = futures_util::stream::unfold(rx, move |mut rx| {
@@ -139,19 +136,11 @@ pub async fn watch(
                             && c.namespace == ns
                             && c.key.starts_with(&prefix) =>
                     {
-                        let kind = if c.deleted { "delete" } else { "set" };
-                        let ev = Event::default()
-                            .event(kind)
-                            .json_data(&*c)
-                            .unwrap_or_else(|_| Event::default());
-                        return Some((Ok(ev), rx));
+                        return Some((Watched::Change(c), rx));
                     }
                     Ok(_) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        let ev = Event::default()
-                            .event("lagged")
-                            .data(format!("{{\"missed\":{n}}}"));
-                        return Some((Ok(ev), rx));
+                        return Some((Watched::Lagged(n), rx));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
@@ -160,8 +149,7 @@ pub async fn watch(
     });
     // The stream ends when the node stops, so shutdown never waits on a watcher.
     let node = node.clone();
-    let stream = futures_util::StreamExt::take_until(stream, async move { node.stopped().await });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    futures_util::StreamExt::take_until(stream, async move { node.stopped().await })
 }
 
 pub fn over_quota(q: orb_store::QuotaExceeded) -> ApiError {
@@ -180,43 +168,8 @@ pub fn over_quota(q: orb_store::QuotaExceeded) -> ApiError {
 pub const OP_READ: &str = "namespace.read";
 pub const OP_WRITE: &str = "namespace.write";
 
-async fn caller(
-    node: &Node,
-    headers: &HeaderMap,
-    ns: &str,
-    write: bool,
-) -> Result<auth::Claims, ApiError> {
-    auth::check_namespace_name(ns)?;
-    let claims = auth::authorize(
-        node,
-        headers,
-        Request {
-            operation: if write { OP_WRITE } else { OP_READ },
-            namespace: Some(ns),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if let Some(g) = &claims.grant {
-        let access = g
-            .namespaces
-            .get(ns)
-            .ok_or_else(|| auth::denied(format!("this token has no access to namespace `{ns}`")))?;
-        if write && !access.can_write() {
-            return Err(auth::denied(format!(
-                "this token may only read namespace `{ns}`"
-            )));
-        }
-        if !write && !access.can_read() {
-            return Err(auth::denied(format!(
-                "this token may only write namespace `{ns}`"
-            )));
-        }
-    }
-    Ok(claims)
-}
-
-fn check_key(key: &str) -> Result<(), ApiError> {
+/// Key names: 1–[`orb_core::MAX_KEY_BYTES`] bytes of UTF-8, no NUL.
+pub fn check_key(key: &str) -> Result<(), ApiError> {
     if valid_key(key) {
         Ok(())
     } else {
@@ -240,8 +193,7 @@ fn key_not_found(ns: &str, key: &str) -> ApiError {
     )
 }
 
-pub async fn list_namespaces(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
-    let claims = auth::authorize(node, headers, Request::op(OP_READ)).await?;
+pub async fn list_namespaces(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let mut list = node.store.list_namespaces(&claims.account).await?;
     if let Some(g) = &claims.grant {
         list.retain(|n| g.namespaces.contains_key(&n.name));
@@ -251,11 +203,10 @@ pub async fn list_namespaces(node: &Node, headers: &HeaderMap) -> Result<Value, 
 
 pub async fn list_keys(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     ns: &str,
     q: &BTreeMap<String, String>,
 ) -> Result<Value, ApiError> {
-    let claims = caller(node, headers, ns, false).await?;
     let limit = match q.get("limit") {
         Some(l) => l
             .parse::<usize>()
@@ -281,63 +232,18 @@ pub async fn list_keys(
     Ok(json!({ "namespace": ns, "keys": keys, "next": next }))
 }
 
+/// A key's value (bytes) and revision; the caller's key checked first
+/// ([`check_key`]).
 pub async fn get_key(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     ns: &str,
     key: &str,
-) -> Result<Response, ApiError> {
-    check_key(key)?;
-    let claims = caller(node, headers, ns, false).await?;
-    let entry = node
-        .store
+) -> Result<orb_store::KvEntry, ApiError> {
+    node.store
         .kv_get(&claims.account, ns, key)
         .await?
-        .ok_or_else(|| key_not_found(ns, key))?;
-    // JSON text is served as JSON unless the caller asks for the raw bytes;
-    // other bytes are always served raw, labelled as such.
-    let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&entry.value).is_ok();
-    let content_type = if is_json && !wants_octets(headers) {
-        "application/json"
-    } else {
-        "application/octet-stream"
-    };
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, content_type)],
-        entry.value,
-    )
-        .into_response();
-    resp.headers_mut().insert(
-        header::ETAG,
-        HeaderValue::from_str(&format!("\"{}\"", entry.revision)).expect("digits"),
-    );
-    Ok(resp)
-}
-
-/// Whether the caller prefers raw bytes (`Accept: application/octet-stream`
-/// without `application/json` before it).
-fn wants_octets(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
-    let pos = |t: &str| accept.find(t);
-    match (pos("application/octet-stream"), pos("application/json")) {
-        (Some(o), Some(j)) => o < j,
-        (Some(_), None) => true,
-        _ => false,
-    }
-}
-
-/// Whether a request body is raw bytes (`Content-Type: application/octet-stream`).
-fn sends_octets(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.trim().starts_with("application/octet-stream"))
+        .ok_or_else(|| key_not_found(ns, key))
 }
 
 fn value_too_large(node: &Node, len: usize) -> ApiError {
@@ -351,21 +257,20 @@ fn value_too_large(node: &Node, len: usize) -> ApiError {
     )
 }
 
-/// `PUT …/keys/{key}`: a JSON body is stored as its JSON text; with
-/// `Content-Type: application/octet-stream` the body's bytes as they are.
+/// `PUT …/keys/{key}`: a JSON body is stored as its JSON text; `raw`
+/// (`Content-Type: application/octet-stream`) the body's bytes as they are.
 pub async fn put_key(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     ns: &str,
     key: &str,
     body: &[u8],
+    raw: bool,
 ) -> Result<Value, ApiError> {
-    check_key(key)?;
-    let claims = caller(node, headers, ns, true).await?;
     if body.len() > node.config.max_value_bytes {
         return Err(value_too_large(node, body.len()));
     }
-    let text = if sends_octets(headers) {
+    let text = if raw {
         body.to_vec()
     } else {
         let value: Value = serde_json::from_slice(body).map_err(|e| {
@@ -393,17 +298,10 @@ pub async fn put_key(
     Ok(json!({ "namespace": ns, "key": key, "revision": revision }))
 }
 
-pub async fn delete_key(
-    node: &Node,
-    headers: &HeaderMap,
-    ns: &str,
-    key: &str,
-) -> Result<StatusCode, ApiError> {
-    check_key(key)?;
-    let claims = caller(node, headers, ns, true).await?;
+pub async fn delete_key(node: &Node, claims: &Claims, ns: &str, key: &str) -> Result<(), ApiError> {
     if node.store.kv_delete(&claims.account, ns, key).await? {
         publish(node, &claims.account, ns, &[(key.to_string(), None)], &[]);
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     } else {
         Err(key_not_found(ns, key))
     }
@@ -413,8 +311,7 @@ pub async fn delete_key(
 /// hopping": take your state to another node. `keys` maps each key whose
 /// value is JSON text to that JSON; `bytes` (only when there are such
 /// values) maps every other key to its bytes in base64.
-pub async fn export(node: &Node, headers: &HeaderMap, ns: &str) -> Result<Value, ApiError> {
-    let claims = caller(node, headers, ns, false).await?;
+pub async fn export(node: &Node, claims: &Claims, ns: &str) -> Result<Value, ApiError> {
     let mut out = serde_json::Map::new();
     let mut raw = serde_json::Map::new();
     let mut after: Option<String> = None;
@@ -448,11 +345,10 @@ pub async fn export(node: &Node, headers: &HeaderMap, ns: &str) -> Result<Value,
 /// keys are kept.
 pub async fn import(
     node: &Node,
-    headers: &HeaderMap,
+    claims: &Claims,
     ns: &str,
     body: Value,
 ) -> Result<Value, ApiError> {
-    let claims = caller(node, headers, ns, true).await?;
     let is_export = |o: &serde_json::Map<String, Value>| {
         o.get("keys").is_some_and(Value::is_object)
             && o.get("bytes").is_none_or(Value::is_object)

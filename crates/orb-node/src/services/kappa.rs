@@ -23,16 +23,10 @@
 //! token of the account that may call the kappa's function. The calls run
 //! with the deployer's authority (re-checked at every message).
 
-use crate::api::{json_body, read_body};
-use crate::auth::{self, Request, op};
-use crate::invoke::{self, InvokeRequest, Origin, Prepared, RunContext, now_rfc3339};
+use crate::caller::{self, Claims, Request, Token, op};
+use crate::clock::now_rfc3339;
+use crate::services::calls::{self, InvokeRequest, Origin, Prepared, RunContext};
 use crate::{ApiError, Node};
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing;
 use orb_core::{ErrorCode, FunctionId, OrbError};
 use orb_store::{NsCommit, RecordKind};
 use serde::{Deserialize, Serialize};
@@ -157,21 +151,21 @@ async fn get(node: &Node, account: &str, reference: &str) -> Result<Option<Kappa
 /// The kappa named by the path, for a token that may use its function.
 async fn find(
     node: &Node,
-    headers: &HeaderMap,
+    token: &Token,
     reference: &str,
     operation: &str,
-) -> Result<(Kappa, auth::Claims), ApiError> {
-    let Some(account) = auth::account_hint(node, headers) else {
-        auth::verify(node, headers, Request::op(operation))?;
+) -> Result<(Kappa, Claims), ApiError> {
+    let Some(account) = caller::account_hint(node, token) else {
+        caller::verify(node, token, Request::op(operation))?;
         return Err(not_found(reference));
     };
     let kappa = get(node, &account, reference)
         .await?
         .ok_or_else(|| not_found(reference))?;
     let text = kappa.function.to_string();
-    let claims = auth::authorize(
+    let claims = caller::authorize(
         node,
-        headers,
+        token,
         Request {
             operation,
             function: Some(&text),
@@ -180,59 +174,62 @@ async fn find(
     )
     .await?;
     // A kappa whose function the token may not run is, to it, not there.
-    if !auth::may_run(node, &claims, &kappa.function).await? {
+    if !caller::may_run(node, &claims, &kappa.function).await? {
         return Err(not_found(reference));
     }
-    auth::check_call(node, &claims, &kappa.function, None, false).await?;
+    caller::check_call(node, &claims, &kappa.function, None, false).await?;
     Ok((kappa, claims))
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct DeployQuery {
+pub(crate) struct DeployQuery {
     export: Option<String>,
 }
 
-/// `PUT /kappa`.
-async fn deploy(
+/// What `PUT /kappa` deploys: a stored function by name, or a component.
+pub(crate) enum Code {
+    /// `{"function": hash or alias, "export"}` (application/json).
+    ByName(ByName),
+    /// The component's bytes.
+    Component(bytes::Bytes),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ByName {
+    function: String,
+    export: Option<String>,
+}
+
+/// `PUT /kappa`, for the caller's private token (`claims`; `token` checks
+/// the kappa's call like a call of the caller).
+pub(crate) async fn deploy(
     node: &Node,
-    headers: &HeaderMap,
+    token: &Token,
+    claims: &Claims,
     query: DeployQuery,
-    body: Body,
+    code: Code,
 ) -> Result<Value, ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::KAPPA_WRITE),
-        "deploying kappas",
-    )
-    .await?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    let (function, export) = if is_json {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct ByName {
-            function: String,
-            export: Option<String>,
+    let (function, export) = match code {
+        Code::ByName(b) => {
+            let (id, _) =
+                crate::services::aliases::resolve_target(node, token, &b.function).await?;
+            (id, b.export.or(query.export))
         }
-        let b: ByName = json_body(&read_body(body, 64 << 10).await?)?;
-        let (id, _) = crate::aliases::resolve_target(node, headers, &b.function).await?;
-        (id, b.export.or(query.export))
-    } else {
-        let bytes = read_body(body, node.config.max_component_bytes).await?;
-        if bytes.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
-                "the body is a component (application/wasm) or {\"function\", \"export\"} (application/json)",
-            ));
+        Code::Component(bytes) => {
+            if bytes.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    "the body is a component (application/wasm) or {\"function\", \"export\"} (application/json)",
+                ));
+            }
+            caller::require_upload(claims)?;
+            let (info, _) =
+                crate::services::functions::deploy(node, &claims.account, bytes).await?;
+            (info.hash, query.export)
         }
-        auth::require_upload(&claims)?;
-        let (info, _) = invoke::deploy(node, &claims.account, bytes).await?;
-        (info.hash, query.export)
     };
-    let f = invoke::load(node, &function).await?;
+    let f = crate::services::functions::load(node, &function).await?;
     let export = match export {
         Some(e) => e,
         None => {
@@ -265,8 +262,8 @@ async fn deploy(
         namespace: Some(namespace.clone()),
         ..Default::default()
     };
-    let call = invoke::prepare_target(node, headers, req).await?;
-    invoke::check_access(node, &call).await?;
+    let call = calls::prepare_target(node, token, req).await?;
+    calls::check_access(node, &call).await?;
     let kappa = Kappa {
         reference: reference.clone(),
         function,
@@ -310,29 +307,14 @@ fn message_params(names: &[String], message: Value) -> Result<Value, ApiError> {
 /// output are committed — together, in one transaction. With a message id
 /// (`Idempotency-Key`), a retry of a message already handled is answered
 /// from the record of the first and not applied again.
-async fn send(
+pub(crate) async fn send(
     node: &Node,
-    headers: &HeaderMap,
+    token: &Token,
     reference: &str,
     message: Value,
+    message_id: Option<String>,
 ) -> Result<Value, ApiError> {
-    let message_id = match headers.get("idempotency-key") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| (1..=200).contains(&k.len()) && !k.contains('/'))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        "`Idempotency-Key` must be 1–200 visible ASCII characters without `/`",
-                    )
-                })?
-                .to_string(),
-        ),
-    };
-    let (kappa, sender) = find(node, headers, reference, op::KAPPA_WRITE).await?;
+    let (kappa, sender) = find(node, token, reference, op::KAPPA_WRITE).await?;
     let account = kappa.call.claims.account.clone();
     let port = node.kappas.port(&key(&account, reference));
     let mut port = port.lock().await;
@@ -376,21 +358,20 @@ async fn send(
         .unwrap_or(0);
     let out_key = format!("{prefix}{:020}", micros.max(last + 1));
     let mut call = kappa.call.clone();
-    let f = invoke::check_access(node, &call).await?;
+    let f = calls::check_access(node, &call).await?;
     call.req.params = message_params(&f.param_names(&call.req.export)?, message)?;
-    let ready = invoke::check_prepared(node, &call).await?;
     let ctx = RunContext {
         origin: Origin {
             kappa: Some(reference.to_string()),
             ..Default::default()
         },
-        kappa: Some(invoke::KappaCommit {
+        kappa: Some(calls::KappaCommit {
             out_key: out_key.clone(),
             message_key,
         }),
         ..Default::default()
     };
-    let mut activation = invoke::execute(node, &call, ready, ctx).await?;
+    let mut activation = node.executor.run(node, &call, None, ctx).await?;
     // The sender caused it: a public sender sees it among its activations.
     activation.lineage = Some(sender.lineage.clone());
     node.store.put_activation(&activation).await?;
@@ -408,12 +389,12 @@ async fn send(
 }
 
 /// `GET /kappa/{ref}`: the oldest outport message, removed; `None` if empty.
-async fn receive(
+pub(crate) async fn receive(
     node: &Node,
-    headers: &HeaderMap,
+    token: &Token,
     reference: &str,
 ) -> Result<Option<Value>, ApiError> {
-    let (kappa, _) = find(node, headers, reference, op::KAPPA_READ).await?;
+    let (kappa, _) = find(node, token, reference, op::KAPPA_READ).await?;
     let account = &kappa.call.claims.account;
     let port = node.kappas.port(&key(account, reference));
     let mut port = port.lock().await;
@@ -439,14 +420,7 @@ async fn receive(
 }
 
 /// `DELETE /kappa/{ref}`: the kappa, its outport and its namespace.
-async fn remove(node: &Node, headers: &HeaderMap, reference: &str) -> Result<(), ApiError> {
-    let claims = auth::authorize_private(
-        node,
-        headers,
-        Request::op(op::KAPPA_WRITE),
-        "deleting kappas",
-    )
-    .await?;
+pub(crate) async fn remove(node: &Node, claims: &Claims, reference: &str) -> Result<(), ApiError> {
     let account = &claims.account;
     let port_key = key(account, reference);
     let port = node.kappas.port(&port_key);
@@ -486,8 +460,7 @@ async fn remove(node: &Node, headers: &HeaderMap, reference: &str) -> Result<(),
     Ok(())
 }
 
-async fn list(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
-    let claims = auth::authorize(node, headers, Request::op(op::KAPPA_READ)).await?;
+pub(crate) async fn list(node: &Node, claims: &Claims) -> Result<Value, ApiError> {
     let account = claims.account.clone();
     let mut out = Vec::new();
     for (_, bytes) in node
@@ -498,7 +471,7 @@ async fn list(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
         let Ok(k) = serde_json::from_slice::<Kappa>(&bytes) else {
             continue;
         };
-        if !auth::may_run(node, &claims, &k.function).await? {
+        if !caller::may_run(node, claims, &k.function).await? {
             continue;
         }
         let queued = node
@@ -509,56 +482,4 @@ async fn list(node: &Node, headers: &HeaderMap) -> Result<Value, ApiError> {
         out.push(k.public(queued));
     }
     Ok(json!({ "kappas": out }))
-}
-
-/// `/kappa` and `/kappa/{ref}`.
-pub(crate) fn routes() -> axum::Router<Arc<Node>> {
-    type S = State<Arc<Node>>;
-    async fn put_k(
-        State(n): S,
-        h: HeaderMap,
-        Query(q): Query<DeployQuery>,
-        b: Body,
-    ) -> Result<Response, ApiError> {
-        let v = deploy(&n, &h, q, b).await?;
-        Ok((StatusCode::CREATED, Json(v)).into_response())
-    }
-    async fn list_k(State(n): S, h: HeaderMap) -> Result<Json<Value>, ApiError> {
-        Ok(Json(list(&n, &h).await?))
-    }
-    async fn post_k(
-        State(n): S,
-        h: HeaderMap,
-        Path(r): Path<String>,
-        b: Body,
-    ) -> Result<Json<Value>, ApiError> {
-        let bytes = read_body(b, n.config.max_value_bytes as u64).await?;
-        let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("the message must be JSON: {e}"),
-            )
-        })?;
-        Ok(Json(send(&n, &h, &r, message).await?))
-    }
-    async fn get_k(State(n): S, h: HeaderMap, Path(r): Path<String>) -> Result<Response, ApiError> {
-        Ok(match receive(&n, &h, &r).await? {
-            Some(v) => Json(v).into_response(),
-            None => StatusCode::NO_CONTENT.into_response(),
-        })
-    }
-    async fn del_k(
-        State(n): S,
-        h: HeaderMap,
-        Path(r): Path<String>,
-    ) -> Result<StatusCode, ApiError> {
-        remove(&n, &h, &r).await?;
-        Ok(StatusCode::NO_CONTENT)
-    }
-    axum::Router::new()
-        .route("/kappa", routing::get(list_k).put(put_k))
-        .route(
-            "/kappa/{ref}",
-            routing::get(get_k).post(post_k).delete(del_k),
-        )
 }

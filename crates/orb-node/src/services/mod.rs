@@ -1,0 +1,37 @@
+//! Domain services: one module per domain, taking a verified caller
+//! ([`crate::caller::Claims`], or the account) and plain types, returning
+//! plain types and [`crate::ApiError`]. They talk to the store and the
+//! runtime through [`crate::Node`].
+//!
+//! The layering rule (checked by `crate::layers`' tests):
+//! - handlers (`crate::handlers`, axum) → services → store / runtime;
+//!   `caller`, `clock`, `error`, `config`, `metrics` sit at the bottom and
+//!   import no layer above them.
+//! - Services never import the handlers or axum, and take no request
+//!   headers: the only exception is `http.rs`, whose domain is serving HTTP
+//!   (`/http/…` requests and responses are what it runs).
+//! - Services import each other without cycles: `functions` → `aliases` →
+//!   `calls` → `queue`/`sequences` → `invoke`, and the domains on top
+//!   (`triggers`, `schedules`, `kappa`, `http`, `activations`).
+//! - A service that can only name what it authorizes after a lookup (a
+//!   call's alias, a kappa's function, a sequence's steps, an `/http/` route,
+//!   the call of a schedule or a rule) takes the presented
+//!   [`crate::caller::Token`] and checks it through `crate::caller`.
+//! - Where a call runs is the [`placement::Executor`] seam; nothing in
+//!   orb-node knows the network (no NATS dependency).
+
+pub(crate) mod accounts;
+pub(crate) mod activations;
+pub(crate) mod aliases;
+pub(crate) mod calls;
+pub(crate) mod functions;
+pub(crate) mod http;
+pub(crate) mod invoke;
+pub(crate) mod kappa;
+pub(crate) mod namespaces;
+pub(crate) mod outbound;
+pub(crate) mod placement;
+pub(crate) mod queue;
+pub(crate) mod schedules;
+pub(crate) mod sequences;
+pub(crate) mod triggers;
