@@ -158,12 +158,9 @@ impl HostPattern {
         if self.port.is_some_and(|p| p != port) {
             return false;
         }
-        let host = host.trim().to_ascii_lowercase();
-        let host = host.strip_suffix('.').unwrap_or(&host);
-        let unbracketed = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let host = normalized(host);
+        let host = host.as_str();
+        let unbracketed = unbracketed(host);
         match &self.host {
             HostSpec::Any => true,
             HostSpec::Exact(name) => host == name,
@@ -213,18 +210,32 @@ pub fn parse_host_patterns<S: AsRef<str>>(
         .collect()
 }
 
+/// A request's host as patterns see it: trimmed, lowercase, without a
+/// trailing dot.
+fn normalized(host: &str) -> String {
+    let host = host.trim().to_ascii_lowercase();
+    match host.strip_suffix('.') {
+        Some(h) => h.to_string(),
+        None => host,
+    }
+}
+
+/// An IPv6 literal without its brackets (anything else unchanged).
+fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// The canonical text of every pattern that matches a request to
 /// `host`/`port`: `p.matches(host, port)` holds exactly when
 /// `host_candidates(host, port)` contains `p.canonical()`. This lets a
 /// check that holds a set of patterns (a token's attenuation block, in
 /// Datalog) decide a request with a set lookup, without a matcher of its own.
 pub fn host_candidates(host: &str, port: u16) -> Vec<String> {
-    let host = host.trim().to_ascii_lowercase();
-    let host = host.strip_suffix('.').unwrap_or(&host);
-    let unbracketed = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let host = normalized(host);
+    let host = host.as_str();
+    let unbracketed = unbracketed(host);
     let mut specs = vec!["*".to_string(), host.to_string()];
     for (i, b) in host.bytes().enumerate() {
         if b == b'.' && i >= 1 {
