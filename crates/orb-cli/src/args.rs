@@ -72,6 +72,9 @@ pub enum Command {
     /// Operator tasks on a data directory (offline).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The Orb network on NATS JetStream (preview: create it, list its nodes).
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Namespaces.
     #[command(subcommand)]
     Ns(NsCommand),
@@ -371,6 +374,41 @@ pub enum AdminCommand {
         #[arg(long)]
         account: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create the network's buckets, streams and component store on its NATS
+    /// servers. Idempotent: what exists is kept and listed as existing.
+    Init {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Copies of each bucket and stream: 3 on a 3-server cluster, 1 for a
+        /// single NATS server (1–5).
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+    },
+    /// The nodes the network knows (gone ones too): state, liveness, role,
+    /// attributes and capacity.
+    Nodes {
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+}
+
+/// Where the network's NATS servers are.
+#[derive(clap::Args, Debug)]
+pub struct NatsArgs {
+    /// NATS servers of the network, comma-separated or repeated
+    /// (`nats://h1:4222,nats://h2:4222`); any one is enough to reach it.
+    #[arg(
+        long = "network",
+        value_name = "URLS",
+        env = "ORB_NETWORK",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub urls: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Network(cmd) => crate::network::run(cmd, json_out).await,
         Command::Admin(crate::args::AdminCommand::Recover { data_dir, account }) => {
             let (account, token) = orb_node::recover(&data_dir, account.as_deref()).await?;
             if json_out {

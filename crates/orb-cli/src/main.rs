@@ -10,6 +10,7 @@
 mod args;
 mod commands;
 mod events;
+mod network;
 mod output;
 mod schedules;
 mod secrets;
