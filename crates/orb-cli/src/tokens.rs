@@ -89,6 +89,13 @@ pub async fn token_cmd(
             expires,
         } => {
             let token = need_token(target, global)?;
+            // A bad pattern is the flag's fault, not the token's: say so.
+            orb_core::outbound::parse_host_patterns(&hosts).map_err(|e| {
+                anyhow::Error::new(orb_core::OrbError::new(
+                    orb_core::ErrorCode::InvalidRequest,
+                    format!("--host {e}"),
+                ))
+            })?;
             let narrowing = orb_auth::Narrowing {
                 operations: (!operations.is_empty()).then_some(operations),
                 functions: (!functions.is_empty()).then_some(functions),

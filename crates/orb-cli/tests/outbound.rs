@@ -444,7 +444,10 @@ async fn an_attenuated_token_narrows_the_guests_outbound_hosts() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a host pattern"), "{err}");
+    assert!(
+        err.contains("error[invalid_request]: --host `https://x.org/` is not a host pattern"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,6 +22,19 @@ async fn delete_as(s: &Server, path: &str, token: &str) -> (u16, Value) {
     .await
 }
 
+/// The owner deploys a kappa of `events`' `observe`; its ref.
+async fn new_kappa(s: &Server, events: &str) -> String {
+    let (st, k) = s
+        .put_json_as(
+            "/kappa",
+            &json!({"function": events, "export": "observe"}),
+            Some(&s.token),
+        )
+        .await;
+    assert_eq!(st, 201, "{k}");
+    k["ref"].as_str().unwrap().to_string()
+}
+
 fn ids(list: &Value, field: &str, id: &str) -> Vec<String> {
     list[field]
         .as_array()
@@ -51,15 +64,7 @@ async fn a_public_token_sees_and_touches_only_its_own() {
         .await;
     assert_eq!(st, 201, "{sched}");
     let sched_id = sched["id"].as_str().unwrap().to_string();
-    let (st, k) = s
-        .put_json_as(
-            "/kappa",
-            &json!({"function": events, "export": "observe"}),
-            Some(&s.token),
-        )
-        .await;
-    assert_eq!(st, 201, "{k}");
-    let kref = k["ref"].as_str().unwrap().to_string();
+    let kref = new_kappa(&s, &events).await;
     for reading in [20.0, 21.0, 22.0] {
         let (st, out) = s
             .post_json(&format!("/kappa/{kref}"), &json!(reading))
@@ -583,15 +588,7 @@ async fn a_tampered_compiled_artifact_is_recompiled_never_run() {
 async fn a_kappa_message_retried_with_its_id_is_applied_once() {
     let s = Server::start(&[]);
     let events = s.deploy("events").await;
-    let (st, k) = s
-        .put_json_as(
-            "/kappa",
-            &json!({"function": events, "export": "observe"}),
-            Some(&s.token),
-        )
-        .await;
-    assert_eq!(st, 201, "{k}");
-    let kref = k["ref"].as_str().unwrap().to_string();
+    let kref = new_kappa(&s, &events).await;
     let send = |id: &str, reading: f64| {
         let rb = s
             .http

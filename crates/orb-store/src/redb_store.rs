@@ -321,6 +321,15 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
     }
 }
 
+/// Adds revocation ids in `txn` (revocations are only ever added).
+fn insert_revocations(txn: &redb::WriteTransaction, ids: &[String]) -> StoreResult<()> {
+    let mut t = txn.open_table(REVOKED).map_err(backend)?;
+    for id in ids {
+        t.insert(id.as_str(), ()).map_err(backend)?;
+    }
+    Ok(())
+}
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -881,12 +890,7 @@ impl Store for RedbStore {
         let ids = ids.to_vec();
         self.blocking(move |db, _| {
             let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut t = txn.open_table(REVOKED).map_err(backend)?;
-                for id in &ids {
-                    t.insert(id.as_str(), ()).map_err(backend)?;
-                }
-            }
+            insert_revocations(&txn, &ids)?;
             txn.commit().map_err(backend)?;
             Ok(())
         })
@@ -902,11 +906,8 @@ impl Store for RedbStore {
             {
                 let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
                 t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
-                let mut r = txn.open_table(REVOKED).map_err(backend)?;
-                for id in &ids {
-                    r.insert(id.as_str(), ()).map_err(backend)?;
-                }
             }
+            insert_revocations(&txn, &ids)?;
             txn.commit().map_err(backend)?;
             Ok(())
         })

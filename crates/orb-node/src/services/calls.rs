@@ -641,13 +641,11 @@ pub(crate) async fn execute(
     let outbound = crate::services::outbound::policy_for(
         node,
         &claims.account,
-        claims.grant.as_ref(),
-        Some(crate::services::outbound::token_gate(
-            node,
+        Some(crate::services::outbound::OutboundCaller {
             claims,
-            id,
-            req.namespace.as_deref(),
-        )),
+            function: id,
+            namespace: req.namespace.as_deref(),
+        }),
     )
     .await?;
     let start = now_rfc3339();

@@ -42,25 +42,20 @@ pub(crate) struct Route {
     account: String,
     function: FunctionId,
     alias: Option<String>,
-    /// The caller's grant (a public token): its `outbound_hosts` decide
-    /// outbound HTTP; `None` (private token, anonymous public route): the
-    /// account's policy.
-    grant: Option<orb_auth::Grant>,
     /// The namespace the alias binds, and who opens it: the caller's claims,
     /// or for an anonymous request the owner's account with no other
     /// namespace open ([`anonymous_claims`]).
     namespace: Option<(String, Claims)>,
-    /// The caller token's lineage (none for an anonymous request).
-    lineage: Option<String>,
-    /// The caller's claims (none for an anonymous request): checked again
-    /// for each outbound request.
+    /// The caller's claims (none for an anonymous request): its grant's
+    /// `outbound_hosts` (or the account's policy) and its token decide
+    /// outbound HTTP; its lineage is the activation's.
     caller: Option<Claims>,
 }
 
 impl Route {
     /// Whether the request is anonymous (a public route, no token).
     pub(crate) fn anonymous(&self) -> bool {
-        self.lineage.is_none()
+        self.caller.is_none()
     }
 }
 
@@ -133,8 +128,6 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
             account: claims.account.clone(),
             function: id,
             alias: None,
-            grant: claims.grant.clone(),
-            lineage: Some(claims.lineage.clone()),
             namespace: None,
             caller: Some(claims),
         });
@@ -154,8 +147,6 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
                 account: claims.account.clone(),
                 function,
                 alias: Some(target.to_string()),
-                grant: claims.grant.clone(),
-                lineage: Some(claims.lineage.clone()),
                 namespace: alias.namespace.map(|ns| (ns, claims.clone())),
                 caller: Some(claims),
             });
@@ -174,9 +165,7 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
             account,
             function,
             alias: Some(target.to_string()),
-            grant: None,
             namespace,
-            lineage: None,
             caller: None,
         });
     }
@@ -325,17 +314,15 @@ pub(crate) async fn serve(
     let method = parts.method.to_string();
     let request = axum::http::Request::from_parts(parts, body);
 
-    let gate = route.caller.as_ref().map(|c| {
-        crate::services::outbound::token_gate(
-            node,
-            c,
-            &route.function,
-            route.namespace.as_ref().map(|(ns, _)| ns.as_str()),
-        )
-    });
-    let outbound =
-        crate::services::outbound::policy_for(node, &route.account, route.grant.as_ref(), gate)
-            .await?;
+    let caller = route
+        .caller
+        .as_ref()
+        .map(|claims| crate::services::outbound::OutboundCaller {
+            claims,
+            function: &route.function,
+            namespace: route.namespace.as_ref().map(|(ns, _)| ns.as_str()),
+        });
+    let outbound = crate::services::outbound::policy_for(node, &route.account, caller).await?;
     let opts = HttpRequestOptions {
         limits: None,
         max_request_bytes: cap,
@@ -507,7 +494,7 @@ fn activation(
     Activation {
         id,
         account: route.account.clone(),
-        lineage: route.lineage.clone(),
+        lineage: route.caller.as_ref().map(|c| c.lineage.clone()),
         function: Some(route.function.clone()),
         export: HTTP_EXPORT.to_string(),
         status: if error.is_none() {

@@ -203,19 +203,21 @@ async fn load_secrets(node: &Node, account: &str) -> Result<Vec<SecretRecord>, A
         .collect())
 }
 
-/// The caller's token, checked again for each outbound request of a call of
-/// `function` (on `namespace`): still valid, and allowed by every
-/// attenuation block (`orb token attenuate --host`).
-pub(crate) fn token_gate(
-    node: &Node,
-    claims: &Claims,
-    function: &FunctionId,
-    namespace: Option<&str>,
-) -> RequestGate {
+/// Who made a call: its outbound requests are checked against this token.
+pub(crate) struct OutboundCaller<'a> {
+    pub claims: &'a Claims,
+    pub function: &'a FunctionId,
+    pub namespace: Option<&'a str>,
+}
+
+/// The caller's token, checked again for each outbound request: still
+/// valid, and allowed by every attenuation block (`orb token attenuate
+/// --host`).
+fn token_gate(node: &Node, c: &OutboundCaller<'_>) -> RequestGate {
     let auth = node.auth.clone();
-    let claims = claims.clone();
-    let function = function.to_string();
-    let namespace = namespace.map(str::to_string);
+    let claims = c.claims.clone();
+    let function = c.function.to_string();
+    let namespace = c.namespace.map(str::to_string);
     RequestGate(Arc::new(move |host: &str, port: u16| {
         let req = Request {
             operation: op::INVOKE,
@@ -227,16 +229,17 @@ pub(crate) fn token_gate(
     }))
 }
 
-/// What a call may reach: a public token's `outbound_hosts`, or (no grant:
-/// a private token) the account's policy; plus the account's secrets and
-/// the caller token's gate ([`token_gate`]; none for an anonymous request).
-/// Queued, scheduled and rule calls pass their stored claims.
+/// What a call may reach: a public token's `outbound_hosts`, or (a private
+/// token, or an anonymous request to a public route) the account's policy;
+/// plus the account's secrets and the caller token's gate. Queued,
+/// scheduled and rule calls pass their stored claims. A call with nowhere
+/// to go gets no policy, and no gate is built for it.
 pub(crate) async fn policy_for(
     node: &Node,
     account: &str,
-    grant: Option<&orb_auth::Grant>,
-    gate: Option<RequestGate>,
+    caller: Option<OutboundCaller<'_>>,
 ) -> Result<Option<Arc<OutboundPolicy>>, ApiError> {
+    let grant = caller.as_ref().and_then(|c| c.claims.grant.as_ref());
     let listed = match grant {
         Some(g) => g.outbound_hosts.clone(),
         None => load_policy(node, account).await?.hosts,
@@ -272,7 +275,7 @@ pub(crate) async fn policy_for(
     Ok(Some(Arc::new(OutboundPolicy {
         hosts,
         inject,
-        gate,
+        gate: caller.map(|c| token_gate(node, &c)),
     })))
 }
 
