@@ -383,10 +383,10 @@ pub enum NetworkCommand {
     Init {
         #[command(flatten)]
         nats: NatsArgs,
-        /// Copies of each bucket and stream: 3 on a 3-server cluster, 1 for a
-        /// single NATS server (1–5).
-        #[arg(long, default_value_t = 3)]
-        replicas: usize,
+        /// Copies of each bucket and stream (1–5). Default: 1 on a single
+        /// NATS server, else the cluster's size up to 3.
+        #[arg(long)]
+        replicas: Option<usize>,
     },
     /// The nodes the network knows (gone ones too): state, liveness, role,
     /// attributes and capacity.

@@ -11,6 +11,14 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         NetworkCommand::Init { nats, replicas } => {
             let client = connect(&nats.urls, "orb-cli").await?;
+            let replicas = replicas.unwrap_or_else(|| {
+                // JetStream refuses more replicas than servers.
+                let info = client.server_info();
+                match info.cluster {
+                    None => 1,
+                    Some(_) => info.connect_urls.len().clamp(1, 3),
+                }
+            });
             let report = Network::init(&client, replicas).await?;
             if json_out {
                 print_json(&json!({
@@ -25,11 +33,18 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                 for name in &report.existing {
                     println!("existing  {name}");
                 }
-                eprintln!(
-                    "the network on {} is ready ({} replicas each)",
-                    nats.urls.join(","),
-                    report.replicas
-                );
+                if report.created.is_empty() {
+                    eprintln!(
+                        "the network on {} was already initialised; nothing changed",
+                        nats.urls.join(",")
+                    );
+                } else {
+                    eprintln!(
+                        "the network on {} is ready (replicas: {})",
+                        nats.urls.join(","),
+                        report.replicas
+                    );
+                }
             }
             Ok(())
         }
