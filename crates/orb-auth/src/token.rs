@@ -54,6 +54,11 @@ pub enum AuthError {
     Denied(String),
     #[error("rate limit of this token reached; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// This authority only verifies (a network node without the root key).
+    #[error(
+        "this node does not hold the network's root key, so it cannot mint tokens or create accounts; send the request to a super node"
+    )]
+    NoRootKey,
 }
 
 impl From<AuthError> for OrbError {
@@ -65,6 +70,7 @@ impl From<AuthError> for OrbError {
             AuthError::Revoked => ErrorCode::TokenRevoked,
             AuthError::Denied(_) => ErrorCode::PermissionDenied,
             AuthError::RateLimited { .. } => ErrorCode::RateLimited,
+            AuthError::NoRootKey => ErrorCode::SuperNodeRequired,
         };
         let err = OrbError::new(code, e.to_string());
         match e {
@@ -151,7 +157,9 @@ struct Verified {
 
 /// The node's token authority: root key, cache, revocations, rate limiters.
 pub struct Authority {
-    root: KeyPair,
+    /// `None`: this authority verifies only (a network node that is not a
+    /// super node holds just the network's public key).
+    root: Option<KeyPair>,
     public: PublicKey,
     cache: RwLock<HashMap<[u8; 32], Arc<Verified>>>,
     revoked: RwLock<HashSet<String>>,
@@ -198,6 +206,14 @@ impl Authority {
         Ok(Self::new(KeyPair::from(&key)))
     }
 
+    /// An authority that verifies tokens under this root public key
+    /// (`ed25519/<hex>`) and mints none ([`AuthError::NoRootKey`]).
+    pub fn from_public_key(text: &str) -> Result<Self, String> {
+        let public =
+            PublicKey::from_str(text.trim()).map_err(|e| format!("bad root public key: {e}"))?;
+        Ok(Self::with(None, public))
+    }
+
     /// A new random root key.
     pub fn generate() -> Self {
         Self::new(KeyPair::new())
@@ -205,6 +221,10 @@ impl Authority {
 
     fn new(root: KeyPair) -> Self {
         let public = root.public();
+        Self::with(Some(root), public)
+    }
+
+    fn with(root: Option<KeyPair>, public: PublicKey) -> Self {
         Self {
             root,
             public,
@@ -214,9 +234,15 @@ impl Authority {
         }
     }
 
-    /// The root private key, for persisting (`ed25519-private/<hex>`).
-    pub fn private_key_text(&self) -> String {
-        self.root.private().to_prefixed_string()
+    /// The root private key, for persisting (`ed25519-private/<hex>`);
+    /// `None` for a verify-only authority.
+    pub fn private_key_text(&self) -> Option<String> {
+        self.root.as_ref().map(|r| r.private().to_prefixed_string())
+    }
+
+    /// Whether this authority can mint tokens.
+    pub fn can_mint(&self) -> bool {
+        self.root.is_some()
     }
 
     /// The root public key (`ed25519/<hex>`): enough to verify any token.
@@ -289,9 +315,10 @@ impl Authority {
             params.insert("exp".into(), date(&exp));
             code.push_str("check if time($t), $t < {exp};\n");
         }
+        let root = self.root.as_ref().ok_or(AuthError::NoRootKey)?;
         let biscuit = Biscuit::builder()
             .code_with_params(code, params, HashMap::new())
-            .and_then(|b| b.build(&self.root))
+            .and_then(|b| b.build(root))
             .map_err(invalid)?;
         let bytes = biscuit.to_vec().map_err(invalid)?;
         let ids = biscuit.revocation_identifiers();
@@ -846,7 +873,7 @@ mod tests {
             a.verify("not a token", &req("invoke")),
             Err(AuthError::Invalid(_))
         ));
-        let reloaded = Authority::from_private_key(&a.private_key_text()).unwrap();
+        let reloaded = Authority::from_private_key(&a.private_key_text().unwrap()).unwrap();
         assert!(reloaded.verify(&t, &req("invoke")).is_ok());
         assert_eq!(reloaded.public_key_text(), a.public_key_text());
     }

@@ -387,6 +387,11 @@ pub enum NetworkCommand {
         /// NATS server, else the cluster's size up to 3.
         #[arg(long)]
         replicas: Option<usize>,
+        /// Where the first init writes the network's root private key
+        /// (`root.key`, for super nodes' --network-key) and the admin
+        /// account's private token (`admin.token`), both mode 0600.
+        #[arg(long, value_name = "DIR", default_value = "orb-network")]
+        secrets_dir: PathBuf,
     },
     /// The nodes the network knows (gone ones too): state, liveness, role,
     /// attributes and capacity.
@@ -572,4 +577,34 @@ pub struct NodeArgs {
     /// (`<data_dir>/tls/self-signed.crt`, reused; prints its fingerprint).
     #[arg(long, env = "ORB_TLS_SELF_SIGNED", value_parser = clap::builder::BoolishValueParser::new())]
     pub tls_self_signed: bool,
+    /// Join the network on these NATS servers (comma-separated), as a node
+    /// (or a super node with --super). Without it: a single node.
+    #[arg(
+        long = "network",
+        value_name = "URLS",
+        env = "ORB_NETWORK",
+        value_delimiter = ','
+    )]
+    pub network: Vec<String>,
+    /// Also run the super-node duties (admission, reaping, minting tokens);
+    /// needs --network-key.
+    #[arg(long = "super", env = "ORB_SUPER", value_parser = clap::builder::BoolishValueParser::new(), requires = "network")]
+    pub super_node: bool,
+    /// The network's root private key (written by `orb network init`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "ORB_NETWORK_KEY",
+        requires = "network"
+    )]
+    pub network_key: Option<PathBuf>,
+    /// A `key=value` label placement matches on (repeatable: `--attr region=eu --attr gpu=no`).
+    #[arg(
+        long = "attr",
+        value_name = "KEY=VALUE",
+        env = "ORB_ATTRS",
+        value_delimiter = ',',
+        requires = "network"
+    )]
+    pub attributes: Vec<String>,
 }

@@ -158,6 +158,18 @@ pub fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
     if args.tls_self_signed {
         cfg.tls_self_signed = true;
     }
+    if !args.network.is_empty() {
+        cfg.network.urls = args.network.clone();
+    }
+    if args.super_node {
+        cfg.network.super_node = true;
+    }
+    if let Some(v) = &args.network_key {
+        cfg.network.root_key = Some(v.clone());
+    }
+    if !args.attributes.is_empty() {
+        cfg.network.attributes = args.attributes.clone();
+    }
     Ok(cfg)
 }
 
@@ -200,9 +212,13 @@ async fn serve(args: NodeArgs, examples: Option<PathBuf>) -> anyhow::Result<()> 
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let data_dir = cfg.data_dir.clone();
-    let node = Node::open(cfg)?;
-    node.bootstrap().await?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), "orb node ready");
+    anyhow::ensure!(
+        examples.is_none() || !cfg.network.enabled(),
+        "`orb up` runs a single node with the examples; to join a network use `orb serve --network …`"
+    );
+    let networked = cfg.network.enabled();
+    let node = Node::start(cfg).await?;
+    tracing::info!(%addr, data_dir = %data_dir.display(), networked, "orb node ready");
     let url = format!("{}://{addr}", node.scheme());
     if let Some(fp) = node.tls_fingerprint() {
         println!("tls certificate sha256 fingerprint: {fp}");

@@ -33,6 +33,9 @@ fn json(text: &str) -> Value {
 async fn init_is_idempotent_and_nodes_lists_who_joined() {
     let cluster = Cluster::start(3).await;
     let urls = cluster.urls().join(",");
+    let secrets = tempfile::tempdir().unwrap();
+    let secrets_dir = secrets.path().join("net");
+    let secrets_arg = secrets_dir.to_str().unwrap();
 
     // Not initialised yet: a clear error that names the fix.
     let (ok, _, err) = orb(&["nodes", "--network", &urls]);
@@ -46,9 +49,35 @@ async fn init_is_idempotent_and_nodes_lists_who_joined() {
     assert!(!ok);
     assert!(err.contains("replicas must be 1 to 5"), "{err}");
 
-    let (ok, out, err) = orb(&["--json", "init", "--network", &urls]);
-    assert!(ok, "{err}");
-    let first = json(&out);
+    let init = || {
+        let (ok, out, err) = orb(&[
+            "--json",
+            "init",
+            "--network",
+            &urls,
+            "--secrets-dir",
+            secrets_arg,
+        ]);
+        assert!(ok, "{err}");
+        json(&out)
+    };
+    let first = init();
+    // The first init made the root key pair and the admin account: the
+    // private half and the admin's token in files only the user reads.
+    assert!(
+        first["root_public_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("ed25519/")),
+        "{first}"
+    );
+    for f in ["root.key", "admin.token"] {
+        let path = secrets_dir.join(f);
+        let field = format!("{}_file", f.replace('.', "_"));
+        assert_eq!(first[field.as_str()], path.to_str().unwrap(), "{first}");
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+    }
     let created: Vec<&str> = first["created"]
         .as_array()
         .unwrap()
@@ -59,10 +88,10 @@ async fn init_is_idempotent_and_nodes_lists_who_joined() {
     assert_eq!(first["existing"].as_array().unwrap().len(), 0, "{first}");
     assert_eq!(first["replicas"], 3);
 
-    // Again: nothing new, the same set exists.
-    let (ok, out, err) = orb(&["--json", "init", "--network", &urls]);
-    assert!(ok, "{err}");
-    let again = json(&out);
+    // Again: nothing new, the same set exists, the same root key, no files.
+    let again = init();
+    assert_eq!(again["root_public_key"], first["root_public_key"]);
+    assert_eq!(again["root_key_file"], Value::Null, "{again}");
     assert_eq!(again["created"].as_array().unwrap().len(), 0, "{again}");
     let mut existing: Vec<&str> = again["existing"]
         .as_array()

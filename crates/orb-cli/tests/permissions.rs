@@ -169,6 +169,12 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/http/{http}/", "", "by hash"),
     ("GET", "/http/site/", "", "public alias"),
     ("GET", "/http/{fn}/", "", "not an HTTP function"),
+    (
+        "GET",
+        "/v1/network/nodes",
+        "",
+        "a single node: `not_networked` once authorized",
+    ),
     // Last: a rotation revokes the caller's token (and what it minted), so
     // no later cell may need it; the owner's cell runs after every other
     // caller's (see ROTATE_LAST).

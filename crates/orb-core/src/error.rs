@@ -120,6 +120,14 @@ codes! {
     QueueFull = ("queue_full", 429, Caller),
     /// No secret with this name in the account.
     SecretNotFound = ("secret_not_found", 404, Caller),
+    /// This node is not part of a network (start it with `orb serve --network URLS`).
+    NotNetworked = ("not_networked", 404, Caller),
+    /// Minting tokens and creating accounts need the network's root key,
+    /// which only super nodes hold: send the request to a super node.
+    SuperNodeRequired = ("super_node_required", 421, Caller),
+    /// The request uses something a networked node does not offer yet
+    /// (namespaces across nodes come with the network's part 2).
+    NotInNetwork = ("not_in_network", 409, Caller),
     /// The function trapped (panic, unreachable, bad memory access…).
     FunctionTrap = ("function_trap", 422, Function),
     /// The function ran past its wall-clock limit.
@@ -136,6 +144,8 @@ codes! {
     Overloaded = ("overloaded", 503, Platform),
     /// The node is shutting down.
     ShuttingDown = ("shutting_down", 503, Platform),
+    /// The network (its NATS servers) cannot be reached or did not answer in time.
+    NetworkUnavailable = ("network_unavailable", 503, Platform),
     /// Orb itself failed.
     Internal = ("internal", 500, Platform),
 }

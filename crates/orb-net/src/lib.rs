@@ -16,6 +16,7 @@
 //! Depends on: orb-core (function ids), async-nats, ring.
 
 pub mod deploy;
+pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod lease;
@@ -27,6 +28,7 @@ pub mod supernode;
 pub mod testing;
 
 pub use deploy::{Announcement, Placement};
+pub use directory::Directory;
 pub use error::NetError;
 pub use identity::{NodeId, NodeKey};
 pub use lease::{Lease, LeaseState};

@@ -11,6 +11,10 @@ pub const ALIVE_BUCKET: &str = "orb_alive";
 pub const LEASES_BUCKET: &str = "orb_leases";
 /// KV: the network's own facts (key `meta`: layout version, replicas).
 pub const META_BUCKET: &str = "orb_network";
+/// KV: account records (key = account id), written by super nodes.
+pub const ACCOUNTS_BUCKET: &str = "orb_accounts";
+/// KV: revoked token lineages (key = hex revocation id), written by any node.
+pub const REVOCATIONS_BUCKET: &str = "orb_revocations";
 /// Object store: component bytes under their `sha256:<hex>` id.
 pub const COMPONENTS_STORE: &str = "orb_components";
 /// Stream of announcements (deploys; later alias switches, deprecations).
@@ -24,6 +28,8 @@ pub const REPORTS_SUBJECTS: &str = "orb.report.>";
 
 /// The key of the network's facts in [`META_BUCKET`].
 pub const META_KEY: &str = "meta";
+/// The key of the network's root public key (`ed25519/<hex>`) in [`META_BUCKET`].
+pub const ROOT_KEY: &str = "root_public_key";
 /// The layout version `network init` writes; bumped when a bucket or stream changes shape.
 pub const LAYOUT_VERSION: u32 = 1;
 

@@ -110,6 +110,10 @@ pub struct Network {
     pub nodes: kv::Store,
     pub alive: kv::Store,
     pub leases: kv::Store,
+    pub accounts: kv::Store,
+    pub revocations: kv::Store,
+    /// The `orb_network` bucket (`meta`, the root public key).
+    pub meta_store: kv::Store,
     pub components: object_store::ObjectStore,
     pub meta: NetworkMeta,
 }
@@ -157,6 +161,20 @@ fn kv_configs(replicas: usize) -> Vec<kv::Config> {
             history: 1,
             num_replicas: replicas,
             limit_markers: Some(Duration::from_secs(60)),
+            ..Default::default()
+        },
+        kv::Config {
+            bucket: names::ACCOUNTS_BUCKET.into(),
+            description: "Orb accounts (written by super nodes)".into(),
+            history: 5,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        kv::Config {
+            bucket: names::REVOCATIONS_BUCKET.into(),
+            description: "Orb revoked token lineages".into(),
+            history: 1,
+            num_replicas: replicas,
             ..Default::default()
         },
         kv::Config {
@@ -305,6 +323,8 @@ impl Network {
         let nodes = kv(names::NODES_BUCKET).await?;
         let alive = kv(names::ALIVE_BUCKET).await?;
         let leases = kv(names::LEASES_BUCKET).await?;
+        let accounts = kv(names::ACCOUNTS_BUCKET).await?;
+        let revocations = kv(names::REVOCATIONS_BUCKET).await?;
         let components = with_retry(names::COMPONENTS_STORE, || {
             js.get_object_store(names::COMPONENTS_STORE)
         })
@@ -318,6 +338,9 @@ impl Network {
             nodes,
             alive,
             leases,
+            accounts,
+            revocations,
+            meta_store,
             components,
             meta,
         })

@@ -37,6 +37,7 @@ pub mod op {
     pub const OUTBOUND_WRITE: &str = "outbound.write";
     pub const SECRETS_READ: &str = "secrets.read";
     pub const SECRETS_WRITE: &str = "secrets.write";
+    pub const NETWORK_READ: &str = "network.read";
 }
 
 /// The credentials a request presented, not yet checked: its bearer token,

@@ -108,6 +108,34 @@ pub struct NodeConfig {
     /// Largest request head (request line and headers; HTTP/2: header
     /// list), bytes; more → 431. At least 8192.
     pub max_request_head_bytes: u64,
+    /// The network this node joins (`[network]` in `orb.toml`,
+    /// `orb serve --network`); no `urls`: a single node.
+    pub network: NetworkSettings,
+}
+
+/// How a node joins a network (issue 19; needs the `network` feature,
+/// which the `orb` binary has).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSettings {
+    /// NATS servers of the network (`nats://h1:4222`, …); any one is
+    /// enough to reach it. Empty: a single node.
+    pub urls: Vec<String>,
+    /// Also run the super-node duties (admission, reaping, minting).
+    #[serde(rename = "super")]
+    pub super_node: bool,
+    /// The network's root private key (written by `orb network init`);
+    /// a super node needs it, a node does not.
+    pub root_key: Option<PathBuf>,
+    /// `key=value` labels placement constraints match on (`region=eu`).
+    pub attributes: Vec<String>,
+}
+
+impl NetworkSettings {
+    /// Whether a network is configured.
+    pub fn enabled(&self) -> bool {
+        !self.urls.is_empty()
+    }
 }
 
 /// Policy for schedule ticks missed while the node was down.
@@ -161,6 +189,7 @@ impl Default for NodeConfig {
             max_connections: 10_000,
             max_connections_per_address: 256,
             max_request_head_bytes: 64 << 10,
+            network: NetworkSettings::default(),
         }
     }
 }

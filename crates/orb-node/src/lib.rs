@@ -28,9 +28,25 @@ mod tls;
 
 use services::{accounts, http, kappa, namespaces, outbound, queue, schedules, triggers};
 
-pub use config::{LogFormat, MissedTicks, NodeConfig};
+pub use config::{LogFormat, MissedTicks, NetworkSettings, NodeConfig};
 pub use error::ApiError;
 pub use services::calls::{InvokeRequest, InvokeResponse};
+
+/// A new account record and its private token, minted under `auth` and
+/// stored nowhere: how `orb network init` makes the network's admin account.
+pub fn new_account(
+    auth: &orb_auth::Authority,
+    name: &str,
+    admin: bool,
+) -> Result<(orb_core::Account, String), ApiError> {
+    accounts::new_account(auth, name, admin).map(|(a, m)| (a, m.token))
+}
+
+/// Writes a secret (a key, a token) to a file of mode 0600, synced;
+/// `replace: false` refuses to overwrite an existing file.
+pub fn write_secret_file(path: &std::path::Path, text: &str, replace: bool) -> anyhow::Result<()> {
+    accounts::write_secret_file(path, text, replace)
+}
 
 /// Offline recovery of an account's (default: the admin's) access from its
 /// data directory: `(account id, new private token)`. See `orb admin recover`.
@@ -95,6 +111,10 @@ pub struct Node {
     pub(crate) public_limiter: Option<orb_auth::AddressLimiter>,
     /// Where calls run (`services::placement`): here, on a single node.
     pub(crate) executor: Box<dyn services::placement::Executor>,
+    /// The network this node is part of (`orb serve --network`); `None`:
+    /// a single node.
+    #[cfg(feature = "network")]
+    pub(crate) network: Option<services::network::Joined>,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
     /// Connection limits and who holds what (`listener.rs`).
@@ -102,12 +122,78 @@ pub struct Node {
 }
 
 impl Node {
-    /// Opens the data folder (store + compile cache) and builds the runtime.
+    /// Opens the data folder (store + compile cache) and builds the runtime:
+    /// a single node. A configuration naming a network goes through
+    /// [`Node::start`].
     pub fn open(config: NodeConfig) -> anyhow::Result<Arc<Self>> {
+        anyhow::ensure!(
+            !config.network.enabled(),
+            "this configuration names a network: start the node with Node::start"
+        );
+        Self::open_with(config, None)
+    }
+
+    /// Opens the node, connecting first to its network when the
+    /// configuration names one (`orb serve --network`), then bootstraps it:
+    /// ready to [`Node::serve`].
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Arc<Self>> {
+        if !config.network.enabled() {
+            let node = Self::open_with(config, None)?;
+            node.bootstrap().await?;
+            return Ok(node);
+        }
+        #[cfg(feature = "network")]
+        {
+            let (joined, auth) =
+                services::network::connect(&config.network, &config.data_dir).await?;
+            let node = Self::open_with(config, Some((joined, auth)))?;
+            // Accounts and revocations as the network holds them, before
+            // anything is served; then the admin, then the hello.
+            services::network::follow(&node).await?;
+            node.bootstrap().await?;
+            services::network::join(&node).await?;
+            Ok(node)
+        }
+        #[cfg(not(feature = "network"))]
+        anyhow::bail!("this build of Orb has no network support (cargo feature `network`)")
+    }
+
+    #[cfg(feature = "network")]
+    fn open_with(
+        config: NodeConfig,
+        network: Option<(services::network::Joined, orb_auth::Authority)>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let (network, network_auth) = match network {
+            Some((j, a)) => (Some(j), Some(a)),
+            None => (None, None),
+        };
+        Self::build(config, network_auth, |n| n.network = network)
+    }
+
+    #[cfg(not(feature = "network"))]
+    fn open_with(
+        config: NodeConfig,
+        network: Option<std::convert::Infallible>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let _ = network;
+        Self::build(config, None, |_| {})
+    }
+
+    fn build(
+        config: NodeConfig,
+        network_auth: Option<orb_auth::Authority>,
+        finish: impl FnOnce(&mut Node),
+    ) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
         let tls = tls::load(&config)?;
-        let auth = accounts::load_root_key(&config.data_dir)?;
+        // The node's own root key: tokens on a single node, and always the
+        // key compiled artifacts are authenticated under.
+        let local_key = accounts::load_root_key(&config.data_dir)?;
+        let artifact_secret = local_key
+            .private_key_text()
+            .expect("a node's own root key has its private half");
+        let auth = network_auth.unwrap_or(local_key);
         let store = RedbStore::open(
             &config.data_dir,
             StoreConfig {
@@ -131,7 +217,7 @@ impl Node {
                 use sha2::Digest as _;
                 sha2::Sha256::new()
                     .chain_update(b"orb compiled-artifact mac\0")
-                    .chain_update(auth.private_key_text().as_bytes())
+                    .chain_update(artifact_secret.as_bytes())
                     .finalize()
                     .into()
             })),
@@ -155,7 +241,7 @@ impl Node {
         let metrics = metrics::Metrics::install();
         let connections = listener::Connections::new(&config)?;
         let (trigger_changes, trigger_changes_rx) = tokio::sync::mpsc::unbounded_channel();
-        Ok(Arc::new(Self {
+        let mut node = Self {
             runtime: Arc::new(runtime),
             store: Arc::new(store),
             metrics,
@@ -177,9 +263,13 @@ impl Node {
             secrets_key,
             public_limiter,
             executor: Box::new(services::placement::Local),
+            #[cfg(feature = "network")]
+            network: None,
             tls,
             connections,
-        }))
+        };
+        finish(&mut node);
+        Ok(Arc::new(node))
     }
 
     /// Loads revoked tokens and makes sure an admin account exists. On first
@@ -249,6 +339,8 @@ impl Node {
             Ok(pending) => triggers::fire_pending(&self, pending).await,
             Err(e) => tracing::error!(error = %e, "the trigger loop failed"),
         }
+        #[cfg(feature = "network")]
+        services::network::leave(&self).await;
         self.store.flush().await?;
         tracing::info!("store flushed; bye");
         Ok(())

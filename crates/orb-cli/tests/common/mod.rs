@@ -85,6 +85,27 @@ impl Server {
     }
 
     pub fn start_in_env(data_dir: &Path, extra: &[&str], env: &[(&str, &Path)]) -> Server {
+        Server::spawn(data_dir, extra, env, None)
+    }
+
+    /// A node of a network: `extra` names it (`--network …`); its requests
+    /// carry `token` (a network node writes no `admin.token`).
+    pub fn start_networked(data_dir: &Path, extra: &[&str], token: &str) -> Server {
+        Server::spawn(data_dir, extra, &[], Some(token.to_string()))
+    }
+
+    /// SIGKILL: the node dies without a word to anyone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+        token: Option<String>,
+    ) -> Server {
         let mut child = Command::new(orb_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -111,10 +132,12 @@ impl Server {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let token = std::fs::read_to_string(data_dir.join("admin.token"))
-            .expect("admin.token written at first start")
-            .trim()
-            .to_string();
+        let token = token.unwrap_or_else(|| {
+            std::fs::read_to_string(data_dir.join("admin.token"))
+                .expect("admin.token written at first start")
+                .trim()
+                .to_string()
+        });
         Server {
             token,
             url,

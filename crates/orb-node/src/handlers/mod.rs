@@ -14,6 +14,7 @@ mod functions;
 mod http;
 mod kappa;
 mod namespaces;
+mod network;
 mod outbound;
 mod schedules;
 mod triggers;
@@ -102,6 +103,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(triggers::routes())
         .merge(kappa::routes())
         .merge(outbound::routes())
+        .route("/v1/network/nodes", get(network::list_nodes))
         .route("/http/{*target_and_path}", any(http::handle))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,6 +4,7 @@
 
 use crate::caller::{Claims, check_namespace_name, denied};
 use crate::clock::now_rfc3339;
+use crate::services::network;
 use crate::{ApiError, Node};
 use anyhow::Context as _;
 use orb_auth::{Access, Authority, Grant, Minted, Rate, ScheduleLimits};
@@ -24,15 +25,26 @@ pub fn load_root_key(data_dir: &Path) -> anyhow::Result<Authority> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
     }
     let auth = Authority::generate();
-    write_secret(&path, &auth.private_key_text())?;
+    write_secret(&path, &auth.private_key_text().expect("a generated key"))?;
     tracing::info!(path = %path.display(), "created the node's root key");
     Ok(auth)
 }
 
 pub(crate) fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    write_secret_file(path, text, true)
+}
+
+/// Writes `text` and a newline to `path`, mode 0600, synced; an existing
+/// file is replaced only when `replace`.
+pub fn write_secret_file(path: &Path, text: &str, replace: bool) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true);
+    if replace {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
@@ -55,6 +67,16 @@ pub async fn bootstrap(node: &Node) -> anyhow::Result<()> {
     let revoked = node.store.list_revocations().await?;
     node.auth.revoke(revoked);
     let accounts = node.store.list_accounts().await?;
+    if network::is_networked(node) {
+        // The network's admin account was created by `orb network init`
+        // and mirrored into this store before this runs.
+        let admin = accounts
+            .iter()
+            .find(|a| a.admin)
+            .context("the network has no admin account: run `orb network init --network …`")?;
+        let _ = node.admin.set(admin.id.clone());
+        return Ok(());
+    }
     let admin = match accounts.iter().find(|a| a.admin) {
         Some(a) => a.id.clone(),
         None => {
@@ -71,16 +93,15 @@ pub async fn bootstrap(node: &Node) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_account(
-    node: &Node,
+/// A new account and its private token, minted with `auth` (the node's or,
+/// for `orb network init`, the network's root key). Nothing is stored.
+pub fn new_account(
+    auth: &Authority,
     name: &str,
     admin: bool,
 ) -> Result<(Account, Minted), ApiError> {
     let id = format!("acc_{}", uuid::Uuid::now_v7().simple());
-    let minted = node
-        .auth
-        .mint_private(&id)
-        .map_err(|e| ApiError(e.into()))?;
+    let minted = auth.mint_private(&id).map_err(|e| ApiError(e.into()))?;
     let account = Account {
         id,
         name: name.to_string(),
@@ -89,8 +110,29 @@ async fn create_account(
         token_lineage: minted.revocation_id.clone(),
         created_at: now_rfc3339(),
     };
+    Ok((account, minted))
+}
+
+async fn create_account(
+    node: &Node,
+    name: &str,
+    admin: bool,
+) -> Result<(Account, Minted), ApiError> {
+    let (account, minted) = new_account(&node.auth, name, admin)?;
+    network::publish_account(node, &account).await?;
     node.store.create_account(&account).await?;
     Ok((account, minted))
+}
+
+/// Stores an account record that came from the network (created, or its
+/// private token rotated, on a super node).
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
+pub(crate) async fn mirror_account(node: &Node, account: Account) -> Result<(), ApiError> {
+    if account.admin {
+        let _ = node.admin.set(account.id.clone());
+    }
+    node.store.create_account(&account).await?;
+    Ok(())
 }
 
 // ---- what the routes do ------------------------------------------------------
@@ -302,9 +344,13 @@ pub async fn post_rotate(node: &Node, claims: &Claims) -> Result<serde_json::Val
     }
     account.token_hash = token_hash(&minted.token);
     account.token_lineage = minted.revocation_id.clone();
+    // The network first: a rotation the network did not take is refused
+    // whole (503), never applied on one node only.
+    network::publish_revocations(node, &ids).await?;
+    network::publish_account(node, &account).await?;
     node.store.replace_account_token(&account, &ids).await?;
     node.auth.revoke(ids.clone());
-    if account.admin {
+    if account.admin && !network::is_networked(node) {
         let path = node.config.data_dir.join("admin.token");
         write_secret(&path, &minted.token)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
@@ -384,6 +430,7 @@ pub async fn recover(data_dir: &Path, account: Option<&str>) -> anyhow::Result<(
 }
 
 async fn revoke_ids(node: &Node, ids: Vec<String>) -> Result<serde_json::Value, ApiError> {
+    network::publish_revocations(node, &ids).await?;
     node.store.add_revocations(&ids).await?;
     node.auth.revoke(ids.clone());
     Ok(json!({ "revoked": ids }))

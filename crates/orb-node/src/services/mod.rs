@@ -17,8 +17,10 @@
 //!   call's alias, a kappa's function, a sequence's steps, an `/http/` route,
 //!   the call of a schedule or a rule) takes the presented
 //!   [`crate::caller::Token`] and checks it through `crate::caller`.
-//! - Where a call runs is the [`placement::Executor`] seam; nothing in
-//!   orb-node knows the network (no NATS dependency).
+//! - Where a call runs is the [`placement::Executor`] seam. The network is
+//!   `network.rs`, glue to `orb-net` behind the `network` cargo feature;
+//!   nothing else in orb-node knows it, and without the feature nothing
+//!   links NATS.
 
 pub(crate) mod accounts;
 pub(crate) mod activations;
@@ -29,6 +31,7 @@ pub(crate) mod http;
 pub(crate) mod invoke;
 pub(crate) mod kappa;
 pub(crate) mod namespaces;
+pub(crate) mod network;
 pub(crate) mod outbound;
 pub(crate) mod placement;
 pub(crate) mod queue;
