@@ -9,6 +9,7 @@ use common::{Server, assert_error, orb_bin};
 use orb_net::testing::Cluster;
 use orb_net::{Network, lease, network};
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,53 @@ fn init(urls: &str, dir: &Path) -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// A network for one test: a 3-server cluster, initialised, and a folder
+/// for its nodes' data.
+struct TestNet {
+    cluster: Cluster,
+    urls: String,
+    tmp: tempfile::TempDir,
+    admin: String,
+    key: String,
+}
+
+impl TestNet {
+    async fn start() -> TestNet {
+        let cluster = Cluster::start(3).await;
+        let urls = cluster.urls().join(",");
+        let tmp = tempfile::tempdir().unwrap();
+        let admin = init(&urls, &tmp.path().join("net"));
+        let key = tmp
+            .path()
+            .join("net/root.key")
+            .to_str()
+            .unwrap()
+            .to_string();
+        TestNet {
+            cluster,
+            urls,
+            tmp,
+            admin,
+            key,
+        }
+    }
+
+    /// `orb serve --network …` in `<tmp>/name`, with `toml` as its
+    /// `orb.toml` (its working directory is its data directory).
+    fn node(&self, name: &str, toml: &str, extra: &[&str]) -> Server {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("orb.toml"), toml).unwrap();
+        let mut args = vec!["--network", self.urls.as_str()];
+        args.extend_from_slice(extra);
+        Server::start_networked(&dir, &args, &self.admin)
+    }
+
+    fn super_node(&self, name: &str) -> Server {
+        self.node(name, "", &["--super", "--network-key", &self.key])
+    }
 }
 
 /// Polls `GET /v1/network/nodes` on `s` until `pred` holds (or panics
@@ -59,24 +107,14 @@ fn is(nodes: &[Value], id: &str, state: &str, alive: bool) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_join_share_accounts_and_revocations_and_super_duties_fail_over() {
-    let cluster = Cluster::start(3).await;
-    let urls = cluster.urls().join(",");
-    let tmp = tempfile::tempdir().unwrap();
-    let secrets = tmp.path().join("net");
-    let admin = init(&urls, &secrets);
-    let key = secrets.join("root.key");
-    let key = key.to_str().unwrap();
-
-    let start = |name: &str, extra: &[&str]| {
-        let dir = tmp.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args = vec!["--network", urls.as_str()];
-        args.extend_from_slice(extra);
-        Server::start_networked(&dir, &args, &admin)
-    };
-    let a = start("a", &["--super", "--network-key", key]);
-    let b = start("b", &["--super", "--network-key", key]);
-    let mut c = start("c", &["--attr", "region=eu-west", "--attr", "tier=edge"]);
+    let net = TestNet::start().await;
+    let a = net.super_node("a");
+    let b = net.super_node("b");
+    let mut c = net.node(
+        "c",
+        "",
+        &["--attr", "region=eu-west", "--attr", "tier=edge"],
+    );
 
     // Every node sees all three active and alive, and knows which it is.
     let mut ids = Vec::new();
@@ -179,7 +217,7 @@ async fn nodes_join_share_accounts_and_revocations_and_super_duties_fail_over() 
 
     // Super node A stops cleanly: it is listed as left, and B holds every
     // duty; a node joining now is admitted by B.
-    let net = Network::open(network::connect(&cluster.urls(), "test").await.unwrap())
+    let nats = Network::open(network::connect(&net.cluster.urls(), "test").await.unwrap())
         .await
         .unwrap();
     assert!(a.stop().success());
@@ -192,7 +230,7 @@ async fn nodes_join_share_accounts_and_revocations_and_super_duties_fail_over() 
     let deadline = Instant::now() + Duration::from_secs(30);
     for duty in ["admit", "reaper"] {
         loop {
-            let holder = lease::holder(&net, duty).await.unwrap();
+            let holder = lease::holder(&nats, duty).await.unwrap();
             if holder.as_ref().is_some_and(|h| h.holder.as_str() == id_b) {
                 break;
             }
@@ -200,7 +238,7 @@ async fn nodes_join_share_accounts_and_revocations_and_super_duties_fail_over() 
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-    let d = start("d", &[]);
+    let d = net.node("d", "", &[]);
     let v = wait_nodes(&d, Duration::from_secs(30), |ns| {
         ns.iter().any(|n| {
             n["state"] == "active" && n["hello"]["super_node"] == false && n["alive"] == true
@@ -254,4 +292,379 @@ async fn a_single_node_says_it_is_not_networked_and_bad_network_flags_are_refuse
     assert!(err.contains("is not this network's root key"), "{err}");
     let err = serve(&["--attr", "no-equals-sign"]);
     assert!(err.contains("key=value"), "{err}");
+}
+
+/// Waits until `s` seeds `hash`: a call through it runs on it (its
+/// activation names no other node).
+async fn wait_seeding(s: &Server, hash: &str, export: &str, params: Value) {
+    let start = Instant::now();
+    loop {
+        let out = call_until_ok(s, hash, export, params.clone()).await;
+        let (st, act) = s
+            .get(&format!(
+                "/v1/activations/{}",
+                out["activation"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(st, 200, "{act}");
+        if act["node"].is_null() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} does not seed {hash}",
+            s.url
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Calls `export` of `hash` through `s` until it answers 200 (seeding is
+/// asynchronous), or panics after 30 s with the last answer.
+async fn call_until_ok(s: &Server, hash: &str, export: &str, params: Value) -> Value {
+    let start = Instant::now();
+    loop {
+        let (st, v) = s.call(hash, export, params.clone()).await;
+        if st == 200 {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{export} through {}: {st} {v}",
+            s.url
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node() {
+    let net = TestNet::start().await;
+    let a = net.super_node("a");
+    let _b = net.super_node("b");
+    // Two workers that run one call at a time, and a gateway that seeds
+    // nothing this test deploys.
+    let worker = "timeout_ms = 3000\n[network]\ncall_slots = 1\n";
+    let w1 = net.node("w1", worker, &["--attr", "tier=worker"]);
+    let w2 = net.node("w2", worker, &["--attr", "tier=worker"]);
+    let g = net.node("g", "timeout_ms = 2000\n", &["--attr", "tier=gateway"]);
+    wait_nodes(&g, Duration::from_secs(30), |ns| {
+        ns.len() == 5 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+    let mut worker_ids = Vec::new();
+    for s in [&w1, &w2] {
+        let (_, v) = s.get("/v1/network/nodes").await;
+        worker_ids.push(v["this_node"].as_str().unwrap().to_string());
+    }
+
+    // Placement is checked at upload.
+    let calc = common::guest("calc");
+    let upload = |s: &Server, query: &str, bytes: Vec<u8>| {
+        let rb = s
+            .http
+            .post(format!("{}/v1/functions?{query}", s.url))
+            .header("authorization", s.bearer())
+            .header("content-type", "application/wasm")
+            .body(bytes);
+        async move { common::decode(rb.send().await.unwrap()).await }
+    };
+    let (st, v) = upload(&g, "min_seeders=3&max_seeders=2", calc.clone()).await;
+    assert_error(st, &v, 400, "invalid_request");
+    let (st, v) = upload(&g, "require=nope", calc.clone()).await;
+    assert_error(st, &v, 400, "invalid_request");
+
+    // Deployed through the gateway for workers only: called through every
+    // node, it runs on a worker, and the activation says which.
+    let (st, v) = upload(
+        &g,
+        "require=tier=worker&min_seeders=1&max_seeders=2",
+        calc.clone(),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let hash = v["hash"].as_str().unwrap().to_string();
+    // Seeding is asynchronous: until both workers serve it, a call may find
+    // no seeder and run on a super node instead.
+    for s in [&w1, &w2] {
+        wait_seeding(s, &hash, "add", json!({"a": 0, "b": 0})).await;
+    }
+    for s in [&g, &a, &w1, &w2] {
+        let out = call_until_ok(s, &hash, "add", json!({"a": 2, "b": 40})).await;
+        assert_eq!(out["result"], 42, "{out}");
+    }
+    let out = call_until_ok(&g, &hash, "add", json!({"a": 1, "b": 2})).await;
+    let (st, act) = g
+        .get(&format!(
+            "/v1/activations/{}",
+            out["activation"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(st, 200, "{act}");
+    let ran_on = act["node"].as_str().unwrap_or_default().to_string();
+    assert!(worker_ids.contains(&ran_on), "ran on {ran_on:?}: {act}");
+    // The seeder checks what the gateway did not: the parameters.
+    let (st, v) = g.call(&hash, "add", json!({"a": "two"})).await;
+    assert_error(st, &v, 400, "invalid_params");
+    // … and the caller's token, itself.
+    let (st, v) = g
+        .call_as("not-a-token", &hash, "add", json!({"a": 1, "b": 2}))
+        .await;
+    assert_error(st, &v, 401, "token_invalid");
+
+    // A busy seeder's calls go to the other one: one worker runs a call
+    // that spins until its timeout (3 s) while 30 more calls come in.
+    let misbehave = common::guest("misbehave");
+    let (st, v) = upload(&g, "require=tier=worker", misbehave).await;
+    assert_eq!(st, 201, "{v}");
+    let mb = v["hash"].as_str().unwrap().to_string();
+    for s in [&w1, &w2] {
+        wait_seeding(s, &mb, "add", json!({"a": 1, "b": 1})).await;
+    }
+    let spinning = {
+        let (http, url, bearer) = (g.http.clone(), g.url.clone(), g.bearer());
+        let mb = mb.clone();
+        tokio::spawn(async move {
+            let r = http
+                .post(format!("{url}/v1/functions/{mb}/spin"))
+                .header("authorization", bearer)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            common::decode(r).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ran_on = BTreeSet::new();
+    for i in 0..30 {
+        let (st, v) = g.call(&mb, "add", json!({"a": i, "b": 1})).await;
+        assert_eq!(st, 200, "call {i} while a worker is busy: {v}");
+        assert_eq!(v["result"], i + 1);
+        let (_, act) = g
+            .get(&format!(
+                "/v1/activations/{}",
+                v["activation"].as_str().unwrap()
+            ))
+            .await;
+        ran_on.insert(act["node"].as_str().unwrap().to_string());
+    }
+    let (st, v) = spinning.await.unwrap();
+    assert_error(st, &v, 422, "function_timeout");
+    // All on the free worker; the busy one withdrew from the queue group.
+    assert_eq!(ran_on.len(), 1, "{ran_on:?}");
+    let free = ran_on.into_iter().next().unwrap();
+    let busy = if free == worker_ids[0] { &w2 } else { &w1 };
+    assert!(busy.metric("orb_network_withdrawals_total").await >= 1.0);
+
+    // Bytes that do not hash to their id: planted in the network's store
+    // and announced; no seeder serves them, and the super node asked to
+    // run them refuses and reports.
+    let nats = Network::open(network::connect(&net.cluster.urls(), "test").await.unwrap())
+        .await
+        .unwrap();
+    let owner = orb_net::deploy::latest_announcement(&nats, &hash.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .owner;
+    let mut other = calc.clone();
+    other.extend_from_slice(b"tampered");
+    let fake: orb_core::FunctionId = orb_core::FunctionId::of(&other);
+    orb_net::deploy::put_component(&nats, &fake, &calc)
+        .await
+        .unwrap();
+    let planter = orb_net::NodeKey::generate().unwrap();
+    orb_net::deploy::announce(
+        &nats,
+        &planter,
+        &orb_net::Announcement {
+            function: fake.clone(),
+            owner,
+            size: calc.len() as u64,
+            exports: vec!["add".into()],
+            placement: orb_net::Placement::default(),
+            announced_by: planter.id().clone(),
+            at_ms: 0,
+        },
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let (st, v) = g
+        .call(&fake.to_string(), "add", json!({"a": 1, "b": 2}))
+        .await;
+    assert!(st >= 400 && st != 200, "{v}");
+    assert!(
+        v.to_string().contains("do not hash") || v["error"]["code"] == "function_not_found",
+        "{v}"
+    );
+    let stream = nats.js.get_stream("ORB_REPORTS").await.unwrap();
+    let report = stream
+        .get_last_raw_message_by_subject("orb.report.hash_mismatch")
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&report.payload).to_string();
+    assert!(text.contains(&fake.hex()), "{text}");
+
+    // kill -9 of a seeder under a constant load through the gateway: the
+    // calls keep succeeding on the other seeder.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loaders = Vec::new();
+    for _ in 0..4 {
+        let (http, url, bearer, hash) = (g.http.clone(), g.url.clone(), g.bearer(), hash.clone());
+        let stop = stop.clone();
+        loaders.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .post(format!("{url}/v1/functions/{hash}/add"))
+                    .header("authorization", &bearer)
+                    .json(&json!({"a": 1, "b": 2}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    _ => failed += 1,
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut w1 = w1;
+    w1.kill9();
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for l in loaders {
+        let (o, f) = l.await.unwrap();
+        ok += o;
+        failed += f;
+    }
+    let fraction = f64::from(failed) / f64::from(ok + failed);
+    eprintln!(
+        "kill -9 of a seeder under load: {ok} calls succeeded, {failed} failed ({:.3} %), load ran {:?} past the kill",
+        fraction * 100.0,
+        killed.elapsed()
+    );
+    // Only calls in flight on the killed seeder can fail: one per loader.
+    assert!(ok > 100, "{ok} calls succeeded");
+    assert!(failed <= 4, "{failed} of {} calls failed", ok + failed);
+}
+
+/// `GET /v1/network/functions/{id}` on `s` until `pred` holds.
+async fn wait_function(
+    s: &Server,
+    hash: &str,
+    limit: Duration,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (st, v) = s.get(&format!("/v1/network/functions/{hash}")).await;
+        assert_eq!(st, 200, "{v}");
+        if pred(&v) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not reached after {limit:?}: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn seeder_ids(v: &Value) -> BTreeSet<String> {
+    v["seeders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["alive"] == true && s["state"] == "active")
+        .map(|s| s["node"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_seeders_holds_and_min_seeders_is_restored_after_a_seeder_dies() {
+    let net = TestNet::start().await;
+    let a = net.super_node("a");
+    let _b = net.super_node("b");
+    let start = |name: &str, extra: &[&str]| net.node(name, "", extra);
+    let mut workers = vec![
+        start("w1", &["--attr", "tier=worker", "--attr", "zone=a"]),
+        start("w2", &["--attr", "tier=worker", "--attr", "zone=b"]),
+        start("w3", &["--attr", "tier=worker", "--attr", "zone=c"]),
+    ];
+    wait_nodes(&a, Duration::from_secs(30), |ns| {
+        ns.len() == 5 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+
+    let calc = common::guest("calc");
+    let r = a
+        .http
+        .post(format!(
+            "{}/v1/functions?require=tier=worker&min_seeders=2&max_seeders=2",
+            a.url
+        ))
+        .header("authorization", a.bearer())
+        .header("content-type", "application/wasm")
+        .body(calc)
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = common::decode(r).await;
+    assert_eq!(st, 201, "{v}");
+    let hash = v["hash"].as_str().unwrap().to_string();
+
+    // Two seeders, never three: the third worker finds both slots taken.
+    let v = wait_function(&a, &hash, Duration::from_secs(30), |v| {
+        seeder_ids(v).len() == 2
+    })
+    .await;
+    assert_eq!(v["placement"]["min_seeders"], 2, "{v}");
+    assert_eq!(v["seeders"].as_array().unwrap().len(), 2, "{v}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, v) = a.get(&format!("/v1/network/functions/{hash}")).await;
+    let before = seeder_ids(&v);
+    assert_eq!(before.len(), 2, "{v}");
+    assert_eq!(v["seeders"].as_array().unwrap().len(), 2, "{v}");
+
+    // Another account does not see it.
+    let (st, acc) = a.post_json("/v1/accounts", &json!({"name": "other"})).await;
+    assert_eq!(st, 201, "{acc}");
+    let (st, v) = a
+        .get_as(
+            &format!("/v1/network/functions/{hash}"),
+            acc["token"].as_str(),
+        )
+        .await;
+    assert_error(st, &v, 404, "function_not_found");
+
+    // kill -9 of one seeder: the repair duty frees its slot and asks the
+    // third worker; two live seeders again.
+    let mut ids = Vec::new();
+    for w in &workers {
+        let (_, v) = w.get("/v1/network/nodes").await;
+        ids.push(v["this_node"].as_str().unwrap().to_string());
+    }
+    let victim = ids.iter().position(|id| before.contains(id)).unwrap();
+    let spare = ids.iter().position(|id| !before.contains(id)).unwrap();
+    workers[victim].kill9();
+    let killed = Instant::now();
+    let v = wait_function(&a, &hash, Duration::from_secs(40), |v| {
+        let now = seeder_ids(v);
+        now.len() == 2 && now.contains(&ids[spare])
+    })
+    .await;
+    eprintln!(
+        "min_seeders restored {:?} after a seeder was killed",
+        killed.elapsed()
+    );
+    assert!(!seeder_ids(&v).contains(&ids[victim]), "{v}");
+    // And the function answers through the new seeder.
+    let out = call_until_ok(&workers[spare], &hash, "add", json!({"a": 2, "b": 40})).await;
+    assert_eq!(out["result"], 42);
 }

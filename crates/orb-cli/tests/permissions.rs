@@ -175,6 +175,12 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
         "",
         "a single node: `not_networked` once authorized",
     ),
+    (
+        "GET",
+        "/v1/network/functions/{fn}",
+        "",
+        "a single node: `not_networked` once authorized",
+    ),
     // Last: a rotation revokes the caller's token (and what it minted), so
     // no later cell may need it; the owner's cell runs after every other
     // caller's (see ROTATE_LAST).

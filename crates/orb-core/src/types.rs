@@ -120,6 +120,10 @@ pub struct Activation {
     /// (`wasi:http/outgoing-handler`); never holds an injected credential.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbound: Vec<crate::OutboundRequest>,
+    /// The network node (its id) that ran the call, when the call was
+    /// routed to another node of a network; absent on a single node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

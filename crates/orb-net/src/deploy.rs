@@ -229,6 +229,36 @@ pub async fn fetch_verified(
     Ok(bytes)
 }
 
+/// The latest deploy announcement of a function (its current placement),
+/// if any, with its signature checked.
+pub async fn latest_announcement(
+    net: &Network,
+    id: &FunctionId,
+) -> Result<Option<Announcement>, NetError> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let stream = crate::network::with_retry(names::ANNOUNCE_STREAM, || {
+        net.js.get_stream(names::ANNOUNCE_STREAM)
+    })
+    .await?;
+    let msg = match stream
+        .get_last_raw_message_by_subject(&names::announce_deploy(&id.hex()))
+        .await
+    {
+        Ok(m) => m,
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(e) => return Err(NetError::js(format!("read the announcement of {id}"), e)),
+    };
+    let signed: Signed =
+        serde_json::from_slice(&msg.payload).map_err(|e| NetError::Invalid(e.to_string()))?;
+    let a: Announcement = signed.open()?;
+    if a.announced_by != signed.by || &a.function != id {
+        return Err(NetError::Invalid(format!(
+            "the announcement of {id} is not signed by its announcer or names another function"
+        )));
+    }
+    Ok(Some(a))
+}
+
 /// A node's view of the announcement stream: a durable consumer named
 /// after the node, so the server remembers what it has read across
 /// restarts. Consumers of nodes that stay away 30 days are removed.

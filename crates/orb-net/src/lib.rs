@@ -19,10 +19,12 @@ pub mod deploy;
 pub mod directory;
 pub mod error;
 pub mod identity;
+pub mod inventory;
 pub mod lease;
 pub mod membership;
 pub mod names;
 pub mod network;
+pub mod rpc;
 pub mod supernode;
 #[doc(hidden)]
 pub mod testing;

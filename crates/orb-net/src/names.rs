@@ -15,6 +15,8 @@ pub const META_BUCKET: &str = "orb_network";
 pub const ACCOUNTS_BUCKET: &str = "orb_accounts";
 /// KV: revoked token lineages (key = hex revocation id), written by any node.
 pub const REVOCATIONS_BUCKET: &str = "orb_revocations";
+/// KV: seeding slots (key = `<hex>.<k>`, value = the holder's node id).
+pub const SEEDING_BUCKET: &str = "orb_seeding";
 /// Object store: component bytes under their `sha256:<hex>` id.
 pub const COMPONENTS_STORE: &str = "orb_components";
 /// Stream of announcements (deploys; later alias switches, deprecations).
@@ -35,6 +37,8 @@ pub const LAYOUT_VERSION: u32 = 1;
 
 /// Duty: move `joining` nodes through `verifying` to `active`.
 pub const DUTY_ADMIT: &str = "admit";
+/// Duty: keep every function at `min_seeders` live seeders.
+pub const DUTY_REPAIR: &str = "repair";
 /// Duty: mark nodes whose heartbeat expired `gone`.
 pub const DUTY_REAPER: &str = "reaper";
 
@@ -49,4 +53,31 @@ pub const REPORT_HASH_MISMATCH: &str = "orb.report.hash_mismatch";
 /// The durable consumer a node reads announcements with (one per node).
 pub fn announce_consumer(node: &crate::NodeId) -> String {
     format!("node-{}", node.as_str())
+}
+
+/// Request/reply subject of calls of a function: every seeder of it
+/// subscribes in the queue group [`SEEDERS_QUEUE`], so each call reaches one.
+pub fn call_subject(hex: &str) -> String {
+    format!("orb.call.{hex}")
+}
+
+/// The queue group of a function's seeders on [`call_subject`].
+pub const SEEDERS_QUEUE: &str = "seeders";
+
+/// Request/reply subject of a call that found no live seeder: a super node
+/// (queue group [`SUPERS_QUEUE`]) starts seeding the function and runs it.
+pub fn fallback_subject(hex: &str) -> String {
+    format!("orb.fallback.{hex}")
+}
+
+/// Every fallback subject, for the super nodes' subscription.
+pub const FALLBACK_SUBJECTS: &str = "orb.fallback.*";
+
+/// The queue group of super nodes on [`FALLBACK_SUBJECTS`].
+pub const SUPERS_QUEUE: &str = "supers";
+
+/// Request/reply subject a super node uses to ask one node to seed a
+/// function (replica repair).
+pub fn seed_request_subject(node: &crate::NodeId) -> String {
+    format!("orb.seed.{}", node.as_str())
 }

@@ -112,6 +112,7 @@ pub struct Network {
     pub leases: kv::Store,
     pub accounts: kv::Store,
     pub revocations: kv::Store,
+    pub seeding: kv::Store,
     /// The `orb_network` bucket (`meta`, the root public key).
     pub meta_store: kv::Store,
     pub components: object_store::ObjectStore,
@@ -167,6 +168,13 @@ fn kv_configs(replicas: usize) -> Vec<kv::Config> {
             bucket: names::ACCOUNTS_BUCKET.into(),
             description: "Orb accounts (written by super nodes)".into(),
             history: 5,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        kv::Config {
+            bucket: names::SEEDING_BUCKET.into(),
+            description: "Orb seeding slots (<hex>.<k> = node id)".into(),
+            history: 1,
             num_replicas: replicas,
             ..Default::default()
         },
@@ -325,6 +333,7 @@ impl Network {
         let leases = kv(names::LEASES_BUCKET).await?;
         let accounts = kv(names::ACCOUNTS_BUCKET).await?;
         let revocations = kv(names::REVOCATIONS_BUCKET).await?;
+        let seeding = kv(names::SEEDING_BUCKET).await?;
         let components = with_retry(names::COMPONENTS_STORE, || {
             js.get_object_store(names::COMPONENTS_STORE)
         })
@@ -340,6 +349,7 @@ impl Network {
             leases,
             accounts,
             revocations,
+            seeding,
             meta_store,
             components,
             meta,

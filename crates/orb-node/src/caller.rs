@@ -60,6 +60,11 @@ impl Token {
         Self { bearer, sent }
     }
 
+    /// The bearer token as presented, if any (forwarded with a routed call).
+    pub fn bearer(&self) -> Option<&str> {
+        self.bearer.as_deref()
+    }
+
     /// Whether the request sent credentials (even malformed ones).
     pub fn sent(&self) -> bool {
         self.sent

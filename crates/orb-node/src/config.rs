@@ -129,6 +129,10 @@ pub struct NetworkSettings {
     pub root_key: Option<PathBuf>,
     /// `key=value` labels placement constraints match on (`region=eu`).
     pub attributes: Vec<String>,
+    /// Calls this node runs at once for the network (its own and the ones
+    /// other nodes forward); past it, forwarded calls are answered busy and
+    /// go to another seeder. 0: the node's `max_instances`.
+    pub call_slots: usize,
 }
 
 impl NetworkSettings {

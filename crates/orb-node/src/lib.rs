@@ -114,7 +114,7 @@ pub struct Node {
     /// The network this node is part of (`orb serve --network`); `None`:
     /// a single node.
     #[cfg(feature = "network")]
-    pub(crate) network: Option<services::network::Joined>,
+    pub(crate) network: Option<services::net::Joined>,
     /// Set when the node serves HTTPS.
     tls: Option<tls::Tls>,
     /// Connection limits and who holds what (`listener.rs`).
@@ -145,7 +145,8 @@ impl Node {
         #[cfg(feature = "network")]
         {
             let (joined, auth) =
-                services::network::connect(&config.network, &config.data_dir).await?;
+                services::network::connect(&config.network, &config.data_dir, config.max_instances)
+                    .await?;
             let node = Self::open_with(config, Some((joined, auth)))?;
             // Accounts and revocations as the network holds them, before
             // anything is served; then the admin, then the hello.
@@ -161,13 +162,18 @@ impl Node {
     #[cfg(feature = "network")]
     fn open_with(
         config: NodeConfig,
-        network: Option<(services::network::Joined, orb_auth::Authority)>,
+        network: Option<(services::net::Joined, orb_auth::Authority)>,
     ) -> anyhow::Result<Arc<Self>> {
         let (network, network_auth) = match network {
             Some((j, a)) => (Some(j), Some(a)),
             None => (None, None),
         };
-        Self::build(config, network_auth, |n| n.network = network)
+        Self::build(config, network_auth, |n| {
+            if network.is_some() {
+                n.executor = Box::new(services::network::Routed);
+            }
+            n.network = network;
+        })
     }
 
     #[cfg(not(feature = "network"))]

@@ -5,7 +5,7 @@ use super::{S, drain, json_body, read_body};
 use crate::caller::{self, Claims, Request, Token, op};
 use crate::services::calls::InvokeRequest;
 use crate::services::invoke::{self, Invoked};
-use crate::services::{aliases, functions};
+use crate::services::{aliases, functions, net};
 use crate::{ApiError, Node};
 use axum::Json;
 use axum::body::Body;
@@ -24,15 +24,17 @@ pub(super) async fn upload(
     State(node): S,
     headers: HeaderMap,
     token: Token,
+    Query(query): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let allowed = async {
+        let placement = net::PlacementRequest::from_query(&query)?;
         let req = Request::op(op::FUNCTIONS_WRITE);
         let claims = caller::authorize(&node, &token, req).await?;
         caller::require_upload(&claims)?;
-        Ok::<_, ApiError>(claims)
+        Ok::<_, ApiError>((claims, placement))
     };
-    let claims = match allowed.await {
+    let (claims, placement) = match allowed.await {
         Ok(c) => c,
         Err(e) => {
             drain(body).await;
@@ -57,7 +59,7 @@ pub(super) async fn upload(
             "the body is empty; send the component's bytes (Content-Type: application/wasm)",
         ));
     }
-    let (info, created) = functions::deploy(&node, &claims.account, bytes).await?;
+    let (info, created) = functions::upload(&node, &claims.account, bytes, placement).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -104,6 +104,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(kappa::routes())
         .merge(outbound::routes())
         .route("/v1/network/nodes", get(network::list_nodes))
+        .route("/v1/network/functions/{id}", get(network::show_function))
         .route("/http/{*target_and_path}", any(http::handle))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -3,9 +3,9 @@
 use super::S;
 use crate::ApiError;
 use crate::caller::{self, Request, Token, op};
-use crate::services::network;
+use crate::services::{functions, net, network};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::Value;
 
 /// `GET /v1/network/nodes`: every node the network knows (gone ones too),
@@ -19,5 +19,31 @@ pub(super) async fn list_nodes(State(node): S, token: Token) -> Result<Json<Valu
         "reading the network",
     )
     .await?;
-    network::nodes(&node).await.map(Json)
+    net::nodes(&node).await.map(Json)
+}
+
+/// `GET /v1/network/functions/{id}`: the function's placement and its
+/// seeders (slot, node, state, liveness, attributes), for an account that
+/// owns it (its private token).
+pub(super) async fn show_function(
+    State(node): S,
+    token: Token,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = functions::parse_id(&id)?;
+    let fn_text = id.to_string();
+    let claims = caller::authorize_private(
+        &node,
+        &token,
+        Request {
+            operation: op::NETWORK_READ,
+            function: Some(&fn_text),
+            namespace: None,
+        },
+        "reading the network",
+    )
+    .await?;
+    network::function(&node, &claims.account, &id)
+        .await
+        .map(Json)
 }

@@ -4,7 +4,7 @@
 
 use crate::caller::{Claims, check_namespace_name, denied};
 use crate::clock::now_rfc3339;
-use crate::services::network;
+use crate::services::net;
 use crate::{ApiError, Node};
 use anyhow::Context as _;
 use orb_auth::{Access, Authority, Grant, Minted, Rate, ScheduleLimits};
@@ -67,7 +67,7 @@ pub async fn bootstrap(node: &Node) -> anyhow::Result<()> {
     let revoked = node.store.list_revocations().await?;
     node.auth.revoke(revoked);
     let accounts = node.store.list_accounts().await?;
-    if network::is_networked(node) {
+    if net::is_networked(node) {
         // The network's admin account was created by `orb network init`
         // and mirrored into this store before this runs.
         let admin = accounts
@@ -119,7 +119,7 @@ async fn create_account(
     admin: bool,
 ) -> Result<(Account, Minted), ApiError> {
     let (account, minted) = new_account(&node.auth, name, admin)?;
-    network::publish_account(node, &account).await?;
+    net::publish_account(node, &account).await?;
     node.store.create_account(&account).await?;
     Ok((account, minted))
 }
@@ -346,11 +346,11 @@ pub async fn post_rotate(node: &Node, claims: &Claims) -> Result<serde_json::Val
     account.token_lineage = minted.revocation_id.clone();
     // The network first: a rotation the network did not take is refused
     // whole (503), never applied on one node only.
-    network::publish_revocations(node, &ids).await?;
-    network::publish_account(node, &account).await?;
+    net::publish_revocations(node, &ids).await?;
+    net::publish_account(node, &account).await?;
     node.store.replace_account_token(&account, &ids).await?;
     node.auth.revoke(ids.clone());
-    if account.admin && !network::is_networked(node) {
+    if account.admin && !net::is_networked(node) {
         let path = node.config.data_dir.join("admin.token");
         write_secret(&path, &minted.token)
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
@@ -430,7 +430,7 @@ pub async fn recover(data_dir: &Path, account: Option<&str>) -> anyhow::Result<(
 }
 
 async fn revoke_ids(node: &Node, ids: Vec<String>) -> Result<serde_json::Value, ApiError> {
-    network::publish_revocations(node, &ids).await?;
+    net::publish_revocations(node, &ids).await?;
     node.store.add_revocations(&ids).await?;
     node.auth.revoke(ids.clone());
     Ok(json!({ "revoked": ids }))

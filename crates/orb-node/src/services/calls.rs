@@ -6,7 +6,7 @@
 use crate::caller::{self, Token};
 use crate::clock::now_rfc3339;
 use crate::metrics as m;
-use crate::services::functions::{deploy, load, not_found, parse_id};
+use crate::services::functions::{load, not_found, parse_id, upload};
 use crate::{ApiError, Node};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -348,7 +348,30 @@ pub(crate) async fn prepare(
 pub(crate) async fn prepare_target(
     node: &Node,
     token: &Token,
+    req: InvokeRequest,
+) -> Result<Prepared, ApiError> {
+    prepare_target_as(node, token, req, true).await
+}
+
+/// A call another node of the network forwarded with the token its caller
+/// presented: verified here again, from the token alone (the forwarding
+/// node is not trusted), but its rate was already taken where it entered.
+#[cfg_attr(not(feature = "network"), allow(dead_code))]
+pub(crate) async fn prepare_forwarded(
+    node: &Node,
+    token: &Token,
+    req: InvokeRequest,
+) -> Result<(Prepared, Ready), ApiError> {
+    let prepared = prepare_target_as(node, token, req, false).await?;
+    let ready = check_prepared(node, &prepared).await?;
+    Ok((prepared, ready))
+}
+
+async fn prepare_target_as(
+    node: &Node,
+    token: &Token,
     mut req: InvokeRequest,
+    take_rate: bool,
 ) -> Result<Prepared, ApiError> {
     if node.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::new(
@@ -357,6 +380,12 @@ pub(crate) async fn prepare_target(
         ));
     }
     check_namespace_fields(&req, node.config.max_value_bytes)?;
+    if req.namespace.is_some() && crate::services::net::is_networked(node) {
+        return Err(ApiError::new(
+            ErrorCode::NotInNetwork,
+            "namespaces are not shared across the nodes of a network yet, so a networked node runs no call that names one (never against a node-local copy); call a single node, or leave out `namespace`",
+        ));
+    }
     let mut alias = None;
     let (id, inline) = match (&req.component, &req.function) {
         (Some(b64), named) => {
@@ -398,19 +427,19 @@ pub(crate) async fn prepare_target(
         }
     };
     let fn_text = id.to_string();
-    let claims = caller::authorize(
-        node,
-        token,
-        caller::Request {
-            operation: caller::op::INVOKE,
-            function: Some(&fn_text),
-            namespace: req.namespace.as_deref(),
-        },
-    )
-    .await?;
+    let request = caller::Request {
+        operation: caller::op::INVOKE,
+        function: Some(&fn_text),
+        namespace: req.namespace.as_deref(),
+    };
+    let claims = if take_rate {
+        caller::authorize(node, token, request).await?
+    } else {
+        caller::verify(node, token, request)?
+    };
     if let Some(bytes) = inline {
         caller::require_upload(&claims)?;
-        deploy(node, &claims.account, bytes).await?;
+        upload(node, &claims.account, bytes, None).await?;
     }
     req.component = None;
     req.function = Some(fn_text);

@@ -47,6 +47,32 @@ fn record_cache(source: CacheSource) {
     }
 }
 
+/// An account uploads a component: [`deploy`] here, then, on a network,
+/// the bytes go into the network's component store and an announcement
+/// tells every node (which seed it by their policy). Returns its info and
+/// whether it was new to the account.
+pub(crate) async fn upload(
+    node: &Node,
+    account: &str,
+    bytes: Bytes,
+    placement: Option<crate::services::net::PlacementRequest>,
+) -> Result<(FunctionInfo, bool), ApiError> {
+    let networked = crate::services::net::is_networked(node);
+    if placement.is_some() && !networked {
+        return Err(ApiError::new(
+            ErrorCode::NotNetworked,
+            "placement (`min_seeders`, `max_seeders`, `require`) is for a network; this is a single node",
+        ));
+    }
+    let (info, created) = deploy(node, account, bytes.clone()).await?;
+    // On a network, announced again when a placement is given: it replaces
+    // the function's placement.
+    if created || placement.is_some() {
+        crate::services::net::announce(node, account, &info, &bytes, placement).await?;
+    }
+    Ok((info, created))
+}
+
 /// Validates, compiles (or loads the cached artifact) and stores a component.
 /// Returns its info and whether it was new.
 pub(crate) async fn deploy(

@@ -3,7 +3,9 @@
 //! runs now, wherever the node's executor puts it ([`super::placement`]).
 
 use crate::caller::Token;
-use crate::services::calls::{InvokeRequest, InvokeResponse, RunContext, prepare};
+use crate::services::calls::{
+    InvokeRequest, InvokeResponse, RunContext, check_prepared, prepare_target,
+};
 use crate::{ApiError, Node};
 use orb_core::{ErrorCode, OrbError};
 use serde_json::Value as Json;
@@ -26,18 +28,26 @@ pub(crate) async fn invoke(
             .await
             .map(Invoked::Done);
     }
-    let (prepared, ready) = prepare(node, token, req).await?;
+    let prepared = prepare_target(node, token, req).await?;
     if prepared.req.is_async {
+        check_prepared(node, &prepared).await?;
         return crate::services::queue::enqueue(node, prepared)
             .await
             .map(Invoked::Queued);
     }
+    // Checked here when it runs here (always on a single node); a call the
+    // executor sends to another node is checked there, parameters included.
+    let ready = if node.executor.runs_here(node, &prepared.function) {
+        Some(check_prepared(node, &prepared).await?)
+    } else {
+        None
+    };
     let activation = node
         .executor
         .run(
             node,
             &prepared,
-            Some(ready),
+            ready,
             RunContext {
                 token: Some(token.clone()),
                 ..Default::default()

@@ -225,7 +225,7 @@ pub(crate) async fn deploy(
             }
             caller::require_upload(claims)?;
             let (info, _) =
-                crate::services::functions::deploy(node, &claims.account, bytes).await?;
+                crate::services::functions::upload(node, &claims.account, bytes, None).await?;
             (info.hash, query.export)
         }
     };

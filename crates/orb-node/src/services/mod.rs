@@ -18,9 +18,11 @@
 //!   the call of a schedule or a rule) takes the presented
 //!   [`crate::caller::Token`] and checks it through `crate::caller`.
 //! - Where a call runs is the [`placement::Executor`] seam. The network is
-//!   `network.rs`, glue to `orb-net` behind the `network` cargo feature;
-//!   nothing else in orb-node knows it, and without the feature nothing
-//!   links NATS.
+//!   glue to `orb-net` behind the `network` cargo feature, in two modules:
+//!   `net.rs` below the domains (the node's handle on the network, and what
+//!   `accounts`, `functions` and `calls` write to it) and `network.rs` above
+//!   them (joining, seeding, routing: it runs calls and stores functions
+//!   through the domains). Without the feature nothing links NATS.
 
 pub(crate) mod accounts;
 pub(crate) mod activations;
@@ -31,6 +33,7 @@ pub(crate) mod http;
 pub(crate) mod invoke;
 pub(crate) mod kappa;
 pub(crate) mod namespaces;
+pub(crate) mod net;
 pub(crate) mod network;
 pub(crate) mod outbound;
 pub(crate) mod placement;

@@ -14,103 +14,54 @@
 //! node's own store by [`follow`]; a node serves only once it has mirrored
 //! what the network held when it started.
 
+use crate::services::net::not_networked;
 use crate::{ApiError, Node};
-use orb_core::{Account, ErrorCode};
 
-/// The network's view for `GET /v1/network/nodes`.
-pub async fn nodes(node: &Node) -> Result<serde_json::Value, ApiError> {
+#[cfg(feature = "network")]
+pub(crate) use joined::{Routed, connect, follow, join, leave};
+
+/// `GET /v1/network/functions/{id}`: a function's placement and seeders,
+/// for an account that owns it.
+pub async fn function(
+    node: &Node,
+    account: &str,
+    id: &orb_core::FunctionId,
+) -> Result<serde_json::Value, ApiError> {
     #[cfg(feature = "network")]
-    if let Some(joined) = &node.network {
-        let nodes = orb_net::membership::list_nodes(&joined.net)
-            .await
-            .map_err(unavailable)?;
-        return Ok(serde_json::json!({
-            "this_node": joined.key.id(),
-            "nodes": nodes,
-        }));
+    if node.network.is_some() {
+        return joined::function_view(node, account, id).await;
     }
-    let _ = node;
+    let _ = (node, account, id);
     Err(not_networked())
 }
 
-/// Writes an account record to the network before the node stores it
-/// (a single node: nothing to do).
-pub async fn publish_account(node: &Node, account: &Account) -> Result<(), ApiError> {
-    #[cfg(feature = "network")]
-    if let Some(joined) = &node.network {
-        let record = serde_json::to_vec(account).expect("an account serialises");
-        return orb_net::Directory::put_account(&joined.net, &account.id, record.into())
-            .await
-            .map_err(unavailable);
-    }
-    let _ = (node, account);
-    Ok(())
-}
-
-/// Revokes token lineages network-wide before the node stores them.
-pub async fn publish_revocations(node: &Node, ids: &[String]) -> Result<(), ApiError> {
-    #[cfg(feature = "network")]
-    if let Some(joined) = &node.network {
-        return orb_net::Directory::revoke(&joined.net, ids)
-            .await
-            .map_err(unavailable);
-    }
-    let _ = (node, ids);
-    Ok(())
-}
-
-/// Whether this node is on a network.
-pub fn is_networked(node: &Node) -> bool {
-    #[cfg(feature = "network")]
-    if node.network.is_some() {
-        return true;
-    }
-    let _ = node;
-    false
-}
-
-fn not_networked() -> ApiError {
-    ApiError::new(
-        ErrorCode::NotNetworked,
-        "this node is a single node, not part of a network; start it with `orb serve --network nats://…`",
-    )
-}
-
-#[cfg(feature = "network")]
-fn unavailable(e: orb_net::NetError) -> ApiError {
-    ApiError::new(
-        ErrorCode::NetworkUnavailable,
-        format!("the network did not answer: {e}; retry, or check its NATS servers"),
-    )
-}
-
-#[cfg(feature = "network")]
-pub(crate) use joined::{Joined, connect, follow, join, leave};
-
 #[cfg(feature = "network")]
 mod joined {
+    use crate::caller::Token;
     use crate::config::NetworkSettings;
-    use crate::{Node, services::accounts};
+    use crate::services::calls::{
+        InvokeRequest, Prepared, Ready, RunContext, execute, prepare_forwarded,
+    };
+    use crate::services::net::{Joined, unavailable};
+    use crate::services::placement::{Executor, Local};
+    use crate::services::{accounts, functions};
+    use crate::{ApiError, Node};
     use anyhow::Context as _;
     use orb_auth::Authority;
-    use orb_core::Account;
+    use orb_core::{Account, Activation, ErrorCode, FunctionId, OrbError};
+    use orb_net::deploy::{AnnouncementFeed, Placement};
     use orb_net::directory::Change;
-    use orb_net::{Capacity, Directory, Member, Network, NodeKey, SuperNode, Timing};
-    use std::collections::BTreeMap;
+    use orb_net::inventory;
+    use orb_net::rpc::{self, Incoming, RequestFailed, Served};
+    use orb_net::{
+        Capacity, Directory, Member, NetError, Network, NodeKey, SuperNode, Timing, names,
+    };
+    use serde::{Deserialize, Serialize};
+    use std::collections::{BTreeMap, BTreeSet};
     use std::path::Path;
     use std::sync::Arc;
-
-    /// A node's handle on its network.
-    pub(crate) struct Joined {
-        pub net: Network,
-        pub key: Arc<NodeKey>,
-        pub settings: NetworkSettings,
-        pub attributes: BTreeMap<String, String>,
-        pub timing: Timing,
-        member: tokio::sync::Mutex<Option<Member>>,
-        duties: tokio::sync::Mutex<Option<SuperNode>>,
-        mirror: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     /// Connects to the network, checks it is initialised, and builds the
     /// token authority from its root key: the private half for a super node
@@ -119,6 +70,7 @@ mod joined {
     pub(crate) async fn connect(
         settings: &NetworkSettings,
         data_dir: &Path,
+        max_instances: u32,
     ) -> anyhow::Result<(Joined, Authority)> {
         let mut attributes = BTreeMap::new();
         for a in &settings.attributes {
@@ -164,6 +116,15 @@ mod joined {
                 member: Default::default(),
                 duties: Default::default(),
                 mirror: Default::default(),
+                seeding: Default::default(),
+                known: Default::default(),
+                in_flight: AtomicUsize::new(0),
+                saturated: tokio::sync::watch::channel(false).0,
+                slots: match settings.call_slots {
+                    0 => max_instances as usize,
+                    n => n,
+                },
+                tasks: Default::default(),
             },
             auth,
         ))
@@ -223,8 +184,10 @@ mod joined {
         Ok(())
     }
 
-    /// Joins (hello, heartbeats) and, on a super node, starts its duties.
-    pub(crate) async fn join(node: &Node) -> anyhow::Result<()> {
+    /// Joins (hello, heartbeats), serves the functions this node already
+    /// holds, follows the announcements and, on a super node, starts its
+    /// duties and the fallback service.
+    pub(crate) async fn join(node: &Arc<Node>) -> anyhow::Result<()> {
         let joined = node.network.as_ref().expect("networked");
         let capacity =
             Capacity::of_this_machine(node.config.max_instances, node.runtime.engine_key());
@@ -246,7 +209,654 @@ mod joined {
             )?;
             *joined.duties.lock().await = Some(duties);
         }
+        // What this node seeded when it stopped, it serves again, if the
+        // function's latest placement still admits it.
+        let mut held = BTreeSet::new();
+        for account in node.store.list_accounts().await? {
+            for f in node.store.list_functions(&account.id).await? {
+                remember(joined, &f.hash, &account.id, None);
+                held.insert(f.hash);
+            }
+        }
+        for id in held {
+            match orb_net::deploy::latest_announcement(&joined.net, &id).await {
+                Ok(Some(a)) if a.placement.admits(&joined.attributes) => {
+                    remember(joined, &id, &a.owner, Some(a.placement));
+                    if let Err(e) = seed(node, &id).await {
+                        tracing::warn!(function = %id, error = %e.0, "not served again");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(function = %id, error = %e, "placement not read"),
+            }
+        }
+        let feed = AnnouncementFeed::open(&joined.net, joined.key.id()).await?;
+        let mut tasks = vec![
+            tokio::spawn(follow_announcements(node.clone(), feed)),
+            tokio::spawn(answer_seed_requests(node.clone())),
+        ];
+        if joined.settings.super_node {
+            tasks.push(tokio::spawn(repair_duty(node.clone())));
+            tasks.push(tokio::spawn(answer_calls(
+                node.clone(),
+                names::FALLBACK_SUBJECTS.to_string(),
+                names::SUPERS_QUEUE,
+                true,
+            )));
+        }
+        joined.tasks.lock().expect("tasks lock").extend(tasks);
         Ok(())
+    }
+
+    /// Answers a super node's request to seed a function (replica repair).
+    async fn answer_seed_requests(node: Arc<Node>) {
+        let joined = node.network.as_ref().expect("networked");
+        let subject = names::seed_request_subject(joined.key.id());
+        loop {
+            let mut sub =
+                match Served::subscribe(&joined.net, &subject, joined.key.id().as_str()).await {
+                    Ok(sub) => sub,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot take seed requests; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+            while let Some(msg) = sub.next().await {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let joined = node.network.as_ref().expect("networked");
+                    let reply = match serde_json::from_slice::<SeedRequest>(&msg.payload) {
+                        Ok(req) => match seed(&node, &req.function).await {
+                            Ok(()) => SeedReply {
+                                seeding: joined.is_seeding(&req.function),
+                                error: None,
+                            },
+                            Err(e) => SeedReply {
+                                seeding: false,
+                                error: Some(e.0.message),
+                            },
+                        },
+                        Err(e) => SeedReply {
+                            seeding: false,
+                            error: Some(format!("a seed request does not parse: {e}")),
+                        },
+                    };
+                    let reply = serde_json::to_vec(&reply).expect("a reply serialises");
+                    let _ = rpc::answer(&joined.net, &msg, reply.into()).await;
+                });
+            }
+        }
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct SeedRequest {
+        function: FunctionId,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct SeedReply {
+        seeding: bool,
+        error: Option<String>,
+    }
+
+    /// The repair duty (one super node at a time, under the `repair`
+    /// lease): every pass, for every announced function, slots held by
+    /// nodes that are not active and alive are freed, and while fewer than
+    /// `min_seeders` live nodes seed it, an admitted node that does not is
+    /// asked to — preferring the one that shares the fewest attribute
+    /// values with the current seeders (replicas apart).
+    async fn repair_duty(node: Arc<Node>) {
+        let joined = node.network.as_ref().expect("networked");
+        let mut lease = orb_net::Lease::new(
+            joined.net.clone(),
+            names::DUTY_REPAIR,
+            joined.key.id().clone(),
+            joined.timing.lease_ttl,
+        );
+        loop {
+            if lease.tick().await == orb_net::LeaseState::Held
+                && let Err(e) = repair_pass(&node).await
+            {
+                tracing::warn!(error = %e, "repair pass failed");
+            }
+            tokio::time::sleep(joined.timing.duty_every).await;
+        }
+    }
+
+    async fn repair_pass(node: &Arc<Node>) -> Result<(), NetError> {
+        let joined = node.network.as_ref().expect("networked");
+        let nodes = orb_net::membership::list_nodes(&joined.net).await?;
+        let live: BTreeMap<&str, &orb_net::NodeView> = nodes
+            .iter()
+            .filter(|n| n.alive && n.state == orb_net::NodeState::Active)
+            .map(|n| (n.id.as_str(), n))
+            .collect();
+        let known: Vec<(FunctionId, Placement)> = joined
+            .known
+            .lock()
+            .expect("known lock")
+            .iter()
+            .filter_map(|(id, k)| k.placement.clone().map(|p| (id.clone(), p)))
+            .collect();
+        for (id, placement) in known {
+            let mut holders = Vec::new();
+            for slot in inventory::slots(&joined.net, &id, placement.max_seeders).await? {
+                if live.contains_key(slot.node.as_str()) {
+                    holders.push(slot.node);
+                } else if inventory::free(&joined.net, &id, &slot).await? {
+                    metrics::counter!("orb_network_slots_freed_total").increment(1);
+                    tracing::info!(function = %id, node = %slot.node.short(), "seeding slot freed: its node is not live");
+                }
+            }
+            let missing = (placement.min_seeders as usize).saturating_sub(holders.len());
+            if missing == 0 {
+                continue;
+            }
+            let mut candidates: Vec<&orb_net::NodeView> = live
+                .values()
+                .filter(|n| {
+                    placement.admits(&n.hello.attributes) && !holders.iter().any(|h| h == &n.id)
+                })
+                .copied()
+                .collect();
+            let shared = |n: &orb_net::NodeView| {
+                holders
+                    .iter()
+                    .filter_map(|h| live.get(h.as_str()))
+                    .map(|h| {
+                        n.hello
+                            .attributes
+                            .iter()
+                            .filter(|(k, v)| h.hello.attributes.get(*k) == Some(v))
+                            .count()
+                    })
+                    .sum::<usize>()
+            };
+            candidates.sort_by_key(|n| (shared(n), n.id.as_str().to_string()));
+            for c in candidates.into_iter().take(missing) {
+                let req = serde_json::to_vec(&SeedRequest {
+                    function: id.clone(),
+                })
+                .expect("serialises");
+                match rpc::request(
+                    &joined.net,
+                    names::seed_request_subject(&c.id),
+                    req.into(),
+                    Duration::from_secs(60),
+                )
+                .await
+                {
+                    Ok(reply) => match serde_json::from_slice::<SeedReply>(&reply) {
+                        Ok(r) if r.seeding => {
+                            metrics::counter!("orb_network_repairs_total").increment(1);
+                            tracing::info!(function = %id, node = %c.id.short(), "asked to seed (repair): seeding");
+                        }
+                        Ok(r) => {
+                            tracing::warn!(function = %id, node = %c.id.short(), error = ?r.error, "asked to seed (repair): refused")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a seed reply does not parse"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(function = %id, node = %c.id.short(), error = %e, "asked to seed (repair): no answer")
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/network/functions/{id}`: the placement and the seeders.
+    pub(crate) async fn function_view(
+        node: &Node,
+        account: &str,
+        id: &FunctionId,
+    ) -> Result<serde_json::Value, ApiError> {
+        let joined = node.network.as_ref().expect("networked");
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::FunctionNotFound,
+                format!("the network has no function {id} of this account"),
+            )
+        };
+        let a = orb_net::deploy::latest_announcement(&joined.net, id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
+        let owned = a.owner == account
+            || joined
+                .known
+                .lock()
+                .expect("known lock")
+                .get(id)
+                .is_some_and(|k| k.owners.contains(account))
+            || node.store.owns(account, id).await?;
+        if !owned {
+            return Err(not_found());
+        }
+        let nodes = orb_net::membership::list_nodes(&joined.net)
+            .await
+            .map_err(unavailable)?;
+        let slots = inventory::slots(&joined.net, id, a.placement.max_seeders)
+            .await
+            .map_err(unavailable)?;
+        let seeders: Vec<serde_json::Value> = slots
+            .iter()
+            .map(|s| {
+                let n = nodes.iter().find(|n| n.id == s.node);
+                serde_json::json!({
+                    "node": s.node,
+                    "slot": s.slot,
+                    "state": n.map(|n| n.state.as_str()),
+                    "alive": n.is_some_and(|n| n.alive),
+                    "attributes": n.map(|n| &n.hello.attributes),
+                })
+            })
+            .collect();
+        let live = seeders
+            .iter()
+            .filter(|s| s["alive"] == true && s["state"] == "active")
+            .count();
+        Ok(serde_json::json!({
+            "function": id,
+            "size": a.size,
+            "exports": a.exports,
+            "placement": a.placement,
+            "announced_by": a.announced_by,
+            "seeders": seeders,
+            "live_seeders": live,
+        }))
+    }
+
+    fn remember(joined: &Joined, id: &FunctionId, owner: &str, placement: Option<Placement>) {
+        let mut known = joined.known.lock().expect("known lock");
+        let k = known.entry(id.clone()).or_default();
+        k.owners.insert(owner.to_string());
+        if placement.is_some() {
+            k.placement = placement;
+        }
+    }
+
+    /// Reads announcements as they come (from where this node stopped) and
+    /// seeds what the local policy takes: every function whose placement's
+    /// required attributes this node carries.
+    async fn follow_announcements(node: Arc<Node>, feed: AnnouncementFeed) {
+        let joined = node.network.as_ref().expect("networked");
+        loop {
+            let batch = match feed.next_batch(64).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "announcements not read; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            for r in batch {
+                let a = r.announcement;
+                remember(joined, &a.function, &a.owner, Some(a.placement.clone()));
+                if !a.placement.admits(&joined.attributes) {
+                    let task = joined
+                        .seeding
+                        .lock()
+                        .expect("seeding lock")
+                        .remove(&a.function);
+                    if let Some(task) = task {
+                        task.abort();
+                        let _ = inventory::release(
+                            &joined.net,
+                            &a.function,
+                            joined.key.id(),
+                            a.placement.max_seeders,
+                        )
+                        .await;
+                        tracing::info!(function = %a.function, "no longer seeding: the placement changed");
+                    }
+                    continue;
+                }
+                if let Err(e) = seed(&node, &a.function).await {
+                    tracing::warn!(function = %a.function, error = %e.0, "not seeded");
+                }
+            }
+        }
+    }
+
+    /// Seeds a function: its bytes fetched from the network and re-hashed
+    /// (a mismatch is refused and reported), validated and compiled like an
+    /// upload, stored for every owner the announcements named, then served.
+    /// Seeding also takes one of the function's `max_seeders` slots
+    /// (`orb_net::inventory`): with none free, the node does not seed.
+    async fn seed(node: &Arc<Node>, id: &FunctionId) -> Result<(), ApiError> {
+        let joined = node.network.as_ref().expect("networked");
+        hold(node, id).await?;
+        let max = joined
+            .known
+            .lock()
+            .expect("known lock")
+            .get(id)
+            .and_then(|k| k.placement.as_ref().map(|p| p.max_seeders))
+            .unwrap_or(Placement::default().max_seeders);
+        match inventory::claim(&joined.net, id, joined.key.id(), max)
+            .await
+            .map_err(unavailable)?
+        {
+            Some(_) => serve_function(node, id).await,
+            None => {
+                tracing::info!(function = %id, max, "not seeding: max_seeders seeders already");
+                Ok(())
+            }
+        }
+    }
+
+    /// Holds a function here (fetched, verified, compiled, stored for its
+    /// owners) without serving its call subject: what a super node does for
+    /// a call that found no seeder.
+    async fn hold(node: &Arc<Node>, id: &FunctionId) -> Result<(), ApiError> {
+        let joined = node.network.as_ref().expect("networked");
+        let owners = joined
+            .known
+            .lock()
+            .expect("known lock")
+            .get(id)
+            .map(|k| k.owners.clone())
+            .unwrap_or_default();
+        let owners = if owners.is_empty() {
+            // Announced before this node's feed position (a restart): the
+            // stream still has the latest announcement.
+            match orb_net::deploy::latest_announcement(&joined.net, id)
+                .await
+                .map_err(unavailable)?
+            {
+                Some(a) => {
+                    remember(joined, id, &a.owner, Some(a.placement));
+                    BTreeSet::from([a.owner])
+                }
+                None => {
+                    return Err(ApiError::new(
+                        ErrorCode::FunctionNotFound,
+                        format!("no announcement names {id}: deploy it first"),
+                    ));
+                }
+            }
+        } else {
+            owners
+        };
+        let bytes = match node.store.function_bytes(id).await? {
+            Some(b) => b,
+            None => orb_net::deploy::fetch_verified(&joined.net, &joined.key, id)
+                .await
+                .map_err(|e| match e {
+                    NetError::FunctionNotFound(_) => ApiError::new(
+                        ErrorCode::FunctionNotFound,
+                        format!("the network holds no bytes for {id}"),
+                    ),
+                    NetError::HashMismatch { .. } => ApiError::new(
+                        ErrorCode::Internal,
+                        format!("the network's bytes for {id} do not hash to it; refused and reported ({e})"),
+                    ),
+                    e => unavailable(e),
+                })?
+                .into(),
+        };
+        for owner in &owners {
+            functions::deploy(node, owner, bytes::Bytes::clone(&bytes)).await?;
+        }
+        Ok(())
+    }
+
+    /// Answers the function's call subject (once per function).
+    async fn serve_function(node: &Arc<Node>, id: &FunctionId) -> Result<(), ApiError> {
+        let joined = node.network.as_ref().expect("networked");
+        if joined.is_seeding(id) {
+            return Ok(());
+        }
+        let task = tokio::spawn(answer_calls(
+            node.clone(),
+            names::call_subject(&id.hex()),
+            names::SEEDERS_QUEUE,
+            false,
+        ));
+        let mut seeding = joined.seeding.lock().expect("seeding lock");
+        if let Some(old) = seeding.insert(id.clone(), task) {
+            old.abort();
+        }
+        tracing::info!(function = %id, "seeding");
+        Ok(())
+    }
+
+    /// A call sent to another node: the token its caller presented (that
+    /// node verifies it itself) and the request, its target resolved.
+    #[derive(Serialize, Deserialize)]
+    struct Forward {
+        token: String,
+        req: InvokeRequest,
+        alias: Option<String>,
+    }
+
+    /// What the node that got a forwarded call answers.
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "answer", rename_all = "snake_case")]
+    enum Answer {
+        /// It ran (the function may have failed: see the activation).
+        Ran { activation: Box<Activation> },
+        /// At capacity: ask another seeder.
+        Busy,
+        /// Refused before running (token, ownership, parameters…).
+        Refused { error: OrbError },
+    }
+
+    /// Answers forwarded calls on `subject` as a member of `queue`: one
+    /// task per call. While every slot of this node is taken it withdraws
+    /// (drains its subscription, answering busy to what was on its way) and
+    /// comes back when a slot frees. With `fallback` (a super node, for
+    /// calls that found no seeder) the function is fetched first.
+    async fn answer_calls(node: Arc<Node>, subject: String, queue: &'static str, fallback: bool) {
+        let joined = node.network.as_ref().expect("networked");
+        let mut saturated = joined.saturated.subscribe();
+        loop {
+            if saturated.wait_for(|s| !*s).await.is_err() {
+                return;
+            }
+            let mut sub = match Served::subscribe(&joined.net, &subject, queue).await {
+                Ok(sub) => sub,
+                Err(e) => {
+                    tracing::warn!(error = %e, %subject, "cannot serve; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let mut draining = false;
+            loop {
+                let msg = tokio::select! {
+                    msg = sub.next() => msg,
+                    _ = async { saturated.wait_for(|s| *s).await.is_ok() }, if !draining => {
+                        draining = true;
+                        metrics::counter!("orb_network_withdrawals_total").increment(1);
+                        if let Err(e) = sub.drain().await {
+                            tracing::warn!(error = %e, "drain failed");
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                let Some(msg) = msg else { break };
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let answer = answer(&node, &msg, fallback).await;
+                    let payload = serde_json::to_vec(&answer).expect("an answer serialises");
+                    let joined = node.network.as_ref().expect("networked");
+                    if let Err(e) = rpc::answer(&joined.net, &msg, payload.into()).await {
+                        tracing::warn!(error = %e, "a forwarded call's answer was not sent");
+                    }
+                });
+            }
+        }
+    }
+
+    async fn answer(node: &Arc<Node>, msg: &Incoming, fallback: bool) -> Answer {
+        let joined = node.network.as_ref().expect("networked");
+        let Some(_slot) = joined.slot() else {
+            metrics::counter!("orb_network_busy_answers_total").increment(1);
+            return Answer::Busy;
+        };
+        let fwd: Forward = match serde_json::from_slice(&msg.payload) {
+            Ok(f) => f,
+            Err(e) => {
+                return Answer::Refused {
+                    error: OrbError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("a forwarded call does not parse: {e}"),
+                    ),
+                };
+            }
+        };
+        let result = async {
+            if fallback {
+                // No seeder was live: this super node runs the call itself,
+                // keeping the function compiled for the next such call; it
+                // does not join the seeders (the placement may exclude it).
+                let id = functions::parse_id(fwd.req.function.as_deref().unwrap_or_default())?;
+                if node.store.function_bytes(&id).await?.is_none() {
+                    metrics::counter!("orb_network_fallback_holds_total").increment(1);
+                    hold(node, &id).await?;
+                }
+            }
+            let token = Token::new(Some(fwd.token), true);
+            let (mut prepared, ready) = prepare_forwarded(node, &token, fwd.req).await?;
+            prepared.alias = fwd.alias;
+            let mut activation = execute(
+                node,
+                &prepared,
+                ready,
+                RunContext {
+                    token: Some(token),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            activation.node = Some(joined.key.id().as_str().to_string());
+            Ok::<_, ApiError>(activation)
+        }
+        .await;
+        match result {
+            Ok(activation) => Answer::Ran {
+                activation: Box::new(activation),
+            },
+            Err(e) => Answer::Refused { error: e.0 },
+        }
+    }
+
+    /// The executor of a networked node: a call from a request runs here
+    /// when this node seeds the function and has a free slot; otherwise it
+    /// goes to a seeder (NATS request/reply on the function's subject, all
+    /// seeders in one queue group); a busy seeder's call is sent again; no
+    /// live seeder → a super node seeds it and runs it. Queued, scheduled,
+    /// sequence and kappa calls run here (across nodes: part 2).
+    pub(crate) struct Routed;
+
+    /// Tries of a call on the seeders' queue group before giving up busy.
+    const BUSY_TRIES: usize = 4;
+
+    #[async_trait::async_trait]
+    impl Executor for Routed {
+        fn runs_here(&self, node: &Node, function: &FunctionId) -> bool {
+            let joined = node.network.as_ref().expect("networked");
+            joined.is_seeding(function) && joined.in_flight.load(Ordering::SeqCst) < joined.slots
+        }
+
+        async fn run(
+            &self,
+            node: &Node,
+            call: &Prepared,
+            checked: Option<Ready>,
+            ctx: RunContext,
+        ) -> Result<Activation, ApiError> {
+            let joined = node.network.as_ref().expect("networked");
+            let token = match (&checked, ctx.token.as_ref().and_then(|t| t.bearer())) {
+                (None, Some(t)) => t.to_string(),
+                _ => {
+                    let _slot = joined.slot();
+                    return Local.run(node, call, checked, ctx).await;
+                }
+            };
+            let payload: bytes::Bytes = serde_json::to_vec(&Forward {
+                token,
+                req: call.req.clone(),
+                alias: call.alias.clone(),
+            })
+            .expect("a call serialises")
+            .into();
+            let timeout = Duration::from_millis(node.config.timeout_ms) + Duration::from_secs(10);
+            let hex = call.function.hex();
+            let started = std::time::Instant::now();
+            let mut subject = names::call_subject(&hex);
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match rpc::request(&joined.net, subject.clone(), payload.clone(), timeout).await {
+                    Ok(reply) => {
+                        let answer: Answer = serde_json::from_slice(&reply).map_err(|e| {
+                            ApiError::new(
+                                ErrorCode::Internal,
+                                format!("a seeder's answer does not parse: {e}"),
+                            )
+                        })?;
+                        match answer {
+                            Answer::Ran { activation } => {
+                                metrics::counter!("orb_network_forwarded_calls_total").increment(1);
+                                metrics::histogram!("orb_network_routed_call_seconds")
+                                    .record(started.elapsed().as_secs_f64());
+                                return Ok(*activation);
+                            }
+                            // A seeder that is stopping is as good as busy.
+                            Answer::Refused { error }
+                                if error.code != ErrorCode::ShuttingDown.as_str()
+                                    || tries >= BUSY_TRIES =>
+                            {
+                                return Err(ApiError(error));
+                            }
+                            Answer::Busy | Answer::Refused { .. } if tries < BUSY_TRIES => {
+                                metrics::counter!("orb_network_reroutes_total").increment(1);
+                                continue;
+                            }
+                            Answer::Busy | Answer::Refused { .. } => {
+                                return Err(ApiError::new(
+                                    ErrorCode::Overloaded,
+                                    format!(
+                                        "every seeder of {} is at capacity; retry shortly",
+                                        call.function
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    Err(RequestFailed::NoResponders(_))
+                        if subject != names::fallback_subject(&hex) =>
+                    {
+                        metrics::counter!("orb_network_no_seeder_fallbacks_total").increment(1);
+                        subject = names::fallback_subject(&hex);
+                    }
+                    Err(RequestFailed::NoResponders(_)) => {
+                        return Err(ApiError::new(
+                            ErrorCode::NetworkUnavailable,
+                            format!(
+                                "no node serves {} and no super node is live to start it; retry when one is",
+                                call.function
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ApiError::new(
+                            ErrorCode::NetworkUnavailable,
+                            format!("the call could not be routed: {e}; retry"),
+                        ));
+                    }
+                }
+            }
+        }
     }
 
     /// Leaves cleanly: duties released (another super node takes them at
@@ -255,6 +865,24 @@ mod joined {
         let Some(joined) = node.network.as_ref() else {
             return;
         };
+        for task in joined.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+        let seeded: Vec<_> = joined
+            .seeding
+            .lock()
+            .expect("seeding lock")
+            .drain()
+            .map(|(_, task)| task)
+            .collect();
+        for task in seeded {
+            task.abort();
+        }
+        // Its seeding slots go back at once: the repair duty gives them to
+        // other nodes without waiting for this one to be reaped.
+        if let Err(e) = inventory::release_all(&joined.net, joined.key.id()).await {
+            tracing::warn!(error = %e, "seeding slots not released; the repair duty will");
+        }
         if let Some(duties) = joined.duties.lock().await.take() {
             duties.shutdown().await;
         }

@@ -29,6 +29,15 @@ use orb_core::Activation;
 /// Runs prepared calls somewhere.
 #[async_trait::async_trait]
 pub(crate) trait Executor: Send + Sync {
+    /// Whether a call of `function` would run in this process now (then
+    /// the caller checks it here first and passes the result to
+    /// [`Executor::run`]); `false`: the executor sends it elsewhere, where
+    /// it is checked.
+    fn runs_here(&self, node: &Node, function: &orb_core::FunctionId) -> bool {
+        let _ = (node, function);
+        true
+    }
+
     /// Runs `call` and returns its activation (not stored). `checked` is the
     /// result of [`check_prepared`] when the caller already ran it (a
     /// synchronous call is checked before it is run or queued); `None`: the

@@ -1,0 +1,242 @@
+//! What the domain services ask of the network, and the node's handle on
+//! it ([`Joined`]): whether this node is networked, writing accounts and
+//! revocations to the network's directory before the node stores them,
+//! announcing an upload. The node on the network itself (joining, seeding,
+//! routing) is `network.rs`, above the domains; this module is below them,
+//! so the services that write (accounts, functions, calls) never import it.
+//!
+//! A node built without the `network` feature, or started without
+//! `--network`, is a single node: every function here is then a no-op or
+//! answers `not_networked`, and nothing links NATS.
+
+use crate::{ApiError, Node};
+#[cfg(feature = "network")]
+pub(crate) use handle::Joined;
+use orb_core::{Account, ErrorCode};
+
+/// The network's view for `GET /v1/network/nodes`.
+pub async fn nodes(node: &Node) -> Result<serde_json::Value, ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        let nodes = orb_net::membership::list_nodes(&joined.net)
+            .await
+            .map_err(unavailable)?;
+        return Ok(serde_json::json!({
+            "this_node": joined.key.id(),
+            "nodes": nodes,
+        }));
+    }
+    let _ = node;
+    Err(not_networked())
+}
+
+/// Writes an account record to the network before the node stores it
+/// (a single node: nothing to do).
+pub async fn publish_account(node: &Node, account: &Account) -> Result<(), ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        let record = serde_json::to_vec(account).expect("an account serialises");
+        return orb_net::Directory::put_account(&joined.net, &account.id, record.into())
+            .await
+            .map_err(unavailable);
+    }
+    let _ = (node, account);
+    Ok(())
+}
+
+/// Revokes token lineages network-wide before the node stores them.
+pub async fn publish_revocations(node: &Node, ids: &[String]) -> Result<(), ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        return orb_net::Directory::revoke(&joined.net, ids)
+            .await
+            .map_err(unavailable);
+    }
+    let _ = (node, ids);
+    Ok(())
+}
+
+/// Tells the network about a function an account uploaded here: bytes into
+/// the network's component store, then a signed announcement (a single
+/// node: nothing to do).
+pub async fn announce(
+    node: &Node,
+    account: &str,
+    info: &orb_core::FunctionInfo,
+    bytes: &[u8],
+    placement: Option<PlacementRequest>,
+) -> Result<(), ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        let exports = info.exports.iter().map(|e| e.name.clone()).collect();
+        let placement = placement.unwrap_or_default();
+        let defaults = orb_net::Placement::default();
+        let placement = orb_net::Placement {
+            min_seeders: placement.min_seeders.unwrap_or(defaults.min_seeders),
+            max_seeders: placement.max_seeders.unwrap_or(defaults.max_seeders),
+            required: placement.require,
+        };
+        orb_net::deploy::deploy(&joined.net, &joined.key, bytes, account, exports, placement)
+            .await
+            .map_err(|e| match e {
+                orb_net::NetError::Invalid(m) => ApiError::new(ErrorCode::InvalidRequest, m),
+                e => unavailable(e),
+            })?;
+        return Ok(());
+    }
+    let _ = (node, account, info, bytes, placement);
+    Ok(())
+}
+
+/// Where a function uploaded to a network may be seeded, from the upload's
+/// query (`?min_seeders=2&max_seeders=4&require=region=eu`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlacementRequest {
+    pub min_seeders: Option<u32>,
+    pub max_seeders: Option<u32>,
+    /// `key=value` attributes a seeder must carry (all of them).
+    pub require: std::collections::BTreeMap<String, String>,
+}
+
+impl PlacementRequest {
+    /// `None` when the query names no placement; unknown keys are refused.
+    pub fn from_query(query: &[(String, String)]) -> Result<Option<PlacementRequest>, ApiError> {
+        let bad = |m: String| ApiError::new(ErrorCode::InvalidRequest, m);
+        let mut p = PlacementRequest::default();
+        for (k, v) in query {
+            let count = || {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad(format!("`{k}` must be a positive integer, got `{v}`")))
+            };
+            match k.as_str() {
+                "min_seeders" => p.min_seeders = Some(count()?),
+                "max_seeders" => p.max_seeders = Some(count()?),
+                "require" => {
+                    let (key, value) = v
+                        .split_once('=')
+                        .filter(|(k, _)| !k.is_empty())
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "`require` must be key=value (like region=eu), got `{v}`"
+                            ))
+                        })?;
+                    p.require.insert(key.to_string(), value.to_string());
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown query parameter `{other}` (an upload takes min_seeders, max_seeders, require)"
+                    )));
+                }
+            }
+        }
+        if let (Some(min), Some(max)) = (p.min_seeders, p.max_seeders)
+            && min > max
+        {
+            return Err(bad(format!(
+                "min_seeders ({min}) is more than max_seeders ({max})"
+            )));
+        }
+        Ok((p != PlacementRequest::default()).then_some(p))
+    }
+}
+
+/// Whether this node is on a network.
+pub fn is_networked(node: &Node) -> bool {
+    #[cfg(feature = "network")]
+    if node.network.is_some() {
+        return true;
+    }
+    let _ = node;
+    false
+}
+
+pub(crate) fn not_networked() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotNetworked,
+        "this node is a single node, not part of a network; start it with `orb serve --network nats://…`",
+    )
+}
+
+#[cfg(feature = "network")]
+pub(crate) fn unavailable(e: orb_net::NetError) -> ApiError {
+    ApiError::new(
+        ErrorCode::NetworkUnavailable,
+        format!("the network did not answer: {e}; retry, or check its NATS servers"),
+    )
+}
+
+#[cfg(feature = "network")]
+mod handle {
+    use crate::config::NetworkSettings;
+    use orb_core::FunctionId;
+    use orb_net::deploy::Placement;
+    use orb_net::{Member, Network, NodeKey, SuperNode, Timing};
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A node's handle on its network.
+    pub(crate) struct Joined {
+        pub net: Network,
+        pub key: Arc<NodeKey>,
+        pub settings: NetworkSettings,
+        pub attributes: BTreeMap<String, String>,
+        pub timing: Timing,
+        pub(crate) member: tokio::sync::Mutex<Option<Member>>,
+        pub(crate) duties: tokio::sync::Mutex<Option<SuperNode>>,
+        pub(crate) mirror: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+        /// Functions this node serves: the task answering its call subject.
+        pub(crate) seeding: std::sync::Mutex<HashMap<FunctionId, tokio::task::JoinHandle<()>>>,
+        /// What the announcements said: each function's owners and placement.
+        pub(crate) known: std::sync::Mutex<HashMap<FunctionId, Known>>,
+        /// Calls running on this node through the network (its own and
+        /// forwarded ones): at `slots`, forwarded calls are answered busy.
+        pub(crate) in_flight: AtomicUsize,
+        pub(crate) slots: usize,
+        /// `true` while every slot is taken: this node then withdraws from
+        /// its queue groups, so NATS sends calls to the other seeders.
+        pub(crate) saturated: tokio::sync::watch::Sender<bool>,
+        /// Background tasks (the announcement feed, the fallback service).
+        pub(crate) tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    }
+
+    #[derive(Default, Clone)]
+    pub(crate) struct Known {
+        pub(crate) owners: BTreeSet<String>,
+        pub(crate) placement: Option<Placement>,
+    }
+
+    impl Joined {
+        pub(crate) fn is_seeding(&self, id: &FunctionId) -> bool {
+            self.seeding.lock().expect("seeding lock").contains_key(id)
+        }
+
+        pub(crate) fn slot(&self) -> Option<Slot<'_>> {
+            let n = self.in_flight.fetch_add(1, Ordering::SeqCst);
+            if n >= self.slots {
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                return None;
+            }
+            if n + 1 >= self.slots {
+                self.saturated.send_replace(true);
+            }
+            Some(Slot(self))
+        }
+    }
+
+    /// One call's place in [`Joined::in_flight`].
+    pub(crate) struct Slot<'a>(&'a Joined);
+
+    impl Drop for Slot<'_> {
+        fn drop(&mut self) {
+            let before = self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if before <= self.0.slots {
+                self.0
+                    .saturated
+                    .send_if_modified(|s| std::mem::replace(s, false));
+            }
+        }
+    }
+}
