@@ -509,40 +509,13 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
 
     // kill -9 of a seeder under a constant load through the gateway: the
     // calls keep succeeding on the other seeder.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut loaders = Vec::new();
-    for _ in 0..4 {
-        let (http, url, bearer, hash) = (g.http.clone(), g.url.clone(), g.bearer(), hash.clone());
-        let stop = stop.clone();
-        loaders.push(tokio::spawn(async move {
-            let (mut ok, mut failed) = (0u32, 0u32);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let r = http
-                    .post(format!("{url}/v1/functions/{hash}/add"))
-                    .header("authorization", &bearer)
-                    .json(&json!({"a": 1, "b": 2}))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 200 => ok += 1,
-                    _ => failed += 1,
-                }
-            }
-            (ok, failed)
-        }));
-    }
+    let load = Load::start(&g, &hash, 4);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut w1 = w1;
     w1.kill9();
     let killed = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut ok, mut failed) = (0, 0);
-    for l in loaders {
-        let (o, f) = l.await.unwrap();
-        ok += o;
-        failed += f;
-    }
+    let (ok, failed) = load.finish().await;
     let fraction = f64::from(failed) / f64::from(ok + failed);
     eprintln!(
         "kill -9 of a seeder under load: {ok} calls succeeded, {failed} failed ({:.3} %), load ran {:?} past the kill",
@@ -552,6 +525,53 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
     // Only calls in flight on the killed seeder can fail: one per loader.
     assert!(ok > 100, "{ok} calls succeeded");
     assert!(failed <= 4, "{failed} of {} calls failed", ok + failed);
+}
+
+/// Loaders calling `calc add` through one node as fast as they get answers.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    loaders: Vec<tokio::task::JoinHandle<(u32, u32)>>,
+}
+
+impl Load {
+    fn start(g: &Server, hash: &str, n: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let loaders = (0..n)
+            .map(|_| {
+                let (http, bearer, stop) = (g.http.clone(), g.bearer(), stop.clone());
+                let url = format!("{}/v1/functions/{hash}/add", g.url);
+                tokio::spawn(async move {
+                    let (mut ok, mut failed) = (0u32, 0u32);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let r = http
+                            .post(&url)
+                            .header("authorization", &bearer)
+                            .json(&json!({"a": 1, "b": 2}))
+                            .send()
+                            .await;
+                        match r {
+                            Ok(r) if r.status() == 200 => ok += 1,
+                            _ => failed += 1,
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        Load { stop, loaders }
+    }
+
+    /// Stops the loaders: (calls that succeeded, calls that failed).
+    async fn finish(self) -> (u32, u32) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut ok, mut failed) = (0, 0);
+        for l in self.loaders {
+            let (o, f) = l.await.unwrap();
+            ok += o;
+            failed += f;
+        }
+        (ok, failed)
+    }
 }
 
 /// `GET /v1/network/functions/{id}` on `s` until `pred` holds.
@@ -667,4 +687,78 @@ async fn max_seeders_holds_and_min_seeders_is_restored_after_a_seeder_dies() {
     // And the function answers through the new seeder.
     let out = call_until_ok(&workers[spare], &hash, "add", json!({"a": 2, "b": 40})).await;
     assert_eq!(out["result"], 42);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_offline_during_a_deploy_catches_up_and_calls_survive_a_nats_server_kill() {
+    let mut net = TestNet::start().await;
+    let _a = net.super_node("a");
+    let _b = net.super_node("b");
+    let w1 = net.node("w1", "", &["--attr", "tier=worker"]);
+    let w2 = net.node("w2", "", &["--attr", "tier=worker"]);
+    let g = net.node("g", "timeout_ms = 2000\n", &[]);
+    wait_nodes(&g, Duration::from_secs(30), |ns| {
+        ns.len() == 5 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+    let upload = |name: &str| {
+        let rb = g
+            .http
+            .post(format!(
+                "{}/v1/functions?require=tier=worker&min_seeders=1&max_seeders=2",
+                g.url
+            ))
+            .header("authorization", g.bearer())
+            .header("content-type", "application/wasm")
+            .body(common::guest(name));
+        async move {
+            let (st, v) = common::decode(rb.send().await.unwrap()).await;
+            assert_eq!(st, 201, "{v}");
+            v["hash"].as_str().unwrap().to_string()
+        }
+    };
+    let calc = upload("calc").await;
+    for s in [&w1, &w2] {
+        wait_seeding(s, &calc, "add", json!({"a": 1, "b": 1})).await;
+    }
+
+    // w2 is stopped while `hello` is deployed; back, it reads what it
+    // missed from the announcement stream and seeds it too.
+    assert!(w2.stop().success());
+    let hello = upload("hello").await;
+    wait_seeding(&w1, &hello, "greet", json!({"name": "Ada"})).await;
+    let w2 = net.node("w2", "", &["--attr", "tier=worker"]);
+    wait_seeding(&w2, &hello, "greet", json!({"name": "Ada"})).await;
+    let out = call_until_ok(&g, &hello, "greet", json!({"name": "Ada"})).await;
+    assert_eq!(out["result"], "Hello, Ada!");
+
+    // kill -9 of each NATS server in turn (so also the one the gateway is
+    // connected to) under load through the gateway, each restarted before
+    // the next is killed.
+    for s in [&w1, &w2] {
+        wait_seeding(s, &calc, "add", json!({"a": 1, "b": 1})).await;
+    }
+    let load = Load::start(&g, &calc, 4);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let killed = Instant::now();
+    for i in 0..3 {
+        net.cluster.kill(i);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        net.cluster.restart(i).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (ok, failed) = load.finish().await;
+    let fraction = f64::from(failed) / f64::from(ok + failed);
+    eprintln!(
+        "kill -9 of each NATS server in turn under load: {ok} calls succeeded, {failed} failed ({:.3} %), load ran {:?} past the kill",
+        fraction * 100.0,
+        killed.elapsed()
+    );
+    assert!(ok > 100, "{ok} calls succeeded");
+    assert!(fraction <= 0.01, "{failed} of {} calls failed", ok + failed);
+    // After the kills, calls go on: one more through every node.
+    for s in [&g, &w1, &w2] {
+        let out = call_until_ok(s, &calc, "add", json!({"a": 2, "b": 40})).await;
+        assert_eq!(out["result"], 42);
+    }
 }
