@@ -61,6 +61,7 @@ impl Token {
     }
 
     /// The bearer token as presented, if any (forwarded with a routed call).
+    #[cfg_attr(not(feature = "network"), allow(dead_code))]
     pub fn bearer(&self) -> Option<&str> {
         self.bearer.as_deref()
     }
