@@ -403,6 +403,42 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
     assert_eq!(st, 200, "{act}");
     let ran_on = act["node"].as_str().unwrap_or_default().to_string();
     assert!(worker_ids.contains(&ran_on), "ran on {ran_on:?}: {act}");
+    // Aliases and whitelists are the same from every node: an alias set on
+    // super node A answers through the gateway, and a public token whose
+    // namespace whitelists calc (set on A, minted on A) runs it through the
+    // gateway on a worker.
+    let (st, v) = a
+        .put_json_as(
+            "/v1/aliases/adder",
+            &json!({"function": hash}),
+            Some(&a.token),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    let out = call_until_ok(&g, "adder", "add", json!({"a": 20, "b": 22})).await;
+    assert_eq!(out["result"], 42, "{out}");
+    let (st, v) = a
+        .put_json_as(
+            "/v1/namespaces/home/whitelist",
+            &json!({"functions": [hash]}),
+            Some(&a.token),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let public = a.mint(&json!({"namespaces": {"home": "r"}})).await;
+    let start = Instant::now();
+    loop {
+        let (st, v) = g
+            .call_as(&public, &hash, "add", json!({"a": 1, "b": 1}))
+            .await;
+        if st == 200 {
+            assert_eq!(v["result"], 2, "{v}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{st} {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // The seeder checks what the gateway did not: the parameters.
     let (st, v) = g.call(&hash, "add", json!({"a": "two"})).await;
     assert_error(st, &v, 400, "invalid_params");

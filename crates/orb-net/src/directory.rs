@@ -1,5 +1,6 @@
 //! One set of accounts for the whole network: the network's root public
-//! key, account records and revoked token ids, shared through KV buckets.
+//! key, account records, revoked token ids and the accounts' shared records
+//! (aliases, public routes, whitelists), shared through KV buckets.
 //!
 //! Who writes what (ARCHITECTURE.md, "Network"):
 //! - `orb network init` writes the root public key once (create-only; the
@@ -26,6 +27,31 @@ pub enum Change {
     Account { id: String, record: Bytes },
     /// A token lineage (hex revocation id) that is revoked from now on.
     Revoked { id: String },
+    /// A shared record of `kind` under `key` (the node's names), or its
+    /// removal (`None`).
+    Record {
+        kind: String,
+        key: String,
+        value: Option<Bytes>,
+    },
+}
+
+/// `<kind>.<base64url(key)>`: any key of the node's fits NATS's key rules.
+fn record_key(kind: &str, key: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "{kind}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+    )
+}
+
+fn parse_record_key(k: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (kind, enc) = k.split_once('.')?;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(enc)
+        .ok()?;
+    Some((kind.to_string(), String::from_utf8(key).ok()?))
 }
 
 /// The network's directory of accounts and revocations.
@@ -78,7 +104,33 @@ impl Directory {
         Ok(())
     }
 
-    /// Mirrors both buckets: sends every record there is, then `None` once
+    /// Writes (`Some`) or removes (`None`) a shared record.
+    pub async fn put_record(
+        net: &Network,
+        kind: &str,
+        key: &str,
+        value: Option<Bytes>,
+    ) -> Result<(), NetError> {
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+            return Err(NetError::Invalid(format!("record kind `{kind}`")));
+        }
+        let k = record_key(kind, key);
+        match value {
+            Some(v) => net
+                .records
+                .put(k, v)
+                .await
+                .map(|_| ())
+                .map_err(|e| NetError::js(format!("write record {kind} {key}"), e)),
+            None => net
+                .records
+                .delete(k)
+                .await
+                .map_err(|e| NetError::js(format!("remove record {kind} {key}"), e)),
+        }
+    }
+
+    /// Mirrors the buckets: sends every record there is, then `None` once
     /// (the snapshot is complete: the node may serve), then every change as
     /// it happens, until `tx` is closed. A watch that breaks (a server
     /// fails) is opened again from the last revision seen, so nothing is
@@ -88,6 +140,20 @@ impl Directory {
         let mut a_next =
             snapshot(&accounts, &tx, |id, record| Change::Account { id, record }).await?;
         let mut r_next = snapshot(&revocations, &tx, |id, _| Change::Revoked { id }).await?;
+        let records = net.records.clone();
+        let mut s_next = snapshot(&records, &tx, |k, value| match parse_record_key(&k) {
+            Some((kind, key)) => Change::Record {
+                kind,
+                key,
+                value: Some(value),
+            },
+            None => Change::Record {
+                kind: String::new(),
+                key: k,
+                value: None,
+            },
+        })
+        .await?;
         if tx.send(None).await.is_err() {
             return Ok(());
         }
@@ -100,10 +166,15 @@ impl Directory {
                 .watch_all_from_revision(r_next)
                 .await
                 .map_err(|e| NetError::js("watch revocations", e))?;
+            let mut s = records
+                .watch_all_from_revision(s_next)
+                .await
+                .map_err(|e| NetError::js("watch records", e))?;
             loop {
                 let (entry, next) = tokio::select! {
                     e = a.next() => (e, &mut a_next),
                     e = r.next() => (e, &mut r_next),
+                    e = s.next() => (e, &mut s_next),
                 };
                 let entry = match entry {
                     Some(Ok(entry)) => entry,
@@ -114,10 +185,18 @@ impl Directory {
                     None => break,
                 };
                 *next = entry.revision + 1;
-                if entry.operation != Operation::Put {
+                let change = if entry.bucket == names::RECORDS_BUCKET {
+                    let Some((kind, key)) = parse_record_key(&entry.key) else {
+                        continue;
+                    };
+                    Change::Record {
+                        kind,
+                        key,
+                        value: (entry.operation == Operation::Put).then_some(entry.value),
+                    }
+                } else if entry.operation != Operation::Put {
                     continue;
-                }
-                let change = if entry.bucket == names::ACCOUNTS_BUCKET {
+                } else if entry.bucket == names::ACCOUNTS_BUCKET {
                     Change::Account {
                         id: entry.key,
                         record: entry.value,

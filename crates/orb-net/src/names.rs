@@ -15,6 +15,9 @@ pub const META_BUCKET: &str = "orb_network";
 pub const ACCOUNTS_BUCKET: &str = "orb_accounts";
 /// KV: revoked token lineages (key = hex revocation id), written by any node.
 pub const REVOCATIONS_BUCKET: &str = "orb_revocations";
+/// KV: an account's records every node must see alike (aliases, public
+/// routes, whitelists); key = `<kind>.<base64url of the node's key>`.
+pub const RECORDS_BUCKET: &str = "orb_records";
 /// KV: seeding slots (key = `<hex>.<k>`, value = the holder's node id).
 pub const SEEDING_BUCKET: &str = "orb_seeding";
 /// Object store: component bytes under their `sha256:<hex>` id.

@@ -113,6 +113,7 @@ pub struct Network {
     pub accounts: kv::Store,
     pub revocations: kv::Store,
     pub seeding: kv::Store,
+    pub records: kv::Store,
     /// The `orb_network` bucket (`meta`, the root public key).
     pub meta_store: kv::Store,
     pub components: object_store::ObjectStore,
@@ -168,6 +169,13 @@ fn kv_configs(replicas: usize) -> Vec<kv::Config> {
             bucket: names::ACCOUNTS_BUCKET.into(),
             description: "Orb accounts (written by super nodes)".into(),
             history: 5,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+        kv::Config {
+            bucket: names::RECORDS_BUCKET.into(),
+            description: "Orb shared records: aliases, public routes, whitelists".into(),
+            history: 1,
             num_replicas: replicas,
             ..Default::default()
         },
@@ -334,6 +342,7 @@ impl Network {
         let accounts = kv(names::ACCOUNTS_BUCKET).await?;
         let revocations = kv(names::REVOCATIONS_BUCKET).await?;
         let seeding = kv(names::SEEDING_BUCKET).await?;
+        let records = kv(names::RECORDS_BUCKET).await?;
         let components = with_retry(names::COMPONENTS_STORE, || {
             js.get_object_store(names::COMPONENTS_STORE)
         })
@@ -350,6 +359,7 @@ impl Network {
             accounts,
             revocations,
             seeding,
+            records,
             meta_store,
             components,
             meta,

@@ -103,6 +103,7 @@ async fn init_is_idempotent_and_open_says_what_to_do_before_it() {
         names::ACCOUNTS_BUCKET,
         names::REVOCATIONS_BUCKET,
         names::SEEDING_BUCKET,
+        names::RECORDS_BUCKET,
         names::ANNOUNCE_STREAM,
         names::REPORTS_STREAM,
         names::COMPONENTS_STORE,

@@ -468,6 +468,7 @@ pub async fn put_whitelist(
             ids.push(id);
         }
     }
+    net::publish_whitelist(node, &claims.account, ns, &ids).await?;
     node.store.set_whitelist(&claims.account, ns, &ids).await?;
     Ok(json!({ "namespace": ns, "functions": ids }))
 }

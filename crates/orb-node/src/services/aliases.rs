@@ -105,14 +105,11 @@ pub(crate) async fn get(node: &Node, account: &str, name: &str) -> Result<Option
 
 async fn put(node: &Node, account: &str, alias: &Alias) -> Result<(), ApiError> {
     let bytes = serde_json::to_vec(alias).expect("serialisable");
-    node.store
-        .put_records(vec![(
-            RecordKind::Alias,
-            key(account, &alias.name),
-            Some(bytes),
-        )])
-        .await?;
-    Ok(())
+    store_records(
+        node,
+        vec![(RecordKind::Alias, key(account, &alias.name), Some(bytes))],
+    )
+    .await
 }
 
 /// The hash an alias names in `account`.
@@ -191,7 +188,7 @@ pub async fn set(node: &Node, account: &str, name: &str, body: Value) -> Result<
         ));
     }
     let id = parse_id(target)?;
-    if !node.store.owns(account, &id).await? {
+    if !crate::services::net::owns(node, account, &id).await? {
         return Err(not_found(&id));
     }
     let _writing = node.alias_writes.lock().await;
@@ -263,7 +260,7 @@ async fn set_steps(
         ));
     }
     for step in &steps {
-        if !node.store.owns(account, &step.function).await? {
+        if !crate::services::net::owns(node, account, &step.function).await? {
             return Err(not_found(&step.function));
         }
         crate::services::functions::load(node, &step.function)
@@ -352,10 +349,7 @@ pub async fn delete(node: &Node, account: &str, name: &str) -> Result<(), ApiErr
         return Err(alias_not_found(name));
     }
     release_public_route(node, account, name).await?;
-    node.store
-        .put_records(vec![(RecordKind::Alias, key(account, name), None)])
-        .await?;
-    Ok(())
+    store_records(node, vec![(RecordKind::Alias, key(account, name), None)]).await
 }
 
 // ---- public HTTP routes ------------------------------------------------------
@@ -408,13 +402,15 @@ pub(crate) async fn claim_public_route(
         }
         None => {}
     }
-    node.store
-        .put_records(vec![(
+    store_records(
+        node,
+        vec![(
             RecordKind::PublicRoute,
             name.clone(),
             Some(account.as_bytes().to_vec()),
-        )])
-        .await?;
+        )],
+    )
+    .await?;
     Ok(guard)
 }
 
@@ -432,8 +428,18 @@ pub(crate) async fn release_public_route(
 }
 
 async fn remove_index(node: &Node, name: &str) -> Result<(), ApiError> {
-    node.store
-        .put_records(vec![(RecordKind::PublicRoute, name.to_string(), None)])
-        .await?;
+    store_records(
+        node,
+        vec![(RecordKind::PublicRoute, name.to_string(), None)],
+    )
+    .await
+}
+
+/// Aliases and the public-route index are the same on every node of a
+/// network: written to the network first, then here (every other node
+/// mirrors them).
+async fn store_records(node: &Node, changes: Vec<orb_store::RecordChange>) -> Result<(), ApiError> {
+    crate::services::net::publish_records(node, &changes).await?;
+    node.store.put_records(changes).await?;
     Ok(())
 }

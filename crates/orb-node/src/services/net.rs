@@ -142,6 +142,83 @@ impl PlacementRequest {
     }
 }
 
+/// The kinds of record every node of a network holds alike.
+pub(crate) const SHARED_RECORDS: &[orb_store::RecordKind] = &[
+    orb_store::RecordKind::Alias,
+    orb_store::RecordKind::PublicRoute,
+];
+
+/// The kind name of a whitelist in the network's shared records (a
+/// whitelist is its own table in the store, not a record).
+pub(crate) const WHITELIST_RECORD: &str = "whitelist";
+
+/// Writes shared records (aliases, the public-route index) to the network
+/// before the node stores them; other kinds stay on this node.
+pub async fn publish_records(
+    node: &Node,
+    changes: &[orb_store::RecordChange],
+) -> Result<(), ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        for (kind, key, value) in changes {
+            if SHARED_RECORDS.contains(kind) {
+                orb_net::Directory::put_record(
+                    &joined.net,
+                    kind.as_str(),
+                    key,
+                    value.clone().map(Into::into),
+                )
+                .await
+                .map_err(unavailable)?;
+            }
+        }
+        return Ok(());
+    }
+    let _ = (node, changes);
+    Ok(())
+}
+
+/// Writes a namespace's whitelist to the network before the node stores it.
+pub async fn publish_whitelist(
+    node: &Node,
+    account: &str,
+    namespace: &str,
+    functions: &[orb_core::FunctionId],
+) -> Result<(), ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        let value = serde_json::to_vec(functions).expect("ids serialise");
+        return orb_net::Directory::put_record(
+            &joined.net,
+            WHITELIST_RECORD,
+            &format!("{account}/{namespace}"),
+            Some(value.into()),
+        )
+        .await
+        .map_err(unavailable);
+    }
+    let _ = (node, account, namespace, functions);
+    Ok(())
+}
+
+/// Whether `account` owns the function: stored here, or, on a network,
+/// announced as the account's (a node holds only what it seeds).
+pub async fn owns(node: &Node, account: &str, id: &orb_core::FunctionId) -> Result<bool, ApiError> {
+    if node.store.owns(account, id).await? {
+        return Ok(true);
+    }
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        return Ok(joined
+            .known
+            .lock()
+            .expect("known lock")
+            .get(id)
+            .is_some_and(|k| k.owners.contains(account)));
+    }
+    Ok(false)
+}
+
 /// Whether this node is on a network.
 pub fn is_networked(node: &Node) -> bool {
     #[cfg(feature = "network")]

@@ -42,7 +42,7 @@ mod joined {
     use crate::services::calls::{
         InvokeRequest, Prepared, Ready, RunContext, execute, prepare_forwarded,
     };
-    use crate::services::net::{Joined, unavailable};
+    use crate::services::net::{self, Joined, unavailable};
     use crate::services::placement::{Executor, Local};
     use crate::services::{accounts, functions};
     use crate::{ApiError, Node};
@@ -179,6 +179,27 @@ mod joined {
                     .add_revocations(std::slice::from_ref(&id))
                     .await?;
                 node.auth.revoke([id]);
+            }
+            Change::Record { kind, key, value } if kind == net::WHITELIST_RECORD => {
+                let (account, ns) = key
+                    .split_once('/')
+                    .with_context(|| format!("whitelist record `{key}`"))?;
+                let ids: Vec<FunctionId> = match value {
+                    Some(v) => serde_json::from_slice(&v)
+                        .with_context(|| format!("whitelist record `{key}` does not parse"))?,
+                    None => Vec::new(),
+                };
+                node.store.set_whitelist(account, ns, &ids).await?;
+            }
+            Change::Record { kind, key, value } => {
+                match net::SHARED_RECORDS.iter().find(|k| k.as_str() == kind) {
+                    Some(k) => {
+                        node.store
+                            .put_records(vec![(*k, key, value.map(|v| v.to_vec()))])
+                            .await?
+                    }
+                    None => tracing::warn!(%kind, "a shared record of an unknown kind is skipped"),
+                }
             }
         }
         Ok(())
