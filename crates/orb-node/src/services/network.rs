@@ -883,6 +883,19 @@ mod joined {
     /// Leaves cleanly: duties released (another super node takes them at
     /// once), the record marked `gone` ("left"), the heartbeat removed.
     pub(crate) async fn leave(node: &Node) {
+        // Bounded: with the network unreachable the node still stops (the
+        // reaper marks it gone and the repair duty frees its slots).
+        if tokio::time::timeout(Duration::from_secs(10), leave_now(node))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the network did not answer within 10 s; stopping without leaving it cleanly"
+            );
+        }
+    }
+
+    async fn leave_now(node: &Node) {
         let Some(joined) = node.network.as_ref() else {
             return;
         };
