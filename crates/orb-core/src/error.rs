@@ -136,6 +136,8 @@ codes! {
     Overloaded = ("overloaded", 503, Platform),
     /// The node is shutting down.
     ShuttingDown = ("shutting_down", 503, Platform),
+    /// The disk holding the node's data is (nearly) full: writes are refused until space is freed; reads keep working.
+    StorageFull = ("storage_full", 507, Platform),
     /// Orb itself failed.
     Internal = ("internal", 500, Platform),
 }

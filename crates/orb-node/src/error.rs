@@ -20,6 +20,17 @@ impl From<OrbError> for ApiError {
 
 impl From<orb_store::StoreError> for ApiError {
     fn from(e: orb_store::StoreError) -> Self {
+        if let orb_store::StoreError::Full(detail) = &e {
+            tracing::warn!(error = %e, "write refused: the disk is full");
+            return Self::new(
+                ErrorCode::StorageFull,
+                format!(
+                    "the node's disk is full, so nothing was written: {detail}. Free space on \
+                     the disk holding the data folder (or grow it); writes resume by \
+                     themselves, and reads keep working meanwhile"
+                ),
+            );
+        }
         tracing::error!(error = %e, "store failure");
         Self::new(ErrorCode::Internal, format!("storage failed: {e}"))
     }

@@ -156,7 +156,7 @@ pub(crate) struct Scheduler {
     creating: tokio::sync::Mutex<()>,
 }
 
-enum Timing {
+pub(crate) enum Timing {
     Every(Duration),
     Cron(Box<croner::Cron>, chrono_tz::Tz),
 }
@@ -175,7 +175,7 @@ fn ms_to_rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
-fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
+pub(crate) fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
     humantime::parse_rfc3339_weak(text)
         .map_err(|e| invalid(format!("`{field}` `{text}` is not an RFC 3339 time: {e}")))
         .map(|t| {
@@ -184,7 +184,7 @@ fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
         })
 }
 
-fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
+pub(crate) fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
     match (&spec.every, &spec.cron) {
         (Some(every), None) => {
             if spec.timezone.is_some() {
@@ -219,7 +219,7 @@ fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
 }
 
 /// The first tick strictly after `after_ms`.
-fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
+pub(crate) fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
     match t {
         Timing::Every(d) => Some(after_ms + d.as_millis() as u64),
         Timing::Cron(cron, tz) => {
@@ -236,7 +236,7 @@ fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
 /// The first tick on the cadence anchored at `due` that is strictly after
 /// `now` — ticks in between are skipped, never run in a burst. O(1): no
 /// stepping through a long downtime tick by tick.
-fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
+pub(crate) fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
     match t {
         Timing::Every(d) => {
             let d = d.as_millis() as u64;
@@ -254,7 +254,12 @@ fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
 /// When a schedule whose tick `next` passed while the node was down runs
 /// again, started at `now`: `One` catch-up run right away, or (`Skip`) the
 /// next tick on its cadence.
-fn resume_after_downtime(policy: MissedTicks, t: &Timing, next: u64, now: u64) -> Option<u64> {
+pub(crate) fn resume_after_downtime(
+    policy: MissedTicks,
+    t: &Timing,
+    next: u64,
+    now: u64,
+) -> Option<u64> {
     match policy {
         MissedTicks::One => Some(now),
         MissedTicks::Skip => first_tick_after(t, next, now),
@@ -262,7 +267,7 @@ fn resume_after_downtime(policy: MissedTicks, t: &Timing, next: u64, now: u64) -
 }
 
 /// The shortest gap between ticks (for cron: over the next 50 ticks).
-fn min_interval(t: &Timing) -> Duration {
+pub(crate) fn min_interval(t: &Timing) -> Duration {
     match t {
         Timing::Every(d) => *d,
         Timing::Cron(..) => {
@@ -284,7 +289,11 @@ fn min_interval(t: &Timing) -> Duration {
 }
 
 /// When the first tick of a new schedule is due.
-fn first_tick(spec: &ScheduleRequest, t: &Timing, now: u64) -> Result<Option<u64>, ApiError> {
+pub(crate) fn first_tick(
+    spec: &ScheduleRequest,
+    t: &Timing,
+    now: u64,
+) -> Result<Option<u64>, ApiError> {
     let start = spec
         .start_at
         .as_deref()
@@ -301,7 +310,7 @@ fn first_tick(spec: &ScheduleRequest, t: &Timing, now: u64) -> Result<Option<u64
     Ok(first)
 }
 
-fn end_ms(spec: &ScheduleRequest) -> Option<u64> {
+pub(crate) fn end_ms(spec: &ScheduleRequest) -> Option<u64> {
     spec.end_at
         .as_deref()
         .and_then(|s| parse_time("end_at", s).ok())
