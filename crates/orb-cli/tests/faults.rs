@@ -415,15 +415,7 @@ async fn kill_dash_nine_in_a_loop_under_mixed_load() {
         "restart_ms_median": median,
     });
     eprintln!("fault suite: {figures:#}");
-    if let Some(out) = std::env::var_os("ORB_RELIABILITY_DIR") {
-        let out = PathBuf::from(out);
-        std::fs::create_dir_all(&out).unwrap();
-        std::fs::write(
-            out.join("faults.json"),
-            serde_json::to_string_pretty(&figures).unwrap(),
-        )
-        .unwrap();
-    }
+    write_figures("faults", &figures);
 
     assert!(unexpected.is_empty(), "unexpected answers: {unexpected:?}");
     assert!(writes > 0, "no write was acknowledged");
@@ -659,4 +651,67 @@ async fn a_damaged_store_file_is_refused_at_start() {
     std::fs::write(&file, &good).unwrap();
     let s = Server::start_in(dir.path(), &[]);
     assert_eq!(all_keys(&s, "ns").await.len(), 200);
+}
+
+#[tokio::test]
+async fn a_disk_full_mid_commit_rolls_back_and_a_restart_recovers() {
+    // As above, root for `mount`; with no reserve the disk fills in the
+    // middle of a commit.
+    assert!(
+        is_root(),
+        "this test mounts a 16 MiB tmpfs to fill it and needs root: run it as root (CI does)"
+    );
+    let base = tempfile::tempdir().unwrap();
+    let _fs = Tmpfs::mount(base.path(), "16m");
+    let data = base.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("orb.toml"), "min_free_disk_bytes = 0\n").unwrap();
+    let s = Server::start_in(&data, &[]);
+    let big = "x".repeat(256 << 10);
+    let mut written = Vec::new();
+    let (st, body) = loop {
+        let key = format!("k{:04}", written.len());
+        let (st, body) = s
+            .put_json_as(
+                &format!("/v1/namespaces/disk/keys/{key}"),
+                &json!(big),
+                Some(&s.token),
+            )
+            .await;
+        if st != 200 {
+            break (st, body);
+        }
+        written.push(key);
+        assert!(written.len() < 200, "the disk never filled");
+    };
+    assert_error(st, &body, 507, "storage_full");
+    // Reads go on.
+    assert_eq!(value_of(&s, "disk", &written[0]).await, Some(json!(big)));
+    // Space returns (the filesystem grows): this handle still refuses
+    // writes, saying to restart.
+    let st = std::process::Command::new("mount")
+        .args(["-o", "remount,size=48m"])
+        .arg(base.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (st, body) = s
+        .put_json_as("/v1/namespaces/disk/keys/next", &json!(1), Some(&s.token))
+        .await;
+    assert!(st >= 500, "{st} {body}");
+    let msg = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("restart the node"), "{body}");
+    // A restart reopens the store: every acknowledged write is there, the
+    // rolled-back one is not, and writes work.
+    drop(s);
+    let s = Server::start_in(&data, &[]);
+    let keys = all_keys(&s, "disk").await;
+    for key in &written {
+        assert!(keys.contains(key), "{key} lost");
+    }
+    assert_eq!(keys.len(), written.len(), "{keys:?}");
+    let (st, body) = s
+        .put_json_as("/v1/namespaces/disk/keys/next", &json!(1), Some(&s.token))
+        .await;
+    assert_eq!(st, 200, "{body}");
 }

@@ -148,17 +148,40 @@ fn open_checked(path: &Path) -> StoreResult<Database> {
     }
 }
 
-/// A commit's error as the store reports it: a full disk is `Full`.
+/// A commit's error as the store reports it (see [`io_error`]).
 fn commit_error(e: &redb::CommitError) -> StoreError {
     match e {
-        redb::CommitError::Storage(redb::StorageError::Io(io))
-            if io.kind() == std::io::ErrorKind::StorageFull =>
-        {
-            StoreError::Full(format!(
-                "the disk holding the store is full ({io}); the commit was rolled back"
-            ))
-        }
+        redb::CommitError::Storage(s) => io_error(s).unwrap_or_else(|| backend(e)),
         other => backend(other),
+    }
+}
+
+/// A write transaction's error as the store reports it (see [`io_error`]).
+fn storage_error(e: &redb::TransactionError) -> StoreError {
+    match e {
+        redb::TransactionError::Storage(s) => io_error(s).unwrap_or_else(|| backend(e)),
+        other => backend(other),
+    }
+}
+
+/// A full disk met mid-commit (the reserve is 0, or something else filled
+/// the disk faster) is `Full`; the commit was rolled back. redb then fails
+/// every later write of this handle (reads from its cache go on) until the
+/// database is reopened: said so, with what to do.
+fn io_error(e: &redb::StorageError) -> Option<StoreError> {
+    match e {
+        redb::StorageError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            Some(StoreError::Full(format!(
+                "the disk holding the store is full ({io}); the commit was rolled back"
+            )))
+        }
+        redb::StorageError::PreviousIo => Some(StoreError::Backend(
+            "an earlier write failed on the disk (full, or an I/O error), so the store refuses \
+             writes until the node restarts: free space on the disk holding the data folder, \
+             then restart the node (nothing acknowledged is lost; reads go on meanwhile)"
+                .into(),
+        )),
+        _ => None,
     }
 }
 
@@ -399,7 +422,7 @@ fn writer_loop(
                 Err(e) => {
                     tracing::error!(error = %e, "store: cannot begin a write transaction");
                     for j in batch.drain(..) {
-                        (j.finish)(Some(backend(&e)));
+                        (j.finish)(Some(storage_error(&e)));
                     }
                     break;
                 }
@@ -460,7 +483,7 @@ impl RedbStore {
     pub fn open(dir: &Path, config: StoreConfig) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(backend)?;
         let db = open_checked(&dir.join("orb.redb"))?;
-        let txn = db.begin_write().map_err(backend)?;
+        let txn = db.begin_write().map_err(|e| storage_error(&e))?;
         {
             txn.open_table(COMPONENTS).map_err(backend)?;
             txn.open_table(FUNCTIONS).map_err(backend)?;
@@ -475,7 +498,7 @@ impl RedbStore {
             txn.open_table(NS_STATS).map_err(backend)?;
             txn.open_table(RECORDS).map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
+        txn.commit().map_err(|e| commit_error(&e))?;
         let db = Arc::new(db);
         let (writer, jobs) = std::sync::mpsc::channel();
         let (db2, dir2, config2) = (db.clone(), dir.to_path_buf(), config.clone());
@@ -842,7 +865,7 @@ impl Store for RedbStore {
         let owner_key = format!("{account}/{key}");
         let meta = encode(info)?;
         self.blocking_write(bytes.len() as u64, move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             let created;
             {
                 let mut fns = txn.open_table(FUNCTIONS).map_err(backend)?;
@@ -861,7 +884,7 @@ impl Store for RedbStore {
                         .map_err(backend)?;
                 }
             }
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(created)
         })
         .await
@@ -943,7 +966,7 @@ impl Store for RedbStore {
         let suffix = format!("/{key}");
         let owned = self.owned.clone();
         self.blocking_write(0, move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             let (existed, removed);
             {
                 let mut owners = txn.open_table(OWNERS).map_err(backend)?;
@@ -967,7 +990,7 @@ impl Store for RedbStore {
                     comps.remove(key.as_str()).map_err(backend)?;
                 }
             }
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             // After the commit: a read from here on sees it gone, and one
             // that began before cannot cache it again (`deletions` moved).
             let mut cache = owned.write().expect("owned lock");
@@ -982,12 +1005,12 @@ impl Store for RedbStore {
         let id = account.id.clone();
         let value = encode(account)?;
         self.blocking_write(0, move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             {
                 let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
                 t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
             }
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(())
         })
         .await
@@ -1023,9 +1046,9 @@ impl Store for RedbStore {
     async fn add_revocations(&self, ids: &[String]) -> StoreResult<()> {
         let ids = ids.to_vec();
         self.blocking_write(0, move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             insert_revocations(&txn, &ids)?;
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(())
         })
         .await
@@ -1036,13 +1059,13 @@ impl Store for RedbStore {
         let value = encode(account)?;
         let ids = ids.to_vec();
         self.blocking_write(0, move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             {
                 let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
                 t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
             }
             insert_revocations(&txn, &ids)?;
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(())
         })
         .await
@@ -1073,12 +1096,12 @@ impl Store for RedbStore {
         let cached = key.clone();
         let written = self
             .blocking_write(0, move |db, _| {
-                let txn = db.begin_write().map_err(backend)?;
+                let txn = db.begin_write().map_err(|e| storage_error(&e))?;
                 {
                     let mut t = txn.open_table(WHITELISTS).map_err(backend)?;
                     t.insert(key.as_str(), value.as_slice()).map_err(backend)?;
                 }
-                txn.commit().map_err(backend)?;
+                txn.commit().map_err(|e| commit_error(&e))?;
                 Ok(())
             })
             .await;
