@@ -22,10 +22,12 @@ pub fn tokens() -> &'static Tokens {
         let claims = authority
             .verify(&private, &Request::op("invoke"))
             .unwrap();
-        let grant: Grant = serde_json::from_str(
-            r#"{"namespaces": {"app": "rw"}, "functions": ["sha256:00"], "rate": "5/60s"}"#,
-        )
-        .unwrap();
+        let mut grant = Grant::default();
+        grant
+            .namespaces
+            .insert("app".into(), orb_auth::Access::parse("rw").unwrap());
+        grant.functions = Some(vec!["sha256:00".into()]);
+        grant.rate = Some(orb_auth::Rate::parse("5/60s").unwrap());
         let public = authority
             .mint_public(&claims, &grant, Some(std::time::Duration::from_secs(3600)))
             .unwrap()
