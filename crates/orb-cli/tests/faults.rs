@@ -51,6 +51,58 @@ fn jitter(lo: u64, hi: u64) -> Duration {
     Duration::from_millis(lo + n % (hi - lo))
 }
 
+/// One request of a load loop: its method, path and JSON body.
+type Req = (reqwest::Method, String, Value);
+
+/// Sends `next(i)` for i = 0, 1, … until the node stops answering (it was
+/// killed). `ok` is the success status: its answer's body goes to `acked`.
+/// 429 (a full queue) waits a little and goes on; 503 (shutting down) ends
+/// the loop; any other status is recorded as unexpected and ends it.
+fn spawn_loop(
+    s: &Server,
+    acked: &Arc<Mutex<Acked>>,
+    ok: u16,
+    pause: Duration,
+    next: impl Fn(u64) -> Req + Send + 'static,
+    on_ok: impl Fn(&mut Acked, u64, Value) + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let (http, url, token, acked) = (
+        s.http.clone(),
+        s.url.clone(),
+        s.token.clone(),
+        acked.clone(),
+    );
+    tokio::spawn(async move {
+        for i in 0u64.. {
+            let (method, path, body) = next(i);
+            let sent = http
+                .request(method.clone(), format!("{url}{path}"))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await;
+            let Ok(r) = sent else { break };
+            match r.status().as_u16() {
+                st if st == ok => {
+                    let v = r.json().await.unwrap_or_default();
+                    on_ok(&mut acked.lock().unwrap(), i, v);
+                }
+                429 => tokio::time::sleep(Duration::from_millis(50)).await,
+                503 => break,
+                st => {
+                    acked
+                        .lock()
+                        .unwrap()
+                        .unexpected
+                        .push(format!("{method} {path}: {st}"));
+                    break;
+                }
+            }
+            tokio::time::sleep(pause).await;
+        }
+    })
+}
+
 /// Runs the mixed load against `s` until requests fail (the node is killed).
 fn load(
     s: &Server,
@@ -61,167 +113,83 @@ fn load(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let acked = Arc::new(Mutex::new(Acked::default()));
     ACKED.lock().unwrap().push(acked.clone());
+    let none = Duration::ZERO;
     let mut tasks = Vec::new();
-    let (http, url, token) = (s.http.clone(), s.url.clone(), s.token.clone());
-    let unexpected = |acked: &Arc<Mutex<Acked>>, what: String| {
-        acked.lock().unwrap().unexpected.push(what);
-    };
     // Namespace writes, two writers.
     for w in 0..2u64 {
-        let (http, url, token, acked) = (http.clone(), url.clone(), token.clone(), acked.clone());
-        tasks.push(tokio::spawn(async move {
-            for i in 0u64.. {
-                let key = format!("c{cycle:04}-w{w}-{i:06}");
-                let r = http
-                    .put(format!("{url}/v1/namespaces/faults/keys/{key}"))
-                    .bearer_auth(&token)
-                    .json(&json!(i))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 200 => acked.lock().unwrap().keys.push((key, i)),
-                    Ok(r) => {
-                        unexpected(&acked, format!("PUT {key}: {}", r.status()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        }));
+        let key = move |i: u64| format!("c{cycle:04}-w{w}-{i:06}");
+        tasks.push(spawn_loop(
+            s,
+            &acked,
+            200,
+            none,
+            move |i| {
+                let path = format!("/v1/namespaces/faults/keys/{}", key(i));
+                (reqwest::Method::PUT, path, json!(i))
+            },
+            move |a, i, _| a.keys.push((key(i), i)),
+        ));
     }
     // Sync calls.
-    {
-        let (http, url, token, acked, hello) = (
-            http.clone(),
-            url.clone(),
-            token.clone(),
-            acked.clone(),
-            hello.to_string(),
-        );
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let r = http
-                    .post(format!("{url}/v1/functions/{hello}/greet"))
-                    .bearer_auth(&token)
-                    .json(&json!({"name": "fault"}))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 200 => acked.lock().unwrap().calls += 1,
-                    Ok(r) if r.status() == 503 => break, // shutting down: not this test's kill
-                    Ok(r) => {
-                        unexpected(&acked, format!("call: {}", r.status()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        }));
-    }
+    let path = format!("/v1/functions/{hello}/greet");
+    tasks.push(spawn_loop(
+        s,
+        &acked,
+        200,
+        none,
+        move |_| {
+            (
+                reqwest::Method::POST,
+                path.clone(),
+                json!({"name": "fault"}),
+            )
+        },
+        |a, _, _| a.calls += 1,
+    ));
     // Async calls: each increments a counter in its own namespace, so the
     // counter is the number of times it ran.
-    {
-        let (http, url, token, acked, kv) = (
-            http.clone(),
-            url.clone(),
-            token.clone(),
-            acked.clone(),
-            kv.to_string(),
-        );
-        tasks.push(tokio::spawn(async move {
-            for i in 0u64.. {
-                let ns = format!("aq-{cycle:04}-{i:05}");
-                let r = http
-                    .post(format!("{url}/v1/invoke"))
-                    .bearer_auth(&token)
-                    .json(
-                        &json!({"function": kv, "export": "incr", "params": {"delta": 1},
-                                  "namespace": ns, "async": true}),
-                    )
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 202 => acked.lock().unwrap().async_calls.push(ns),
-                    Ok(r) if r.status() == 429 => {
-                        tokio::time::sleep(Duration::from_millis(50)).await
-                    }
-                    Ok(r) => {
-                        unexpected(&acked, format!("async: {}", r.status()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }));
-    }
+    let ns = move |i: u64| format!("aq-{cycle:04}-{i:05}");
+    let kv2 = kv.to_string();
+    tasks.push(spawn_loop(
+        s,
+        &acked,
+        202,
+        Duration::from_millis(5),
+        move |i| {
+            let body = json!({"function": kv2, "export": "incr", "params": {"delta": 1},
+                              "namespace": ns(i), "async": true});
+            (reqwest::Method::POST, "/v1/invoke".into(), body)
+        },
+        move |a, i, _| a.async_calls.push(ns(i)),
+    ));
     // Schedules (hourly: they must survive, not tick).
-    {
-        let (http, url, token, acked, kv) = (
-            http.clone(),
-            url.clone(),
-            token.clone(),
-            acked.clone(),
-            kv.to_string(),
-        );
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let r = http
-                    .post(format!("{url}/v1/schedules"))
-                    .bearer_auth(&token)
-                    .json(
-                        &json!({"function": kv, "export": "incr", "params": {"delta": 1},
-                                  "namespace": "hourly", "every": "1h"}),
-                    )
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 201 => {
-                        let v: Value = r.json().await.unwrap_or_default();
-                        match v["id"].as_str() {
-                            Some(id) => acked.lock().unwrap().schedules.push(id.to_string()),
-                            None => break,
-                        }
-                    }
-                    Ok(r) => {
-                        unexpected(&acked, format!("schedule: {}", r.status()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }));
-    }
-    // Kappa messages.
-    {
-        let (http, url, token, acked, kappa) = (
-            http.clone(),
-            url.clone(),
-            token.clone(),
-            acked.clone(),
-            kappa.to_string(),
-        );
-        tasks.push(tokio::spawn(async move {
-            loop {
-                acked.lock().unwrap().kappa_sent += 1;
-                let r = http
-                    .post(format!("{url}/kappa/{kappa}"))
-                    .bearer_auth(&token)
-                    .json(&json!(1.0))
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 200 => acked.lock().unwrap().kappa_acked += 1,
-                    Ok(r) => {
-                        unexpected(&acked, format!("kappa: {}", r.status()));
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        }));
-    }
+    let kv2 = kv.to_string();
+    tasks.push(spawn_loop(
+        s,
+        &acked,
+        201,
+        Duration::from_millis(100),
+        move |_| {
+            let body = json!({"function": kv2, "export": "incr", "params": {"delta": 1},
+                              "namespace": "hourly", "every": "1h"});
+            (reqwest::Method::POST, "/v1/schedules".into(), body)
+        },
+        |a, _, v| a.schedules.extend(v["id"].as_str().map(str::to_string)),
+    ));
+    // Kappa messages: counted as sent before each is sent.
+    let path = format!("/kappa/{kappa}");
+    let sent = acked.clone();
+    tasks.push(spawn_loop(
+        s,
+        &acked,
+        200,
+        none,
+        move |_| {
+            sent.lock().unwrap().kappa_sent += 1;
+            (reqwest::Method::POST, path.clone(), json!(1.0))
+        },
+        |a, _, _| a.kappa_acked += 1,
+    ));
     tasks
 }
 
@@ -684,7 +652,11 @@ async fn a_disk_full_mid_commit_rolls_back_and_a_restart_recovers() {
         written.push(key);
         assert!(written.len() < 200, "the disk never filled");
     };
-    assert_error(st, &body, 507, "storage_full");
+    let e = assert_error(st, &body, 507, "storage_full");
+    assert!(
+        e["message"].as_str().unwrap().contains("restart the node"),
+        "{e}"
+    );
     // Reads go on.
     assert_eq!(value_of(&s, "disk", &written[0]).await, Some(json!(big)));
     // Space returns (the filesystem grows): this handle still refuses

@@ -24,11 +24,7 @@ impl From<orb_store::StoreError> for ApiError {
             tracing::warn!(error = %e, "write refused: the disk is full");
             return Self::new(
                 ErrorCode::StorageFull,
-                format!(
-                    "the node's disk is full, so nothing was written: {detail}. Free space on \
-                     the disk holding the data folder (or grow it); writes resume by \
-                     themselves, and reads keep working meanwhile"
-                ),
+                format!("the node's disk is full, so nothing was written: {detail}"),
             );
         }
         tracing::error!(error = %e, "store failure");

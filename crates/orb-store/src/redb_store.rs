@@ -79,7 +79,8 @@ fn ensure_space(dir: &Path, config: &StoreConfig, size: u64) -> StoreResult<()> 
     if free < need {
         return Err(StoreError::Full(format!(
             "the disk holding the store ({}) has {} bytes free, below the {} bytes this write \
-             needs with the node's reserve (`min_free_disk_bytes`)",
+             needs with the node's reserve (`min_free_disk_bytes`). Free space on that disk \
+             (or grow it): writes resume by themselves, and reads go on meanwhile",
             dir.display(),
             free,
             need
@@ -172,7 +173,8 @@ fn io_error(e: &redb::StorageError) -> Option<StoreError> {
     match e {
         redb::StorageError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
             Some(StoreError::Full(format!(
-                "the disk holding the store is full ({io}); the commit was rolled back"
+                "the disk holding the store is full ({io}); the commit was rolled back. Free \
+                 space on that disk, then restart the node (reads go on meanwhile)"
             )))
         }
         redb::StorageError::PreviousIo => Some(StoreError::Backend(
