@@ -251,6 +251,26 @@ async fn a_slowloris_of_thousands_is_shed_while_calls_are_answered() {
         percentile(&during, 0.99)
     );
     println!("metrics: refused per_address {refused_metric}, timed out header {header_timeouts}");
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let shed_ms = |p: f64| (!shed.is_empty()).then(|| ms(percentile(&shed, p)));
+    write_figures(
+        "connections",
+        &json!({
+            "half_open_tried": tries,
+            "addresses": ADDRESSES,
+            "held_then_shed": shed.len(),
+            "refused_at_once": refused,
+            "left_open": open,
+            "settled_s": all_closed_after.as_secs_f64(),
+            "shed_p50_ms": shed_ms(0.5),
+            "shed_max_ms": shed_ms(1.0),
+            "calls_quiet_p50_ms": ms(percentile(&quiet, 0.5)),
+            "calls_quiet_p99_ms": ms(percentile(&quiet, 0.99)),
+            "calls_during": during.len(),
+            "calls_during_p50_ms": ms(percentile(&during, 0.5)),
+            "calls_during_p99_ms": ms(percentile(&during, 0.99)),
+        }),
+    );
 
     assert_eq!(open, 0, "every half-open connection is closed within 60 s");
     assert_eq!(

@@ -765,6 +765,11 @@ async fn every_route_with_every_caller() {
         table.len(),
         CALLERS.len()
     );
+    write_figures(
+        "permissions",
+        &json!({"routes": table.len(), "callers": CALLERS.len(), "cells": cells,
+                "broken": broken.len()}),
+    );
     assert!(
         broken.is_empty(),
         "{} cells break the rules:\n{}",

@@ -618,3 +618,25 @@ async fn the_cli_adds_lists_and_removes_schedules() {
     let (ok, _, err) = orb_t(&s.token, &["schedule", "show", &id, "--server", &url]);
     assert!(!ok && err.contains("schedule_not_found"), "{err}");
 }
+
+#[tokio::test]
+async fn an_interval_past_the_year_9999_is_an_ended_schedule_not_a_crash() {
+    // Regression (issue 18, fuzzing the schedule parser): these panicked
+    // the request (formatting a tick after year 9999; an overflowing add).
+    let s = Server::start(&[]);
+    let kv = s.deploy("kv").await;
+    for every in ["500000000years", "18446744073709551615s"] {
+        let (st, out) = s
+            .post_json(
+                "/v1/schedules",
+                &json!({"function": kv, "export": "incr", "params": {"delta": 1},
+                        "namespace": "far", "every": every}),
+            )
+            .await;
+        assert_eq!(st, 201, "{every}: {out}");
+        assert_eq!(out["state"]["ended"], true, "{every}: {out}");
+        assert!(out["state"]["next_run"].is_null(), "{out}");
+    }
+    let (st, _) = s.get("/healthz").await;
+    assert_eq!(st, 200);
+}

@@ -146,6 +146,8 @@ codes! {
     ShuttingDown = ("shutting_down", 503, Platform),
     /// The network (its NATS servers) cannot be reached or did not answer in time.
     NetworkUnavailable = ("network_unavailable", 503, Platform),
+    /// The disk holding the node's data is (nearly) full: writes are refused until space is freed; reads keep working.
+    StorageFull = ("storage_full", 507, Platform),
     /// Orb itself failed.
     Internal = ("internal", 500, Platform),
 }

@@ -44,6 +44,10 @@ pub struct NodeConfig {
     pub max_keys_per_account: u64,
     /// Bytes (of JSON values) an account may hold over all its namespaces.
     pub max_bytes_per_account: u64,
+    /// Writes are refused with 507 `storage_full` while the disk holding
+    /// the data folder has less than this free (reads keep working; writes
+    /// resume once space returns).
+    pub min_free_disk_bytes: u64,
     /// Anyone may create an account with `POST /v1/accounts` (off by default).
     pub open_registration: bool,
     /// `/healthz` and `/metrics` answer without a token (on by default).
@@ -169,6 +173,7 @@ impl Default for NodeConfig {
             guard_pages: false,
             log_format: LogFormat::Text,
             max_keys_per_account: 1_000_000,
+            min_free_disk_bytes: 64 << 20,
             max_bytes_per_account: 1 << 30,
             open_registration: false,
             open_health: true,

@@ -20,6 +20,13 @@ impl From<OrbError> for ApiError {
 
 impl From<orb_store::StoreError> for ApiError {
     fn from(e: orb_store::StoreError) -> Self {
+        if let orb_store::StoreError::Full(detail) = &e {
+            tracing::warn!(error = %e, "write refused: the disk is full");
+            return Self::new(
+                ErrorCode::StorageFull,
+                format!("the node's disk is full, so nothing was written: {detail}"),
+            );
+        }
         tracing::error!(error = %e, "store failure");
         Self::new(ErrorCode::Internal, format!("storage failed: {e}"))
     }

@@ -18,6 +18,8 @@ mod caller;
 mod clock;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handlers;
 #[cfg(test)]
 mod layers;
@@ -208,6 +210,7 @@ impl Node {
                     max_keys: config.max_keys_per_account,
                     max_bytes: config.max_bytes_per_account,
                 },
+                min_free_bytes: config.min_free_disk_bytes,
             },
         )
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;

@@ -21,6 +21,14 @@ pub enum StoreError {
     Backend(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The disk holding the store is (nearly) full: the write was refused
+    /// before anything was written, and reads keep working.
+    #[error("{0}")]
+    Full(String),
+    /// The store file is damaged (truncated, overwritten, altered outside
+    /// the database): it is refused at open, never read.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -9,7 +9,7 @@ use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,6 +45,11 @@ pub struct StoreConfig {
     pub max_activations: u64,
     /// Per-account limits on keys and bytes in namespaces.
     pub quota: Quota,
+    /// Writes are refused (`StoreError::Full`) while the filesystem holding
+    /// the store has less than this many bytes free (plus the write's own
+    /// size): the store never runs into a full disk mid-commit, where the
+    /// database could only fail every later read until it is reopened.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -52,7 +57,133 @@ impl Default for StoreConfig {
         Self {
             max_activations: 10_000,
             quota: Quota::default(),
+            min_free_bytes: 64 << 20,
         }
+    }
+}
+
+/// Bytes free for writing on the filesystem holding `dir` (`None` when the
+/// filesystem does not say).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// Refuses a write of about `size` bytes when the disk holding `dir` would
+/// be left with less than the configured reserve.
+fn ensure_space(dir: &Path, config: &StoreConfig, size: u64) -> StoreResult<()> {
+    let Some(free) = free_bytes(dir) else {
+        return Ok(());
+    };
+    let need = config.min_free_bytes.saturating_add(size);
+    if free < need {
+        return Err(StoreError::Full(format!(
+            "the disk holding the store ({}) has {} bytes free, below the {} bytes this write \
+             needs with the node's reserve (`min_free_disk_bytes`). Free space on that disk \
+             (or grow it): writes resume by themselves, and reads go on meanwhile",
+            dir.display(),
+            free,
+            need
+        )));
+    }
+    Ok(())
+}
+
+/// Opens (or creates) the database at `path`, verifying the checksum of
+/// every page of an existing file first (redb's integrity check on open): a
+/// file that was truncated, overwritten or altered outside redb is refused
+/// with [`StoreError::Damaged`] naming it and what to do, never read (a
+/// plain open may panic on such a file, or serve what it misreads).
+fn open_checked(path: &Path) -> StoreResult<Database> {
+    let existed = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    // redb may still panic on some damage before its checks run: that is
+    // damage too, reported as such. Its panic message goes into ours, not
+    // to stderr with a backtrace.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let opened = std::panic::catch_unwind(|| {
+        redb::Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(path)
+    });
+    std::panic::set_hook(hook);
+    let damaged = |detail: String| {
+        StoreError::Damaged(format!(
+            "the store file {} is damaged ({detail}). The node does not start on a damaged \
+             store, so nothing is lost silently. Stop the node and restore {} from a backup \
+             (a copy taken while the node was stopped), or move it aside to start with an \
+             empty store; keep the damaged file for recovery",
+            path.display(),
+            path.display(),
+        ))
+    };
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(StoreError::Backend(format!(
+            "{} is open in another process: is another node running on this data folder?",
+            path.display()
+        ))),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(io))))
+            if io.kind() == std::io::ErrorKind::StorageFull =>
+        {
+            Err(StoreError::Full(format!(
+                "the disk holding {} is full ({io}): free space on it, then start the node again",
+                path.display()
+            )))
+        }
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(io))))
+            if io.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Err(StoreError::Backend(format!("{}: {io}", path.display())))
+        }
+        Ok(Err(e)) if existed => Err(damaged(e.to_string())),
+        Ok(Err(e)) => Err(backend(e)),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the database could not read it".into());
+            Err(damaged(msg))
+        }
+    }
+}
+
+/// A commit's error as the store reports it (see [`io_error`]).
+fn commit_error(e: &redb::CommitError) -> StoreError {
+    match e {
+        redb::CommitError::Storage(s) => io_error(s).unwrap_or_else(|| backend(e)),
+        other => backend(other),
+    }
+}
+
+/// A write transaction's error as the store reports it (see [`io_error`]).
+fn storage_error(e: &redb::TransactionError) -> StoreError {
+    match e {
+        redb::TransactionError::Storage(s) => io_error(s).unwrap_or_else(|| backend(e)),
+        other => backend(other),
+    }
+}
+
+/// A full disk met mid-commit (the reserve is 0, or something else filled
+/// the disk faster) is `Full`; the commit was rolled back. redb then fails
+/// every later write of this handle (reads from its cache go on) until the
+/// database is reopened: said so, with what to do.
+fn io_error(e: &redb::StorageError) -> Option<StoreError> {
+    match e {
+        redb::StorageError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            Some(StoreError::Full(format!(
+                "the disk holding the store is full ({io}); the commit was rolled back. Free \
+                 space on that disk, then restart the node (reads go on meanwhile)"
+            )))
+        }
+        redb::StorageError::PreviousIo => Some(StoreError::Backend(
+            "an earlier write failed on the disk (full, or an I/O error), so the store refuses \
+             writes until the node restarts: free space on the disk holding the data folder, \
+             then restart the node (nothing acknowledged is lost; reads go on meanwhile)"
+                .into(),
+        )),
+        _ => None,
     }
 }
 
@@ -73,6 +204,8 @@ impl Default for StoreConfig {
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
+    /// The data folder (its filesystem's free space gates writes).
+    dir: Arc<PathBuf>,
     config: StoreConfig,
     writer: Arc<Writer>,
     /// Ownerships known to exist (`account/hex`): every call checks one,
@@ -203,7 +336,12 @@ const MAX_PENDING_ACTIVATIONS: u64 = 8_192;
 /// error and dropped from the batch; the transaction is aborted and the rest
 /// of the batch re-run without it, so no partial write is committed and no
 /// other caller pays for it.
-fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Receiver<Job>) {
+fn writer_loop(
+    db: Arc<Database>,
+    dir: PathBuf,
+    config: StoreConfig,
+    jobs: std::sync::mpsc::Receiver<Job>,
+) {
     let mut last_durable = std::time::Instant::now();
     // Whether a non-durable commit happened since the last durable one.
     let mut dirty = false;
@@ -272,13 +410,21 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                 std::thread::park_timeout(deadline - now);
             }
         }
+        // A full disk refuses the whole batch before anything is written.
+        if let Err(e) = ensure_space(&dir, &config, batch.len() as u64 * 4096) {
+            tracing::warn!(error = %e, "store: refusing writes");
+            for j in batch.drain(..) {
+                (j.finish)(Some(StoreError::Full(e.to_string())));
+            }
+            continue;
+        }
         while !batch.is_empty() {
             let mut txn = match db.begin_write() {
                 Ok(t) => t,
                 Err(e) => {
                     tracing::error!(error = %e, "store: cannot begin a write transaction");
                     for j in batch.drain(..) {
-                        (j.finish)(Some(backend(&e)));
+                        (j.finish)(Some(storage_error(&e)));
                     }
                     break;
                 }
@@ -315,7 +461,7 @@ fn writer_loop(db: Arc<Database>, config: StoreConfig, jobs: std::sync::mpsc::Re
                 tracing::error!(error = %e, "store: commit failed");
             }
             for j in batch.drain(..) {
-                (j.finish)(committed.as_ref().err().map(backend));
+                (j.finish)(committed.as_ref().err().map(commit_error));
             }
         }
     }
@@ -338,8 +484,8 @@ impl RedbStore {
     /// Opens (or creates) `<dir>/orb.redb`.
     pub fn open(dir: &Path, config: StoreConfig) -> StoreResult<Self> {
         std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Database::create(dir.join("orb.redb")).map_err(backend)?;
-        let txn = db.begin_write().map_err(backend)?;
+        let db = open_checked(&dir.join("orb.redb"))?;
+        let txn = db.begin_write().map_err(|e| storage_error(&e))?;
         {
             txn.open_table(COMPONENTS).map_err(backend)?;
             txn.open_table(FUNCTIONS).map_err(backend)?;
@@ -354,16 +500,17 @@ impl RedbStore {
             txn.open_table(NS_STATS).map_err(backend)?;
             txn.open_table(RECORDS).map_err(backend)?;
         }
-        txn.commit().map_err(backend)?;
+        txn.commit().map_err(|e| commit_error(&e))?;
         let db = Arc::new(db);
         let (writer, jobs) = std::sync::mpsc::channel();
-        let (db2, config2) = (db.clone(), config.clone());
+        let (db2, dir2, config2) = (db.clone(), dir.to_path_buf(), config.clone());
         let thread = std::thread::Builder::new()
             .name("orb-store-writer".into())
-            .spawn(move || writer_loop(db2, config2, jobs))
+            .spawn(move || writer_loop(db2, dir2, config2, jobs))
             .map_err(backend)?;
         Ok(Self {
             db,
+            dir: Arc::new(dir.to_path_buf()),
             config,
             writer: Arc::new(Writer {
                 jobs: Some(writer),
@@ -468,6 +615,18 @@ impl RedbStore {
         tokio::task::spawn_blocking(move || f(&this.db, &this.config))
             .await
             .map_err(backend)?
+    }
+
+    /// Like [`Self::blocking`] for a write of about `size` bytes: refused
+    /// with `StoreError::Full` before it starts when the disk is (nearly)
+    /// full.
+    async fn blocking_write<T: Send + 'static>(
+        &self,
+        size: u64,
+        f: impl FnOnce(&Database, &StoreConfig) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        ensure_space(&self.dir, &self.config, size)?;
+        self.blocking(f).await
     }
 
     /// A read answered from the record cache when `cached` and present;
@@ -707,8 +866,8 @@ impl Store for RedbStore {
         let key = info.hash.hex();
         let owner_key = format!("{account}/{key}");
         let meta = encode(info)?;
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.blocking_write(bytes.len() as u64, move |db, _| {
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             let created;
             {
                 let mut fns = txn.open_table(FUNCTIONS).map_err(backend)?;
@@ -727,7 +886,7 @@ impl Store for RedbStore {
                         .map_err(backend)?;
                 }
             }
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(created)
         })
         .await
@@ -808,8 +967,8 @@ impl Store for RedbStore {
         let owner_key = format!("{account}/{key}");
         let suffix = format!("/{key}");
         let owned = self.owned.clone();
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.blocking_write(0, move |db, _| {
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             let (existed, removed);
             {
                 let mut owners = txn.open_table(OWNERS).map_err(backend)?;
@@ -833,7 +992,7 @@ impl Store for RedbStore {
                     comps.remove(key.as_str()).map_err(backend)?;
                 }
             }
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             // After the commit: a read from here on sees it gone, and one
             // that began before cannot cache it again (`deletions` moved).
             let mut cache = owned.write().expect("owned lock");
@@ -847,13 +1006,13 @@ impl Store for RedbStore {
     async fn create_account(&self, account: &Account) -> StoreResult<()> {
         let id = account.id.clone();
         let value = encode(account)?;
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.blocking_write(0, move |db, _| {
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             {
                 let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
                 t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
             }
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(())
         })
         .await
@@ -888,10 +1047,10 @@ impl Store for RedbStore {
 
     async fn add_revocations(&self, ids: &[String]) -> StoreResult<()> {
         let ids = ids.to_vec();
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.blocking_write(0, move |db, _| {
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             insert_revocations(&txn, &ids)?;
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(())
         })
         .await
@@ -901,14 +1060,14 @@ impl Store for RedbStore {
         let id = account.id.clone();
         let value = encode(account)?;
         let ids = ids.to_vec();
-        self.blocking(move |db, _| {
-            let txn = db.begin_write().map_err(backend)?;
+        self.blocking_write(0, move |db, _| {
+            let txn = db.begin_write().map_err(|e| storage_error(&e))?;
             {
                 let mut t = txn.open_table(ACCOUNTS).map_err(backend)?;
                 t.insert(id.as_str(), value.as_slice()).map_err(backend)?;
             }
             insert_revocations(&txn, &ids)?;
-            txn.commit().map_err(backend)?;
+            txn.commit().map_err(|e| commit_error(&e))?;
             Ok(())
         })
         .await
@@ -938,13 +1097,13 @@ impl Store for RedbStore {
         let value = encode(&functions)?;
         let cached = key.clone();
         let written = self
-            .blocking(move |db, _| {
-                let txn = db.begin_write().map_err(backend)?;
+            .blocking_write(0, move |db, _| {
+                let txn = db.begin_write().map_err(|e| storage_error(&e))?;
                 {
                     let mut t = txn.open_table(WHITELISTS).map_err(backend)?;
                     t.insert(key.as_str(), value.as_slice()).map_err(backend)?;
                 }
-                txn.commit().map_err(backend)?;
+                txn.commit().map_err(|e| commit_error(&e))?;
                 Ok(())
             })
             .await;

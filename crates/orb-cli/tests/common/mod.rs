@@ -389,3 +389,18 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, code: &str) -> 
     );
     body["error"].clone()
 }
+
+/// Writes a suite's figures to `$ORB_RELIABILITY_DIR/<name>.json` when that
+/// is set (`scripts/reliability` sets it to `build/reliability`, from which
+/// it writes RELIABILITY.md).
+pub fn write_figures(name: &str, figures: &Value) {
+    if let Some(dir) = std::env::var_os("ORB_RELIABILITY_DIR") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string_pretty(figures).unwrap(),
+        )
+        .unwrap();
+    }
+}

@@ -201,20 +201,25 @@ pub async fn list_namespaces(node: &Node, claims: &Claims) -> Result<Value, ApiE
     Ok(json!({ "namespaces": list }))
 }
 
+/// `?limit=` of a key listing: 1–1000, 100 when absent.
+pub fn list_limit(q: &BTreeMap<String, String>) -> Result<usize, ApiError> {
+    match q.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`limit` must be 1–1000")),
+        None => Ok(100),
+    }
+}
+
 pub async fn list_keys(
     node: &Node,
     claims: &Claims,
     ns: &str,
     q: &BTreeMap<String, String>,
 ) -> Result<Value, ApiError> {
-    let limit = match q.get("limit") {
-        Some(l) => l
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`limit` must be 1–1000"))?,
-        None => 100,
-    };
+    let limit = list_limit(q)?;
     let prefix = q.get("prefix").map(String::as_str).unwrap_or("");
     let keys = node
         .store
@@ -340,15 +345,12 @@ pub async fn export(node: &Node, claims: &Claims, ns: &str) -> Result<Value, Api
     Ok(doc)
 }
 
-/// Writes every pair of an export (`{"keys": {…}, "bytes": {…}}` or a bare
-/// object of JSON values) in one atomic, durable commit; existing other
-/// keys are kept.
-pub async fn import(
-    node: &Node,
-    claims: &Claims,
-    ns: &str,
-    body: Value,
-) -> Result<Value, ApiError> {
+/// Keys and the bytes to write under them (`None`: delete).
+pub type Writes = Vec<(String, Option<Vec<u8>>)>;
+
+/// The writes an import body asks for (`{"keys": {…}, "bytes": {…}}` or a
+/// bare object of JSON values), every key and base64 value checked; no I/O.
+pub fn import_writes(body: Value) -> Result<Writes, ApiError> {
     let is_export = |o: &serde_json::Map<String, Value>| {
         o.get("keys").is_some_and(Value::is_object)
             && o.get("bytes").is_none_or(Value::is_object)
@@ -389,6 +391,19 @@ pub async fn import(
         };
         writes.push((k.clone(), Some(from_base64(&k, &text)?)));
     }
+    Ok(writes)
+}
+
+/// Writes every pair of an export (`{"keys": {…}, "bytes": {…}}` or a bare
+/// object of JSON values) in one atomic, durable commit; existing other
+/// keys are kept.
+pub async fn import(
+    node: &Node,
+    claims: &Claims,
+    ns: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let writes = import_writes(body)?;
     for (k, v) in &writes {
         let len = v.as_ref().map_or(0, Vec::len);
         if len > node.config.max_value_bytes {

@@ -156,7 +156,7 @@ pub(crate) struct Scheduler {
     creating: tokio::sync::Mutex<()>,
 }
 
-enum Timing {
+pub(crate) enum Timing {
     Every(Duration),
     Cron(Box<croner::Cron>, chrono_tz::Tz),
 }
@@ -171,11 +171,16 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// 9999-12-31T23:59:59.999Z: no tick is later (RFC 3339 has four-digit
+/// years; a tick past it ends the schedule).
+const LAST_MS: u64 = 253_402_300_799_999;
+
 fn ms_to_rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.min(LAST_MS)))
+        .to_string()
 }
 
-fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
+pub(crate) fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
     humantime::parse_rfc3339_weak(text)
         .map_err(|e| invalid(format!("`{field}` `{text}` is not an RFC 3339 time: {e}")))
         .map(|t| {
@@ -184,7 +189,7 @@ fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
         })
 }
 
-fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
+pub(crate) fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
     match (&spec.every, &spec.cron) {
         (Some(every), None) => {
             if spec.timezone.is_some() {
@@ -219,16 +224,20 @@ fn timing(spec: &ScheduleRequest) -> Result<Timing, ApiError> {
 }
 
 /// The first tick strictly after `after_ms`.
-fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
+pub(crate) fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
     match t {
-        Timing::Every(d) => Some(after_ms + d.as_millis() as u64),
+        Timing::Every(d) => after_ms
+            .checked_add(u64::try_from(d.as_millis()).ok()?)
+            .filter(|t| *t <= LAST_MS),
         Timing::Cron(cron, tz) => {
             let at = chrono::Utc
                 .timestamp_millis_opt(after_ms as i64)
                 .single()?
                 .with_timezone(tz);
             let next = cron.find_next_occurrence(&at, false).ok()?;
-            Some(next.timestamp_millis() as u64)
+            u64::try_from(next.timestamp_millis())
+                .ok()
+                .filter(|t| *t <= LAST_MS)
         }
     }
 }
@@ -236,15 +245,16 @@ fn next_after(t: &Timing, after_ms: u64) -> Option<u64> {
 /// The first tick on the cadence anchored at `due` that is strictly after
 /// `now` — ticks in between are skipped, never run in a burst. O(1): no
 /// stepping through a long downtime tick by tick.
-fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
+pub(crate) fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
     match t {
         Timing::Every(d) => {
-            let d = d.as_millis() as u64;
+            let d = u64::try_from(d.as_millis()).ok()?;
             if d == 0 {
                 return None;
             }
             let steps = now.saturating_sub(due) / d + 1;
-            Some(due + steps * d)
+            due.checked_add(steps.checked_mul(d)?)
+                .filter(|t| *t <= LAST_MS)
         }
         // Cron ticks are fixed on the clock: the next one after now.
         Timing::Cron(..) => next_after(t, now.max(due)),
@@ -254,7 +264,12 @@ fn first_tick_after(t: &Timing, due: u64, now: u64) -> Option<u64> {
 /// When a schedule whose tick `next` passed while the node was down runs
 /// again, started at `now`: `One` catch-up run right away, or (`Skip`) the
 /// next tick on its cadence.
-fn resume_after_downtime(policy: MissedTicks, t: &Timing, next: u64, now: u64) -> Option<u64> {
+pub(crate) fn resume_after_downtime(
+    policy: MissedTicks,
+    t: &Timing,
+    next: u64,
+    now: u64,
+) -> Option<u64> {
     match policy {
         MissedTicks::One => Some(now),
         MissedTicks::Skip => first_tick_after(t, next, now),
@@ -262,7 +277,7 @@ fn resume_after_downtime(policy: MissedTicks, t: &Timing, next: u64, now: u64) -
 }
 
 /// The shortest gap between ticks (for cron: over the next 50 ticks).
-fn min_interval(t: &Timing) -> Duration {
+pub(crate) fn min_interval(t: &Timing) -> Duration {
     match t {
         Timing::Every(d) => *d,
         Timing::Cron(..) => {
@@ -284,7 +299,11 @@ fn min_interval(t: &Timing) -> Duration {
 }
 
 /// When the first tick of a new schedule is due.
-fn first_tick(spec: &ScheduleRequest, t: &Timing, now: u64) -> Result<Option<u64>, ApiError> {
+pub(crate) fn first_tick(
+    spec: &ScheduleRequest,
+    t: &Timing,
+    now: u64,
+) -> Result<Option<u64>, ApiError> {
     let start = spec
         .start_at
         .as_deref()
@@ -301,7 +320,7 @@ fn first_tick(spec: &ScheduleRequest, t: &Timing, now: u64) -> Result<Option<u64
     Ok(first)
 }
 
-fn end_ms(spec: &ScheduleRequest) -> Option<u64> {
+pub(crate) fn end_ms(spec: &ScheduleRequest) -> Option<u64> {
     spec.end_at
         .as_deref()
         .and_then(|s| parse_time("end_at", s).ok())
@@ -781,6 +800,32 @@ mod tests {
         let second = Timing::Every(Duration::from_secs(1));
         let month = 30 * 24 * 3600 * S;
         assert_eq!(first_tick_after(&second, 0, month), Some(month + S));
+    }
+
+    #[test]
+    fn ticks_past_the_year_9999_end_the_schedule_instead_of_panicking() {
+        // Found while writing the `schedule` fuzz target: `every` of
+        // 500000000years overflowed formatting the next tick (a panic in
+        // every build), u64::MAX seconds overflowed the addition.
+        let now = 1_767_225_600_000;
+        for every in ["500000000years", "18446744073709551615s"] {
+            let spec = ScheduleRequest {
+                every: Some(every.into()),
+                ..Default::default()
+            };
+            let t = timing(&spec).unwrap();
+            assert_eq!(first_tick(&spec, &t, now).unwrap(), None, "{every}");
+            assert_eq!(first_tick_after(&t, now, u64::MAX), None, "{every}");
+        }
+        assert_eq!(ms_to_rfc3339(u64::MAX), "9999-12-31T23:59:59.999Z");
+        // A start just before the end of year 9999, and a cron tick after it.
+        let spec = ScheduleRequest {
+            cron: Some("0 0 1 1 *".into()),
+            start_at: Some("9999-12-31T00:00:00Z".into()),
+            ..Default::default()
+        };
+        let t = timing(&spec).unwrap();
+        assert_eq!(first_tick(&spec, &t, now).unwrap(), None);
     }
 
     #[test]
