@@ -740,7 +740,7 @@ mod joined {
                 // keeping the function compiled for the next such call; it
                 // does not join the seeders (the placement may exclude it).
                 let id = functions::parse_id(fwd.req.function.as_deref().unwrap_or_default())?;
-                if node.store.function_bytes(&id).await?.is_none() {
+                if node.store.function_info(&id).await?.is_none() {
                     metrics::counter!("orb_network_fallback_holds_total").increment(1);
                     hold(node, &id).await?;
                 }
