@@ -11,6 +11,18 @@ use orb_core::ErrorCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+/// List activations, newest first.
+#[utoipa::path(get, path = "/v1/activations", tag = "activations",
+    params(
+        ("function" = Option<String>, Query, description = "Only this function's (`sha256:<hex>`)", pattern = r"^sha256:[0-9a-f]{64}$"),
+        ("before" = Option<String>, Query, description = "Only those older than this activation id (the next page)"),
+        ("limit" = Option<u32>, Query, description = "At most this many (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The activations", body = super::openapi::ActivationList),
+        (status = 400, description = "invalid_request, invalid_function_id"),
+        (status = 404, description = "function_not_found: `function` is not a hash"),
+    ))]
 pub(super) async fn list_activations(
     State(node): S,
     token: Token,
@@ -18,7 +30,7 @@ pub(super) async fn list_activations(
 ) -> Result<Json<Value>, ApiError> {
     let claims = caller::authorize(&node, &token, Request::op(op::ACTIVATIONS_READ)).await?;
     let limit = match q.get("limit") {
-        Some(l) => l.parse::<usize>().map_err(|_| {
+        Some(l) => l.parse::<u32>().map(|l| l as usize).map_err(|_| {
             ApiError::new(
                 ErrorCode::InvalidRequest,
                 format!("`limit` must be a positive integer, got `{l}`"),
@@ -36,6 +48,16 @@ pub(super) async fn list_activations(
 }
 
 /// `GET /v1/activations/{id}[?wait=5s]`.
+/// Show an activation: status, result or error, logs, duration, fuel.
+#[utoipa::path(get, path = "/v1/activations/{id}", tag = "activations",
+    params(
+        ("id" = String, Path, description = "The activation id (UUIDv7)"),
+        ("wait" = Option<String>, Query, description = "Long poll: wait up to this long (e.g. `5s`, at most 60s) for a queued or running asynchronous call to finish", pattern = r"^[0-9]{1,2}(ms|s)$", example = "5s"),
+    ),
+    responses(
+        (status = 200, description = "The activation", body = orb_core::Activation),
+        (status = 404, description = "activation_not_found"),
+    ))]
 pub(super) async fn show_activation(
     State(node): S,
     token: Token,
@@ -56,6 +78,9 @@ pub(super) async fn show_activation(
     Ok(Json(serde_json::to_value(a).expect("serialisable")))
 }
 
+/// Asynchronous calls that failed after their retries.
+#[utoipa::path(get, path = "/v1/dead-letters", tag = "activations",
+    responses((status = 200, description = "`{\"dead_letters\": [...]}`", body = Object)))]
 pub(super) async fn list_dead_letters(
     State(node): S,
     token: Token,
@@ -64,6 +89,13 @@ pub(super) async fn list_dead_letters(
     Ok(Json(queue::dead_letters(&node, &claims).await?))
 }
 
+/// Forget a dead letter.
+#[utoipa::path(delete, path = "/v1/dead-letters/{id}", tag = "activations",
+    params(("id" = String, Path, description = "The dead letter's activation id")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = 404, description = "activation_not_found"),
+    ))]
 pub(super) async fn delete_dead_letter(
     State(node): S,
     token: Token,

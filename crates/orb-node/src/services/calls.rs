@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Body of `POST /v1/invoke`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeRequest {
     /// `sha256:<hex>`. May be omitted when `component` is given.
@@ -50,7 +50,7 @@ pub struct InvokeRequest {
 }
 
 /// How a failed asynchronous call is retried before it is dead-lettered.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Retries after the first try.
@@ -61,7 +61,7 @@ pub struct RetryPolicy {
 }
 
 /// A successful call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvokeResponse {
     pub activation: String,
     pub function: FunctionId,
