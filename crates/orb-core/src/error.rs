@@ -161,6 +161,7 @@ impl fmt::Display for ErrorCode {
 /// An error with a stable code, a message that says what to do, and details.
 ///
 /// This is the shape of every error body: `{"error": OrbError}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrbError {
     /// Stable snake_case code.

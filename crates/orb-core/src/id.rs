@@ -31,6 +31,24 @@ impl FunctionId {
     }
 }
 
+/// In the API: a string `sha256:<64 lowercase hex>`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for FunctionId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^sha256:[0-9a-f]{64}$"))
+            .description(Some("A function's id: the SHA-256 of its component bytes"))
+            .examples([serde_json::json!(
+                "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+            )])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for FunctionId {}
+
 impl FromStr for FunctionId {
     type Err = InvalidFunctionId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -6,6 +6,7 @@
 //! Must not know: wasmtime, redb, HTTP frameworks, the clock or the file
 //! system. Nothing in here does I/O; everything is `serde`-serialisable data.
 
+pub mod attribute;
 mod error;
 mod id;
 pub mod outbound;

@@ -266,6 +266,7 @@ pub fn any_matches(patterns: &[HostPattern], host: &str, port: u16) -> bool {
 /// One outgoing HTTP request a call made (or tried), as listed in its
 /// activation. Never holds an injected credential: only the method, the URL
 /// the guest built, what happened, and sizes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OutboundRequest {
     pub method: String,

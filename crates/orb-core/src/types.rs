@@ -2,6 +2,7 @@ use crate::FunctionId;
 use serde::{Deserialize, Serialize};
 
 /// One parameter of an export: its WIT name and a WIT-like type string.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ParamInfo {
     pub name: String,
@@ -10,6 +11,7 @@ pub struct ParamInfo {
 }
 
 /// A callable export of a component.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportInfo {
     /// `greet` for a world-level function, `pkg:name/iface#func` inside an interface.
@@ -20,6 +22,7 @@ pub struct ExportInfo {
 }
 
 /// What Orb knows about a stored function.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionInfo {
     pub hash: FunctionId,
@@ -30,6 +33,7 @@ pub struct FunctionInfo {
 }
 
 /// Where an activation is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivationStatus {
@@ -57,6 +61,7 @@ pub struct Account {
 }
 
 /// The record of one call.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Activation {
     /// Time-ordered unique id (UUIDv7).

@@ -99,33 +99,14 @@ pub struct Hello {
     pub issued_ms: u64,
 }
 
-/// Checks one `key=value` attribute and splits it.
+/// Checks one `key=value` attribute and splits it (the rule is
+/// [`orb_core::attribute`]'s).
 pub fn parse_attribute(s: &str) -> Result<(String, String), NetError> {
-    let (k, v) = s.split_once('=').ok_or_else(|| {
-        NetError::Invalid(format!(
-            "attribute `{s}` is not key=value (example: region=eu-west)"
-        ))
-    })?;
-    check_attribute(k, v)?;
-    Ok((k.to_string(), v.to_string()))
+    orb_core::attribute::parse(s).map_err(NetError::Invalid)
 }
 
 fn check_attribute(k: &str, v: &str) -> Result<(), NetError> {
-    let key_ok = !k.is_empty()
-        && k.len() <= 64
-        && k.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
-    if !key_ok {
-        return Err(NetError::Invalid(format!(
-            "attribute key `{k}` must be 1-64 characters of letters, digits, `.`, `_`, `-`, `/`"
-        )));
-    }
-    if v.len() > 256 || v.chars().any(|c| c.is_control()) {
-        return Err(NetError::Invalid(format!(
-            "attribute `{k}`: the value must be at most 256 printable characters"
-        )));
-    }
-    Ok(())
+    orb_core::attribute::check(k, v).map_err(NetError::Invalid)
 }
 
 /// A node's life-cycle state.

@@ -88,6 +88,19 @@ pub fn verify(node: &Node, token: &Token, req: Request<'_>) -> Result<Claims, Ap
     Ok(claims)
 }
 
+/// Checks who is asking before anything else of the request is read or
+/// checked: a token is there, signed by this node's root key, neither
+/// revoked nor expired — so a caller without valid credentials gets 401,
+/// not an answer about its body. No request checks, no rate: the
+/// authorization that follows does those.
+pub fn authenticate(node: &Node, token: &Token) -> Result<(), ApiError> {
+    let token = bearer(token).ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
+    let claims = node.auth.claims_of(token).map_err(|e| ApiError(e.into()))?;
+    node.auth
+        .still_valid(&claims)
+        .map_err(|e| ApiError(e.into()))
+}
+
 /// The account of the request's token, verified by signature only (no
 /// request checks, no rate): to resolve names in that account before the
 /// real authorization. `None` when there is no valid token (the

@@ -12,6 +12,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// Create an account and its private token.
+///
+/// Needs the admin account's private token, unless the node allows
+/// self-registration (`open_registration`) and the account is not an admin.
+#[utoipa::path(post, path = "/v1/accounts", tag = "accounts",
+    request_body = Option<crate::services::accounts::NewAccount>,
+    responses((status = 201, description = "Created; the token is shown once", body = super::openapi::NewAccountOut)),
+    security((), ("bearer" = [])))]
 pub(super) async fn post_account(
     State(node): S,
     token: Token,
@@ -33,11 +41,19 @@ pub(super) async fn post_account(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+/// Mint a public token under the caller's private token.
+#[utoipa::path(post, path = "/v1/tokens", tag = "accounts",
+    request_body = Option<crate::services::accounts::MintRequest>,
+    responses((status = 201, description = "Minted", body = super::openapi::MintedToken)))]
 pub(super) async fn post_token(
     State(node): S,
     token: Token,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if let Err(e) = caller::authenticate(&node, &token) {
+        super::drain(body).await;
+        return Err(e);
+    }
     let bytes = read_body(body, 64 << 10).await?;
     let req: accounts::MintRequest = json_body(&bytes)?;
     let claims = caller::authorize_private(
@@ -51,11 +67,19 @@ pub(super) async fn post_token(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+/// Revoke a token of the account and everything derived from it.
+#[utoipa::path(post, path = "/v1/tokens/revoke", tag = "accounts",
+    request_body = crate::services::accounts::RevokeRequest,
+    responses((status = 200, description = "Revoked", body = super::openapi::Revoked)))]
 pub(super) async fn post_revoke(
     State(node): S,
     token: Token,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    if let Err(e) = caller::authenticate(&node, &token) {
+        super::drain(body).await;
+        return Err(e);
+    }
     let bytes = read_body(body, 64 << 10).await?;
     let req: accounts::RevokeRequest = json_body(&bytes)?;
     let claims = caller::authorize_private(
@@ -68,6 +92,12 @@ pub(super) async fn post_revoke(
     Ok(Json(accounts::post_revoke(&node, &claims, req).await?))
 }
 
+/// Rotate the private token.
+///
+/// A new private token for the caller's account; the caller's lineage (its
+/// copies, the public tokens it minted) is revoked in the same transaction.
+#[utoipa::path(post, path = "/v1/tokens/rotate", tag = "accounts",
+    responses((status = 200, description = "The new private token", body = super::openapi::Rotated)))]
 pub(super) async fn post_rotate(State(node): S, token: Token) -> Result<Json<Value>, ApiError> {
     let claims = caller::authorize_private(
         &node,
@@ -79,14 +109,27 @@ pub(super) async fn post_rotate(State(node): S, token: Token) -> Result<Json<Val
     Ok(Json(accounts::post_rotate(&node, &claims).await?))
 }
 
+/// Replace a namespace's whitelist (private token): the hashes public
+/// tokens may run with it.
+#[utoipa::path(put, path = "/v1/namespaces/{ns}/whitelist", tag = "accounts",
+    params(("ns" = String, Path, description = "Namespace: 1–64 of `[a-z0-9._-]`, starting with a letter or digit", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$", example = "home")),
+    request_body = super::openapi::WhitelistIn,
+    responses(
+        (status = 200, description = "The whitelist", body = super::openapi::Whitelist),
+        (status = 400, description = "invalid_request, invalid_function_id, invalid_name"),
+    ))]
 pub(super) async fn put_whitelist(
     State(node): S,
     token: Token,
     Path(ns): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
+    if let Err(e) = caller::authenticate(&node, &token) {
+        super::drain(body).await;
+        return Err(e);
+    }
     let bytes = read_body(body, 1 << 20).await?;
-    let req: Value = json_body(&bytes)?;
+    let req: Value = super::json_any(&bytes)?;
     caller::check_namespace_name(&ns)?;
     let claims = caller::authorize_private(
         &node,
@@ -104,11 +147,19 @@ pub(super) async fn put_whitelist(
     ))
 }
 
+/// A namespace's whitelist.
+#[utoipa::path(get, path = "/v1/namespaces/{ns}/whitelist", tag = "accounts",
+    params(("ns" = String, Path, description = "Namespace: 1–64 of `[a-z0-9._-]`, starting with a letter or digit", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$", example = "home")),
+    responses(
+        (status = 200, description = "The whitelist", body = super::openapi::Whitelist),
+        (status = 400, description = "invalid_name"),
+    ))]
 pub(super) async fn get_whitelist(
     State(node): S,
     token: Token,
     Path(ns): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller::authenticate(&node, &token)?;
     caller::check_namespace_name(&ns)?;
     let claims = caller::authorize(
         &node,
@@ -131,6 +182,8 @@ pub(super) async fn get_whitelist(
 }
 
 /// The root public key: enough for anyone to verify Orb tokens offline.
+#[utoipa::path(get, path = "/v1/auth/public-key", tag = "accounts", security(()),
+    responses((status = 200, description = "The root public key", body = super::openapi::PublicKey)))]
 pub(super) async fn public_key(State(node): S) -> Json<Value> {
     Json(json!({ "public_key": node.auth.public_key_text() }))
 }

@@ -11,11 +11,26 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing;
 use orb_core::ErrorCode;
 use serde_json::Value;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+/// Deploy a kappa (private token): from a component (the body's bytes,
+/// `?export=`) or from a function already stored (a JSON body).
+#[utoipa::path(put, path = "/kappa", tag = "kappa", operation_id = "deploy_kappa",
+    extensions(("x-orb-checked-against-the-function" = json!(["invalid_params", "invalid_component", "unsupported_import"]))),
+    params(crate::services::kappa::DeployQuery),
+    request_body(content(
+        (crate::services::kappa::ByName = "application/json"),
+        (super::openapi::Component = "application/wasm"),
+    ), description = "`{\"function\", \"export\"?}`, or the component's bytes"),
+    responses(
+        (status = 201, description = "Deployed", body = super::openapi::KappaOut),
+        (status = 400, description = "invalid_request, invalid_component, unsupported_import, invalid_function_id"),
+        (status = 404, description = "function_not_found, export_not_found, alias_not_found"),
+    ))]
 async fn put_k(
     State(n): S,
     h: HeaderMap,
@@ -39,11 +54,28 @@ async fn put_k(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
+/// List the account's kappas with their unread outport counts.
+#[utoipa::path(get, path = "/kappa", tag = "kappa", operation_id = "list_kappas",
+    responses((status = 200, description = "`{\"kappas\": [...]}`", body = Object)))]
 async fn list_k(State(n): S, t: Token) -> Result<Json<Value>, ApiError> {
     let claims = caller::authorize(&n, &t, Request::op(op::KAPPA_READ)).await?;
     Ok(Json(kappa::list(&n, &claims).await?))
 }
 
+/// Send a JSON message to the kappa's inport; answers after its state and
+/// output are committed, together.
+#[utoipa::path(post, path = "/kappa/{ref}", tag = "kappa", operation_id = "send_to_kappa",
+    extensions(("x-orb-checked-against-the-function" = json!(["invalid_params"]))),
+    params(("ref" = String, Path, description = "The kappa's reference"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-.0-~]{1,200}$", description = "The message's id: a retry with the same id is answered from the first answer (`\"replayed\": true`) and not applied again"),
+    ),
+    request_body(content = super::openapi::AnyJson, description = "Any JSON message", example = json!({"temperature": 21.5})),
+    responses(
+        (status = 200, description = "Handled: `{activation, emitted}`", body = super::openapi::Sent),
+        (status = 404, description = "kappa_not_found"),
+        (status = 409, description = "conflict"),
+        (status = 422, description = "function_trap, function_timeout, memory_limit, fuel_exhausted, function_bad_result"),
+    ))]
 async fn post_k(
     State(n): S,
     h: HeaderMap,
@@ -51,6 +83,10 @@ async fn post_k(
     Path(r): Path<String>,
     b: Body,
 ) -> Result<Json<Value>, ApiError> {
+    if let Err(e) = caller::authenticate(&n, &t) {
+        super::drain(b).await;
+        return Err(e);
+    }
     let bytes = read_body(b, n.config.max_value_bytes as u64).await?;
     let message: Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
@@ -77,13 +113,29 @@ async fn post_k(
     Ok(Json(kappa::send(&n, &t, &r, message, message_id).await?))
 }
 
+/// Pop the oldest outport message.
+#[utoipa::path(get, path = "/kappa/{ref}", tag = "kappa", operation_id = "receive_from_kappa",
+    params(("ref" = String, Path, description = "The kappa's reference")),
+    responses(
+        (status = 200, description = "The message", body = super::openapi::AnyJson),
+        (status = 204, description = "The outport is empty"),
+        (status = 404, description = "kappa_not_found"),
+    ))]
 async fn get_k(State(n): S, t: Token, Path(r): Path<String>) -> Result<Response, ApiError> {
+    caller::authenticate(&n, &t)?;
     Ok(match kappa::receive(&n, &t, &r).await? {
         Some(v) => Json(v).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }
 
+/// Delete the kappa, its state and its outport (private token).
+#[utoipa::path(delete, path = "/kappa/{ref}", tag = "kappa", operation_id = "delete_kappa",
+    params(("ref" = String, Path, description = "The kappa's reference")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "kappa_not_found"),
+    ))]
 async fn del_k(State(n): S, t: Token, Path(r): Path<String>) -> Result<StatusCode, ApiError> {
     let claims =
         caller::authorize_private(&n, &t, Request::op(op::KAPPA_WRITE), "deleting kappas").await?;
@@ -92,11 +144,8 @@ async fn del_k(State(n): S, t: Token, Path(r): Path<String>) -> Result<StatusCod
 }
 
 /// `/kappa` and `/kappa/{ref}`.
-pub(super) fn routes() -> axum::Router<Arc<Node>> {
-    axum::Router::new()
-        .route("/kappa", routing::get(list_k).put(put_k))
-        .route(
-            "/kappa/{ref}",
-            routing::get(get_k).post(post_k).delete(del_k),
-        )
+pub(super) fn routes() -> OpenApiRouter<Arc<Node>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_k, put_k))
+        .routes(routes!(get_k, post_k, del_k))
 }

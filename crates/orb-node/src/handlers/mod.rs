@@ -15,6 +15,7 @@ mod http;
 mod kappa;
 mod namespaces;
 mod network;
+mod openapi;
 mod outbound;
 mod schedules;
 mod triggers;
@@ -25,87 +26,78 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::any;
 use axum::{Json, Router};
 use orb_core::{ErrorCode, OrbError};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower_http::cors::CorsLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 type S = State<Arc<Node>>;
 
-static OPENAPI: &str = include_str!("../openapi.json");
 /// The browser client (an ES module, no build step).
 static BROWSER_SDK: &str = include_str!("../../static/orb.js");
 
-pub fn router(node: Arc<Node>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/sdk/orb.js", get(browser_sdk))
-        .route(
-            "/v1/functions",
-            post(functions::upload).get(functions::list_functions),
-        )
-        .route(
-            "/v1/functions/{target}",
-            get(functions::show_function).delete(functions::delete_function),
-        )
-        .route(
-            "/v1/functions/{target}/{export}",
-            post(functions::call_post).get(functions::call_get),
-        )
-        .route("/v1/invoke", post(functions::invoke_handler))
-        .route("/v1/activations", get(activations::list_activations))
-        .route("/v1/activations/{id}", get(activations::show_activation))
-        .route("/v1/dead-letters", get(activations::list_dead_letters))
-        .route(
-            "/v1/dead-letters/{id}",
-            axum::routing::delete(activations::delete_dead_letter),
-        )
-        .route("/v1/aliases", get(aliases::list_aliases))
-        .route(
-            "/v1/aliases/{name}",
-            get(aliases::show_alias)
-                .put(aliases::put_alias)
-                .delete(aliases::delete_alias),
-        )
-        .route("/v1/aliases/{name}/rollback", post(aliases::rollback_alias))
-        .route(
-            "/v1/schedules",
-            post(schedules::post_schedule).get(schedules::list_schedules),
-        )
-        .route(
-            "/v1/schedules/{id}",
-            get(schedules::show_schedule).delete(schedules::delete_schedule),
-        )
-        .route("/v1/accounts", post(accounts::post_account))
-        .route("/v1/tokens", post(accounts::post_token))
-        .route("/v1/tokens/revoke", post(accounts::post_revoke))
-        .route("/v1/tokens/rotate", post(accounts::post_rotate))
-        .route(
-            "/v1/namespaces/{ns}/whitelist",
-            get(accounts::get_whitelist).put(accounts::put_whitelist),
-        )
-        .route("/v1/auth/public-key", get(accounts::public_key))
-        .route("/v1/namespaces", get(namespaces::list_namespaces))
-        .route("/v1/namespaces/{ns}/keys", get(namespaces::list_keys))
-        .route("/v1/namespaces/{ns}/export", get(namespaces::export_ns))
-        .route("/v1/namespaces/{ns}/watch", get(namespaces::watch_ns))
-        .route("/v1/namespaces/{ns}/import", post(namespaces::import_ns))
-        .route(
-            "/v1/namespaces/{ns}/keys/{*key}",
-            get(namespaces::get_key)
-                .put(namespaces::put_key)
-                .delete(namespaces::delete_key),
-        )
+/// The API's routes, each from a handler's `#[utoipa::path]` (its path,
+/// methods and operation): the router and the OpenAPI document are built
+/// from the same list (`openapi.rs`), so they cannot drift.
+fn api_router() -> OpenApiRouter<Arc<Node>> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(browser_sdk))
+        .routes(routes!(functions::upload, functions::list_functions))
+        .routes(routes!(
+            functions::show_function,
+            functions::delete_function
+        ))
+        .routes(routes!(functions::call_post, functions::call_get))
+        .routes(routes!(functions::invoke_handler))
+        .routes(routes!(activations::list_activations))
+        .routes(routes!(activations::show_activation))
+        .routes(routes!(activations::list_dead_letters))
+        .routes(routes!(activations::delete_dead_letter))
+        .routes(routes!(aliases::list_aliases))
+        .routes(routes!(
+            aliases::show_alias,
+            aliases::put_alias,
+            aliases::delete_alias
+        ))
+        .routes(routes!(aliases::rollback_alias))
+        .routes(routes!(schedules::post_schedule, schedules::list_schedules))
+        .routes(routes!(
+            schedules::show_schedule,
+            schedules::delete_schedule
+        ))
+        .routes(routes!(accounts::post_account))
+        .routes(routes!(accounts::post_token))
+        .routes(routes!(accounts::post_revoke))
+        .routes(routes!(accounts::post_rotate))
+        .routes(routes!(accounts::get_whitelist, accounts::put_whitelist))
+        .routes(routes!(accounts::public_key))
+        .routes(routes!(namespaces::list_namespaces))
+        .routes(routes!(namespaces::list_keys))
+        .routes(routes!(namespaces::export_ns))
+        .routes(routes!(namespaces::watch_ns))
+        .routes(routes!(namespaces::import_ns))
+        .routes(routes!(
+            namespaces::get_key,
+            namespaces::put_key,
+            namespaces::delete_key
+        ))
         .merge(triggers::routes())
         .merge(kappa::routes())
         .merge(outbound::routes())
-        .route("/v1/network/nodes", get(network::list_nodes))
-        .route("/v1/network/functions/{id}", get(network::show_function))
-        .route("/http/{*target_and_path}", any(http::handle))
+        .routes(routes!(network::list_nodes))
+        .routes(routes!(network::show_function))
+}
+
+pub fn router(node: Arc<Node>) -> Router {
+    let (api, _) = api_router().split_for_parts();
+    api.route("/http/{*target_and_path}", any(http::handle))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CorsLayer::permissive())
@@ -127,10 +119,21 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Liveness: the node answers.
+#[utoipa::path(get, path = "/healthz", tag = "node", security(()),
+    responses((status = 200, description = "The node is up", body = openapi::Health,
+        example = json!({"status": "ok", "version": "0.1.0"}))))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
+/// Prometheus metrics.
+///
+/// A token that may read metrics (`metrics.read`), unless the node runs with
+/// `open_health = true`.
+#[utoipa::path(get, path = "/metrics", tag = "node", security((), ("bearer" = [])),
+    responses((status = 200, description = "The Prometheus text exposition",
+        content_type = "text/plain; version=0.0.4", body = String)))]
 async fn metrics(State(node): S, token: Token) -> Response {
     if !node.config.open_health
         && let Err(e) = caller::authorize(
@@ -152,6 +155,9 @@ async fn metrics(State(node): S, token: Token) -> Response {
         .into_response()
 }
 
+/// The browser client: an ES module (`import { Orb } from "/sdk/orb.js"`).
+#[utoipa::path(get, path = "/sdk/orb.js", tag = "node", security(()),
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript; charset=utf-8", body = String)))]
 async fn browser_sdk() -> Response {
     (
         [
@@ -163,8 +169,15 @@ async fn browser_sdk() -> Response {
         .into_response()
 }
 
+/// This document (OpenAPI 3.1), generated from the code.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "node", security(()),
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
+        .into_response()
 }
 
 /// Reads a body up to `limit` bytes; larger → 413 `too_large`. A too-large
@@ -209,7 +222,27 @@ pub(super) async fn drain(body: Body) {
     let _ = read_body(body, 0).await;
 }
 
+/// A JSON object body (an empty body is `{}`) as `T`. Bodies that are
+/// records are objects: an array is refused even where serde would fill a
+/// struct from it.
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = json_any(bytes)?;
+    if !value.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("the body is not valid JSON for this route: {e}"),
+        )
+    })
+}
+
+/// Any JSON body (an empty body is `{}`) as `T`.
+pub(super) fn json_any<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return serde_json::from_slice(b"{}").map_err(|e| {
             ApiError::new(

@@ -137,11 +137,13 @@ pub(crate) async fn mirror_account(node: &Node, account: Account) -> Result<(), 
 
 // ---- what the routes do ------------------------------------------------------
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
+    /// A name for people.
     #[serde(default)]
     pub name: String,
+    /// May create accounts (needs the admin's private token).
     #[serde(default)]
     pub admin: bool,
 }
@@ -180,23 +182,33 @@ pub async fn post_account(node: &Node, body: NewAccount) -> Result<serde_json::V
 }
 
 /// Body of `POST /v1/tokens`: a [`Grant`] plus `expires` (`30d`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"namespaces": {"home": "rw"}, "functions": ["sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"], "rate": "100/60s", "expires": "30d"}))]
 pub struct MintRequest {
+    /// Namespaces the token may use: `r`, `w` or `rw` each.
     #[serde(default)]
     pub namespaces: std::collections::BTreeMap<String, String>,
+    /// May upload code.
     #[serde(default)]
     pub upload: bool,
+    /// The functions (hashes or aliases) it may call; every function of the
+    /// account when absent.
     #[serde(default)]
     pub functions: Option<Vec<String>>,
+    /// Calls per period: `"5/60s"` or `{"count": 5, "per": "60s"}`.
     #[serde(default)]
     pub rate: Option<serde_json::Value>,
+    /// Schedules it may create: `"1@30s"` or `{"max": 1, "min_interval": "30s"}`.
     #[serde(default)]
     pub schedules: Option<serde_json::Value>,
+    /// Hosts its calls may reach over HTTP (patterns as in `PUT /v1/outbound`).
     #[serde(default)]
     pub outbound_hosts: Vec<String>,
+    /// Triggers it may fire.
     #[serde(default)]
     pub triggers: Vec<String>,
+    /// A lifetime like `30d`, `12h`.
     #[serde(default)]
     pub expires: Option<String>,
 }
@@ -227,14 +239,20 @@ fn parse_rate(v: &serde_json::Value) -> Result<Rate, ApiError> {
 }
 
 fn parse_schedules(v: &serde_json::Value) -> Result<ScheduleLimits, ApiError> {
-    match v {
+    let limits = match v {
         serde_json::Value::String(s) => ScheduleLimits::parse(s).map_err(bad),
         other => serde_json::from_value::<ScheduleLimits>(other.clone()).map_err(|e| {
             bad(format!(
                 "`schedules` must be like {{\"max\":1,\"min_interval\":\"30s\"}} or \"1@30s\": {e}"
             ))
         }),
+    }?;
+    if limits.max == 0 {
+        return Err(bad(
+            "`schedules` must allow at least one schedule; leave `schedules` out for a token that may create none",
+        ));
     }
+    Ok(limits)
 }
 
 pub async fn post_token(
@@ -288,9 +306,10 @@ pub async fn post_token(
         .map_err(|e| ApiError(e.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
+    /// The token to revoke (it and everything derived from it).
     pub token: String,
 }
 

@@ -25,7 +25,7 @@ const MAX_STEPS: usize = 16;
 
 /// An alias as stored and shown: it names one function, or a sequence of
 /// steps (see [`crate::services::sequences`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alias {
     pub name: String,
     /// The function it names (`None` for a sequence).
@@ -48,7 +48,7 @@ pub struct Alias {
 }
 
 /// One step of a sequence: an export of a function (by hash).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub function: FunctionId,
@@ -169,7 +169,7 @@ async fn visible(node: &Node, claims: &Claims, a: &Alias) -> Result<bool, ApiErr
 /// `{"steps": [{"function", "export"}, …]}`.
 pub async fn set(node: &Node, account: &str, name: &str, body: Value) -> Result<Value, ApiError> {
     check_name(name)?;
-    if let Some(steps) = body.get("steps") {
+    if let Some(steps) = body.get("steps").filter(|s| !s.is_null()) {
         return set_steps(node, account, name, steps).await;
     }
     let target = body

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Body of `POST /v1/invoke`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvokeRequest {
     /// `sha256:<hex>`. May be omitted when `component` is given.
@@ -50,7 +50,7 @@ pub struct InvokeRequest {
 }
 
 /// How a failed asynchronous call is retried before it is dead-lettered.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Retries after the first try.
@@ -61,7 +61,7 @@ pub struct RetryPolicy {
 }
 
 /// A successful call.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InvokeResponse {
     pub activation: String,
     pub function: FunctionId,
@@ -389,14 +389,20 @@ async fn prepare_target_as(
     let mut alias = None;
     let (id, inline) = match (&req.component, &req.function) {
         (Some(b64), named) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64.as_bytes())
-                .map_err(|e| {
-                    ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("`component` is not valid base64: {e}"),
-                    )
-                })?;
+            // Standard alphabet; padding optional and unused trailing bits
+            // ignored, as most encoders and decoders do.
+            const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_allow_trailing_bits(true)
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            let bytes = LENIENT.decode(b64.as_bytes()).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("`component` is not valid base64: {e}"),
+                )
+            })?;
             let actual = FunctionId::of(&bytes);
             if let Some(named) = named {
                 let named = parse_id(named)?;

@@ -181,8 +181,11 @@ async fn find(
     Ok((kappa, claims))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeployQuery {
+    /// The export the kappa runs (a component's bytes in the body; default
+    /// its only export).
     export: Option<String>,
 }
 
@@ -194,10 +197,12 @@ pub(crate) enum Code {
     Component(bytes::Bytes),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ByName {
+    /// A hash or an alias of the account.
     function: String,
+    /// The export (default the function's only export).
     export: Option<String>,
 }
 

@@ -98,6 +98,9 @@ pub struct PlacementRequest {
     pub require: std::collections::BTreeMap<String, String>,
 }
 
+/// The most seeders a function may ask for (`min_seeders`, `max_seeders`).
+pub const MAX_SEEDERS: u32 = 64;
+
 impl PlacementRequest {
     /// `None` when the query names no placement; unknown keys are refused.
     pub fn from_query(query: &[(String, String)]) -> Result<Option<PlacementRequest>, ApiError> {
@@ -107,22 +110,20 @@ impl PlacementRequest {
             let count = || {
                 v.parse::<u32>()
                     .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad(format!("`{k}` must be a positive integer, got `{v}`")))
+                    .filter(|n| (1..=MAX_SEEDERS).contains(n))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "`{k}` must be an integer from 1 to {MAX_SEEDERS}, got `{v}`"
+                        ))
+                    })
             };
             match k.as_str() {
                 "min_seeders" => p.min_seeders = Some(count()?),
                 "max_seeders" => p.max_seeders = Some(count()?),
                 "require" => {
-                    let (key, value) = v
-                        .split_once('=')
-                        .filter(|(k, _)| !k.is_empty())
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "`require` must be key=value (like region=eu), got `{v}`"
-                            ))
-                        })?;
-                    p.require.insert(key.to_string(), value.to_string());
+                    let (key, value) = orb_core::attribute::parse(v)
+                        .map_err(|e| bad(format!("`require`: {e}")))?;
+                    p.require.insert(key, value);
                 }
                 other => {
                     return Err(bad(format!(
@@ -130,6 +131,9 @@ impl PlacementRequest {
                     )));
                 }
             }
+        }
+        if query.iter().filter(|(k, _)| k == "require").count() > MAX_SEEDERS as usize {
+            return Err(bad(format!("at most {MAX_SEEDERS} `require` attributes")));
         }
         if let (Some(min), Some(max)) = (p.min_seeders, p.max_seeders)
             && min > max
@@ -143,6 +147,7 @@ impl PlacementRequest {
 }
 
 /// The kinds of record every node of a network holds alike.
+#[cfg(feature = "network")]
 pub(crate) const SHARED_RECORDS: &[orb_store::RecordKind] = &[
     orb_store::RecordKind::Alias,
     orb_store::RecordKind::PublicRoute,
@@ -150,6 +155,7 @@ pub(crate) const SHARED_RECORDS: &[orb_store::RecordKind] = &[
 
 /// The kind name of a whitelist in the network's shared records (a
 /// whitelist is its own table in the store, not a record).
+#[cfg(feature = "network")]
 pub(crate) const WHITELIST_RECORD: &str = "whitelist";
 
 /// Writes shared records (aliases, the public-route index) to the network

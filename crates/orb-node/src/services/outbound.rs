@@ -93,10 +93,13 @@ impl SecretsKey {
     }
 }
 
-/// An account's outbound policy record.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// An account's outbound policy record (and the body of `PUT /v1/outbound`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"hosts": ["api.example.com", "*.example.org", "127.0.0.1:8080"]}))]
 pub(crate) struct Policy {
+    /// Host patterns: `HOST` or `HOST:PORT`; `*.` matches the names below;
+    /// no scheme or path.
     pub hosts: Vec<String>,
 }
 
@@ -113,12 +116,17 @@ struct SecretRecord {
 }
 
 /// Body of `PUT /v1/secrets/{name}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"value": "s3cr3t", "hosts": ["api.example.com"], "header": "authorization", "format": "Bearer {}"}))]
 pub(crate) struct SecretBody {
+    /// The secret; never returned, logged or shown to functions.
     value: String,
+    /// The host patterns whose requests get the header.
     hosts: Vec<String>,
+    /// The header to set.
     header: String,
+    /// `{}` is replaced by the value (default `{}`).
     #[serde(default)]
     format: Option<String>,
 }

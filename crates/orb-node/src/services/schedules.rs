@@ -37,7 +37,7 @@ use tokio::sync::Notify;
 const FLOOR: Duration = Duration::from_secs(1);
 
 /// Body of `POST /v1/schedules`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRequest {
     /// A hash or an alias (resolved again at every tick).
@@ -56,11 +56,16 @@ pub struct ScheduleRequest {
     pub namespace: Option<String>,
     #[serde(default)]
     pub write_to: Option<String>,
-    /// An interval: `"30s"`, `"5m"`.
+    /// An interval: `"30s"`, `"5m"` (at least a second).
     #[serde(default)]
+    #[schema(pattern = r"^[1-9][0-9]{0,3}(s|m|h|d)$", example = "30s")]
     pub every: Option<String>,
     /// A 5-field cron pattern (6 with seconds).
     #[serde(default)]
+    #[schema(
+        pattern = r"^(\*|[1-5]?[0-9])( (\*|[01]?[0-9]|2[0-3]))( (\*|[1-9]|[12][0-9]|30))( (\*|[1-9]|1[0-2]))( (\*|[0-6]))$",
+        example = "*/5 * * * *"
+    )]
     pub cron: Option<String>,
     /// IANA time zone for `cron` (default `UTC`).
     #[serde(default)]
@@ -70,9 +75,11 @@ pub struct ScheduleRequest {
     pub run_now: bool,
     /// RFC 3339: no tick before.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub start_at: Option<String>,
     /// RFC 3339: no tick after; the schedule then ends (kept, visible).
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub end_at: Option<String>,
 }
 
@@ -180,7 +187,12 @@ fn ms_to_rfc3339(ms: u64) -> String {
         .to_string()
 }
 
+/// An RFC 3339 time (any offset, any year from 0000) in ms since the Unix
+/// epoch (0 for earlier times); without an offset it is UTC.
 pub(crate) fn parse_time(field: &str, text: &str) -> Result<u64, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis().max(0) as u64);
+    }
     humantime::parse_rfc3339_weak(text)
         .map_err(|e| invalid(format!("`{field}` `{text}` is not an RFC 3339 time: {e}")))
         .map(|t| {

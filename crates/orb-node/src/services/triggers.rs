@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// Body of `PUT /v1/triggers/{name}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerRequest {
     /// Fire on committed changes in this namespace…
@@ -61,7 +61,7 @@ pub struct Trigger {
 }
 
 /// Body of `PUT /v1/rules/{name}`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleRequest {
     pub trigger: String,
