@@ -21,6 +21,17 @@ def load(d, name):
         return json.load(f), mtime.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def section(lines, missing, d, name, title):
+    """Starts a section; its figures and their time, or (None, None) after
+    noting the suite as not run."""
+    fig, when = load(d, name)
+    lines += [f"## {title}", ""]
+    if fig is None:
+        missing.append(name)
+        lines += [f"Not run here (no `build/reliability/{name}.json`).", ""]
+    return fig, when
+
+
 def n(x):
     if isinstance(x, float):
         return f"{x:,.1f}"
@@ -44,12 +55,8 @@ def main():
     missing = []
 
     # Schemathesis.
-    st, when = load(d, "schemathesis")
-    lines += ["## API contract: schemathesis", ""]
-    if st is None:
-        missing.append("schemathesis")
-        lines += ["Not run here (no `build/reliability/schemathesis.json`).", ""]
-    else:
+    st, when = section(lines, missing, d, "schemathesis", "API contract: schemathesis")
+    if st is not None:
         r = st.get("report", {})
         tc = r.get("test_cases", {})
         ops = r.get("operations", {})
@@ -74,12 +81,8 @@ def main():
             lines += ["No failures.", ""]
 
     # Fuzzing.
-    fz, when = load(d, "fuzz")
-    lines += ["## Fuzzing", ""]
-    if fz is None:
-        missing.append("fuzz")
-        lines += ["Not run here (no `build/reliability/fuzz.json`).", ""]
-    else:
+    fz, when = section(lines, missing, d, "fuzz", "Fuzzing")
+    if fz is not None:
         t = fz.get("targets", {})
         crashes = sum(v.get("crashes_kept", 0) for v in t.values())
         secs = fz.get("seconds_total", 0)
@@ -115,12 +118,8 @@ def main():
         lines.append("")
 
     # Faults.
-    fa, when = load(d, "faults")
-    lines += ["## Faults: kill -9 under mixed load", ""]
-    if fa is None:
-        missing.append("faults")
-        lines += ["Not run here (no `build/reliability/faults.json`).", ""]
-    else:
+    fa, when = section(lines, missing, d, "faults", "Faults: kill -9 under mixed load")
+    if fa is not None:
         lines += [
             f"`cargo test --test faults` (`kill_dash_nine_in_a_loop_under_mixed_load`), run of "
             f"{when}: {n(fa.get('cycles'))} SIGKILLs of `orb serve` in {n(fa.get('seconds'))} s, "
@@ -153,12 +152,8 @@ def main():
         ]
 
     # Connections.
-    co, when = load(d, "connections")
-    lines += ["## Connections: slowloris", ""]
-    if co is None:
-        missing.append("connections")
-        lines += ["Not run here (no `build/reliability/connections.json`).", ""]
-    else:
+    co, when = section(lines, missing, d, "connections", "Connections: slowloris")
+    if co is not None:
         lines += [
             f"`a_slowloris_of_thousands_is_shed_while_calls_are_answered`, run of {when}: "
             f"{n(co.get('half_open_tried'))} half-open connections from {n(co.get('addresses'))} "
@@ -173,12 +168,8 @@ def main():
         ]
 
     # Permissions.
-    pm, when = load(d, "permissions")
-    lines += ["## Permission matrix", ""]
-    if pm is None:
-        missing.append("permissions")
-        lines += ["Not run here (no `build/reliability/permissions.json`).", ""]
-    else:
+    pm, when = section(lines, missing, d, "permissions", "Permission matrix")
+    if pm is not None:
         lines += [
             f"`crates/orb-cli/tests/permissions.rs`, run of {when}: {n(pm.get('routes'))} routes × "
             f"{n(pm.get('callers'))} callers = {n(pm.get('cells'))} cells, "

@@ -72,7 +72,8 @@ pub enum Command {
     /// Operator tasks on a data directory (offline).
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// The Orb network on NATS JetStream (preview: create it, list its nodes).
+    /// The Orb network on NATS JetStream: create it, list its nodes and
+    /// functions, drain a node.
     #[command(subcommand)]
     Network(NetworkCommand),
     /// Namespaces.
@@ -398,6 +399,30 @@ pub enum NetworkCommand {
     Nodes {
         #[command(flatten)]
         nats: NatsArgs,
+    },
+    /// A function as the network sees it: owner, size, exports, placement
+    /// and its seeders (slot, node, state, liveness, attributes).
+    Function {
+        /// The function's id (`sha256:<hex>`).
+        function: String,
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+    /// Move a node's seeding elsewhere before it stops: the node is marked
+    /// `draining`, seeds nothing new and gives its seeding slots back; the
+    /// repair duty asks other nodes to seed what it seeded. It keeps
+    /// answering calls until it stops. Waits until every function it
+    /// seeded has `min_seeders` live seeders elsewhere (then it is safe to
+    /// stop); a restarted node joins again as active.
+    Drain {
+        /// The node's id, or a unique prefix of it (`orb network nodes`).
+        node: String,
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// How long to wait for its functions to be seeded elsewhere
+        /// (`0`: ask and return at once).
+        #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+        wait: u64,
     },
 }
 

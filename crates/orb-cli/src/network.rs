@@ -4,11 +4,13 @@
 use crate::args::NetworkCommand;
 use crate::output::print_json;
 use anyhow::Context as _;
-use orb_net::Directory;
 use orb_net::membership::{NodeView, list_nodes};
 use orb_net::network::{Network, connect};
+use orb_net::{Directory, NodeId, control};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
@@ -81,6 +83,159 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        NetworkCommand::Function { function, nats } => {
+            let id: orb_core::FunctionId = function.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "`{function}` is not a function id: give `sha256:<64 hex digits>` (`orb fn ls` lists them)"
+                )
+            })?;
+            let net = Network::open(connect(&nats.urls, "orb-cli").await?).await?;
+            let Some(a) = orb_net::deploy::latest_announcement(&net, &id).await? else {
+                anyhow::bail!("no announcement names {id}: it was never deployed to this network");
+            };
+            let view = orb_net::inventory::view(&net, &a).await?;
+            if json_out {
+                let mut v = serde_json::to_value(&view)?;
+                v["owner"] = json!(a.owner);
+                print_json(&v);
+            } else {
+                print_function(&view, &a.owner);
+            }
+            Ok(())
+        }
+        NetworkCommand::Drain { node, nats, wait } => {
+            let net = Network::open(connect(&nats.urls, "orb-cli").await?).await?;
+            drain(&net, &node, Duration::from_secs(wait), json_out).await
+        }
+    }
+}
+
+fn print_function(v: &orb_net::inventory::FunctionView, owner: &str) {
+    println!("{}", v.function);
+    println!("  owner      {owner}");
+    println!("  size       {} bytes", v.size);
+    println!("  exports    {}", v.exports.join(", "));
+    let required: Vec<String> = v
+        .placement
+        .required
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!(
+        "  placement  min_seeders={} max_seeders={}{}",
+        v.placement.min_seeders,
+        v.placement.max_seeders,
+        if required.is_empty() {
+            String::new()
+        } else {
+            format!(" require {}", required.join(","))
+        }
+    );
+    println!(
+        "  seeders    {} live of min_seeders {}",
+        v.live_seeders, v.placement.min_seeders
+    );
+    for s in &v.seeders {
+        println!(
+            "    slot {}  {}  {:<9} {}",
+            s.slot,
+            s.node.as_str(),
+            s.state.map_or("unknown", |st| st.as_str()),
+            if s.alive { "alive" } else { "-" }
+        );
+    }
+}
+
+/// `orb network drain NODE`: asks the node, then follows its functions
+/// until each has `min_seeders` live seeders elsewhere (or `wait` runs out).
+async fn drain(net: &Network, node: &str, wait: Duration, json_out: bool) -> anyhow::Result<()> {
+    let id = find_node(net, node).await?;
+    let started = Instant::now();
+    let reply = control::request_drain(net, &id).await?;
+    if !json_out {
+        eprintln!(
+            "node {} is draining; it seeded {} function(s)",
+            id.short(),
+            reply.seeding.len()
+        );
+    }
+    let mut moved = control::progress(net, &id, &reply.seeding).await?;
+    let mut told = BTreeSet::new();
+    loop {
+        if !json_out {
+            for m in moved.iter().filter(|m| m.done()) {
+                if told.insert(m.function.clone()) {
+                    eprintln!(
+                        "  {}  seeded elsewhere ({} live of min_seeders {})",
+                        m.function, m.live_elsewhere, m.min_seeders
+                    );
+                }
+            }
+        }
+        if moved.iter().all(|m| m.done()) || started.elapsed() >= wait {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        moved = control::progress(net, &id, &reply.seeding).await?;
+    }
+    let drained = moved.iter().all(|m| m.done());
+    if json_out {
+        print_json(&json!({
+            "node": id.as_str(),
+            "state": reply.state,
+            "functions": moved,
+            "drained": drained,
+            "seconds": started.elapsed().as_secs_f64(),
+        }));
+    } else if drained {
+        eprintln!(
+            "node {} is drained in {:.1} s: safe to stop it",
+            id.short(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if drained || wait.is_zero() {
+        return Ok(());
+    }
+    let left: Vec<String> = moved
+        .iter()
+        .filter(|m| !m.done())
+        .map(|m| {
+            format!(
+                "{} ({} live of min_seeders {})",
+                m.function, m.live_elsewhere, m.min_seeders
+            )
+        })
+        .collect();
+    anyhow::bail!(
+        "after {} s these still need node {}: {}; no other active node may seed them (see `orb network nodes` and their placement), or wait longer (--wait)",
+        wait.as_secs(),
+        id.short(),
+        left.join(", ")
+    )
+}
+
+/// A node by its id or a unique prefix of it.
+async fn find_node(net: &Network, text: &str) -> anyhow::Result<NodeId> {
+    let prefix = text.to_ascii_lowercase();
+    anyhow::ensure!(
+        !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+        "`{text}` is not a node id: give its id or a prefix of it (hex digits; `orb network nodes` lists them)"
+    );
+    let nodes = list_nodes(net).await?;
+    let found: Vec<&NodeView> = nodes
+        .iter()
+        .filter(|n| n.id.as_str().starts_with(&prefix))
+        .collect();
+    match found.as_slice() {
+        [n] => Ok(n.id.clone()),
+        [] => anyhow::bail!(
+            "no node of this network has an id starting with `{text}` (`orb network nodes` lists them)"
+        ),
+        many => anyhow::bail!(
+            "`{text}` is the start of {} node ids: give more of it",
+            many.len()
+        ),
     }
 }
 
@@ -141,8 +296,14 @@ fn line(n: &NodeView) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let load = n.load.map_or(String::new(), |l| {
+        format!(
+            "calls={}/{} seeding={} ",
+            l.in_flight, l.call_slots, l.seeding
+        )
+    });
     format!(
-        "{}  {:<9} {:<5} {:<5} slots={} cores={} {}",
+        "{}  {:<9} {:<5} {:<5} slots={} cores={} {load}{}",
         n.id.as_str(),
         n.state.as_str(),
         if n.alive { "alive" } else { "-" },

@@ -447,21 +447,28 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-#[tokio::test]
-async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
-    // Mounting a small filesystem needs root. CI runs as root, so there this
-    // test always runs; elsewhere it fails saying why rather than passing
-    // without having run.
+/// A data folder with `toml` as its `orb.toml`, on a fresh tmpfs of `size`
+/// under a temporary folder (bind them in this order: the tmpfs goes
+/// before the folder). Mounting needs root: CI runs as root, so there the
+/// tests that fill a disk always run; elsewhere they fail saying why
+/// rather than passing without having run.
+fn data_on_tmpfs(size: &str, toml: &str) -> (tempfile::TempDir, Tmpfs, std::path::PathBuf) {
     assert!(
         is_root(),
-        "this test mounts a 24 MiB tmpfs to fill it and needs root: run it as root (CI does)"
+        "this test mounts a {size} tmpfs to fill it and needs root: run it as root (CI does)"
     );
     let base = tempfile::tempdir().unwrap();
-    let _fs = Tmpfs::mount(base.path(), "24m");
+    let fs = Tmpfs::mount(base.path(), size);
     let data = base.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("orb.toml"), toml).unwrap();
+    (base, fs, data)
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_keeps_reads_and_recovers() {
     // 4 MiB reserve; values of 256 KiB.
-    std::fs::write(data.join("orb.toml"), "min_free_disk_bytes = 4194304\n").unwrap();
+    let (base, _fs, data) = data_on_tmpfs("24m", "min_free_disk_bytes = 4194304\n");
     // Ballast that "something else" on the disk holds, freed later.
     let ballast = base.path().join("ballast");
     std::fs::write(&ballast, vec![1u8; 6 << 20]).unwrap();
@@ -623,17 +630,8 @@ async fn a_damaged_store_file_is_refused_at_start() {
 
 #[tokio::test]
 async fn a_disk_full_mid_commit_rolls_back_and_a_restart_recovers() {
-    // As above, root for `mount`; with no reserve the disk fills in the
-    // middle of a commit.
-    assert!(
-        is_root(),
-        "this test mounts a 16 MiB tmpfs to fill it and needs root: run it as root (CI does)"
-    );
-    let base = tempfile::tempdir().unwrap();
-    let _fs = Tmpfs::mount(base.path(), "16m");
-    let data = base.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("orb.toml"), "min_free_disk_bytes = 0\n").unwrap();
+    // With no reserve the disk fills in the middle of a commit.
+    let (base, _fs, data) = data_on_tmpfs("16m", "min_free_disk_bytes = 0\n");
     let s = Server::start_in(&data, &[]);
     let big = "x".repeat(256 << 10);
     let mut written = Vec::new();

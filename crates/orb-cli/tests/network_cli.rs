@@ -3,27 +3,12 @@
 
 mod common;
 
-use common::orb_bin;
+use common::orb_network as orb;
 use orb_net::testing::Cluster;
 use orb_net::{Capacity, Member, Network, NodeKey, Timing, membership, network};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Runs `orb network ARGS…`; (success, stdout, stderr).
-fn orb(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(orb_bin())
-        .arg("network")
-        .args(args)
-        .env_remove("ORB_NETWORK")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))

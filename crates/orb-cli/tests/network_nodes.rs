@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, assert_error, orb_bin};
+use common::{Server, assert_error, orb_bin, orb_network};
 use orb_net::testing::Cluster;
 use orb_net::{Network, lease, network};
 use serde_json::{Value, json};
@@ -296,6 +296,27 @@ async fn a_single_node_says_it_is_not_networked_and_bad_network_flags_are_refuse
 
 /// Waits until `s` seeds `hash`: a call through it runs on it (its
 /// activation names no other node).
+/// `POST /v1/functions?QUERY` on `s` with a component's bytes.
+async fn upload(s: &Server, query: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let r = s
+        .http
+        .post(format!("{}/v1/functions?{query}", s.url))
+        .header("authorization", s.bearer())
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    common::decode(r).await
+}
+
+/// Uploads a guest with a placement; its hash.
+async fn deploy(s: &Server, guest: &str, query: &str) -> String {
+    let (st, v) = upload(s, query, common::guest(guest)).await;
+    assert_eq!(st, 201, "{v}");
+    v["hash"].as_str().unwrap().to_string()
+}
+
 async fn wait_seeding(s: &Server, hash: &str, export: &str, params: Value) {
     let start = Instant::now();
     loop {
@@ -360,15 +381,6 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
 
     // Placement is checked at upload.
     let calc = common::guest("calc");
-    let upload = |s: &Server, query: &str, bytes: Vec<u8>| {
-        let rb = s
-            .http
-            .post(format!("{}/v1/functions?{query}", s.url))
-            .header("authorization", s.bearer())
-            .header("content-type", "application/wasm")
-            .body(bytes);
-        async move { common::decode(rb.send().await.unwrap()).await }
-    };
     let (st, v) = upload(&g, "min_seeders=3&max_seeders=2", calc.clone()).await;
     assert_error(st, &v, 400, "invalid_request");
     let (st, v) = upload(&g, "require=nope", calc.clone()).await;
@@ -660,22 +672,12 @@ async fn max_seeders_holds_and_min_seeders_is_restored_after_a_seeder_dies() {
     })
     .await;
 
-    let calc = common::guest("calc");
-    let r = a
-        .http
-        .post(format!(
-            "{}/v1/functions?require=tier=worker&min_seeders=2&max_seeders=2",
-            a.url
-        ))
-        .header("authorization", a.bearer())
-        .header("content-type", "application/wasm")
-        .body(calc)
-        .send()
-        .await
-        .unwrap();
-    let (st, v) = common::decode(r).await;
-    assert_eq!(st, 201, "{v}");
-    let hash = v["hash"].as_str().unwrap().to_string();
+    let hash = deploy(
+        &a,
+        "calc",
+        "require=tier=worker&min_seeders=2&max_seeders=2",
+    )
+    .await;
 
     // Two seeders, never three: the third worker finds both slots taken.
     let v = wait_function(&a, &hash, Duration::from_secs(30), |v| {
@@ -739,23 +741,8 @@ async fn a_node_offline_during_a_deploy_catches_up_and_calls_survive_a_nats_serv
         ns.len() == 5 && ns.iter().all(|n| n["state"] == "active")
     })
     .await;
-    let upload = |name: &str| {
-        let rb = g
-            .http
-            .post(format!(
-                "{}/v1/functions?require=tier=worker&min_seeders=1&max_seeders=2",
-                g.url
-            ))
-            .header("authorization", g.bearer())
-            .header("content-type", "application/wasm")
-            .body(common::guest(name));
-        async move {
-            let (st, v) = common::decode(rb.send().await.unwrap()).await;
-            assert_eq!(st, 201, "{v}");
-            v["hash"].as_str().unwrap().to_string()
-        }
-    };
-    let calc = upload("calc").await;
+    let placed = "require=tier=worker&min_seeders=1&max_seeders=2";
+    let calc = deploy(&g, "calc", placed).await;
     for s in [&w1, &w2] {
         wait_seeding(s, &calc, "add", json!({"a": 1, "b": 1})).await;
     }
@@ -763,7 +750,7 @@ async fn a_node_offline_during_a_deploy_catches_up_and_calls_survive_a_nats_serv
     // w2 is stopped while `hello` is deployed; back, it reads what it
     // missed from the announcement stream and seeds it too.
     assert!(w2.stop().success());
-    let hello = upload("hello").await;
+    let hello = deploy(&g, "hello", placed).await;
     wait_seeding(&w1, &hello, "greet", json!({"name": "Ada"})).await;
     let w2 = net.node("w2", "", &["--attr", "tier=worker"]);
     wait_seeding(&w2, &hello, "greet", json!({"name": "Ada"})).await;
@@ -799,4 +786,136 @@ async fn a_node_offline_during_a_deploy_catches_up_and_calls_survive_a_nats_serv
         let out = call_until_ok(s, &calc, "add", json!({"a": 2, "b": 40})).await;
         assert_eq!(out["result"], 42);
     }
+}
+
+/// `orb network function ID` shows the seeder; `orb network drain NODE`:
+/// the seeder is marked draining, seeds nothing new, and its function is
+/// seeded elsewhere before the command returns;
+/// calls are answered while it drains and after it is killed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drained_node_hands_its_seeding_to_another_before_it_stops() {
+    let net = TestNet::start().await;
+    let a = net.super_node("a");
+    let mut workers = vec![
+        net.node("w1", "", &["--attr", "tier=worker"]),
+        net.node("w2", "", &["--attr", "tier=worker"]),
+    ];
+    wait_nodes(&a, Duration::from_secs(30), |ns| {
+        ns.len() == 3 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+    let mut ids = Vec::new();
+    for w in &workers {
+        let (_, v) = w.get("/v1/network/nodes").await;
+        ids.push(v["this_node"].as_str().unwrap().to_string());
+    }
+
+    let hash = deploy(
+        &a,
+        "calc",
+        "require=tier=worker&min_seeders=1&max_seeders=1",
+    )
+    .await;
+    let v = wait_function(&a, &hash, Duration::from_secs(30), |v| {
+        seeder_ids(v).len() == 1
+    })
+    .await;
+    let seeder = seeder_ids(&v).into_iter().next().unwrap();
+    let victim = ids.iter().position(|id| *id == seeder).unwrap();
+    let spare = 1 - victim;
+
+    // The operator's view straight from NATS, as the API shows it.
+    let (ok, out, err) = orb_network(&["--json", "function", &hash, "--network", &net.urls]);
+    assert!(ok, "{err}");
+    let seen: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(seen["function"], hash.as_str(), "{seen}");
+    assert_eq!(seen["placement"]["max_seeders"], 1, "{seen}");
+    assert_eq!(seen["placement"]["required"]["tier"], "worker", "{seen}");
+    assert_eq!(seen["seeders"][0]["node"], seeder.as_str(), "{seen}");
+    assert_eq!(seen["seeders"][0]["state"], "active", "{seen}");
+    assert_eq!(seen["live_seeders"], 1, "{seen}");
+    assert!(
+        seen["owner"].as_str().is_some_and(|o| !o.is_empty()),
+        "{seen}"
+    );
+    let (ok, out, err) = orb_network(&["function", &hash, "--network", &net.urls]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 live of min_seeders 1"), "{out}");
+    let (ok, _, err) = orb_network(&["function", "sha256:12", "--network", &net.urls]);
+    assert!(!ok);
+    assert!(err.contains("is not a function id"), "{err}");
+    let never = format!("sha256:{}", "ab".repeat(32));
+    let (ok, _, err) = orb_network(&["function", &never, "--network", &net.urls]);
+    assert!(!ok);
+    assert!(err.contains("never deployed"), "{err}");
+
+    // Bad node names are clear errors and change nothing.
+    let (ok, _, err) = orb_network(&["drain", "not-hex", "--network", &net.urls]);
+    assert!(!ok);
+    assert!(err.contains("is not a node id"), "{err}");
+    let nobody = "0".repeat(64);
+    let (ok, _, err) = orb_network(&["drain", &nobody, "--network", &net.urls]);
+    assert!(!ok);
+    assert!(err.contains("no node of this network"), "{err}");
+
+    // Drain the seeder by a prefix of its id.
+    let (ok, out, err) = orb_network(&[
+        "--json",
+        "drain",
+        &seeder[..12],
+        "--network",
+        &net.urls,
+        "--wait",
+        "60",
+    ]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(report["node"], seeder.as_str(), "{report}");
+    assert_eq!(report["state"], "draining", "{report}");
+    assert_eq!(report["drained"], true, "{report}");
+    let moved = report["functions"].as_array().unwrap();
+    assert_eq!(moved.len(), 1, "{report}");
+    assert_eq!(moved[0]["function"], hash.as_str(), "{report}");
+    assert_eq!(moved[0]["live_elsewhere"], 1, "{report}");
+    eprintln!("drained in {} s", report["seconds"]);
+
+    // The network sees it draining (and still alive); the function's
+    // seeder is now the other worker.
+    wait_nodes(&a, Duration::from_secs(10), |ns| {
+        is(ns, &seeder, "draining", true)
+    })
+    .await;
+    let v = wait_function(&a, &hash, Duration::from_secs(10), |v| {
+        seeder_ids(v) == BTreeSet::from([ids[spare].clone()])
+    })
+    .await;
+    assert_eq!(v["seeders"].as_array().unwrap().len(), 1, "{v}");
+    // Each node's load rides on its heartbeat: the spare now seeds one.
+    wait_nodes(&a, Duration::from_secs(10), |ns| {
+        node(ns, &ids[spare]).is_some_and(|n| {
+            n["load"]["seeding"] == 1 && n["load"]["call_slots"].as_u64() > Some(0)
+        })
+    })
+    .await;
+    // Draining twice is harmless.
+    let (ok, _, err) = orb_network(&["drain", &seeder, "--network", &net.urls]);
+    assert!(ok, "{err}");
+    assert!(err.contains("safe to stop it"), "{err}");
+
+    // Calls are answered while it drains, and after it stops (through the
+    // other seeder; the killed node's connection closes with it).
+    for _ in 0..5 {
+        let (st, v) = a.call(&hash, "add", json!({"a": 2, "b": 40})).await;
+        assert_eq!((st, &v["result"]), (200, &json!(42)), "{v}");
+    }
+    workers[victim].kill9();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..5 {
+        let (st, v) = a.call(&hash, "add", json!({"a": 2, "b": 40})).await;
+        assert_eq!((st, &v["result"]), (200, &json!(42)), "{v}");
+    }
+    // A stopped node cannot be drained: the error says so.
+    let (ok, _, err) = orb_network(&["drain", &seeder, "--network", &net.urls, "--wait", "0"]);
+    assert!(!ok);
+    assert!(err.contains("not running"), "{err}");
 }

@@ -8,11 +8,15 @@
 //! super node holding the `repair` lease (delete on the revision it read),
 //! which then asks another node to seed.
 
+use crate::deploy::{Announcement, Placement};
+use crate::membership::{NodeState, list_nodes};
 use crate::{NetError, Network, NodeId};
 use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use orb_core::FunctionId;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// One claimed slot.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,4 +134,61 @@ pub async fn release_all(net: &Network, node: &NodeId) -> Result<(), NetError> {
         let _ = net.seeding.delete_expect_revision(k, Some(rev)).await;
     }
     Ok(())
+}
+
+/// A function as the network sees it: its announcement and its seeders
+/// (`GET /v1/network/functions/{id}`, `orb network function`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FunctionView {
+    pub function: FunctionId,
+    pub size: u64,
+    pub exports: Vec<String>,
+    pub placement: Placement,
+    pub announced_by: NodeId,
+    pub seeders: Vec<SeederView>,
+    /// How many seeders are `active` with a live heartbeat.
+    pub live_seeders: u32,
+}
+
+/// One claimed slot and what is known of its holder (`None`: the node has
+/// no record).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SeederView {
+    pub node: NodeId,
+    pub slot: u32,
+    pub state: Option<NodeState>,
+    pub alive: bool,
+    pub attributes: Option<BTreeMap<String, String>>,
+}
+
+/// The view of an announced function: its slots joined with the nodes.
+pub async fn view(net: &Network, a: &Announcement) -> Result<FunctionView, NetError> {
+    let nodes = list_nodes(net).await?;
+    let seeders: Vec<SeederView> = slots(net, &a.function, a.placement.max_seeders)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let n = nodes.iter().find(|n| n.id == s.node);
+            SeederView {
+                slot: s.slot,
+                state: n.map(|n| n.state),
+                alive: n.is_some_and(|n| n.alive),
+                attributes: n.map(|n| n.hello.attributes.clone()),
+                node: s.node,
+            }
+        })
+        .collect();
+    let live_seeders = seeders
+        .iter()
+        .filter(|s| s.alive && s.state == Some(NodeState::Active))
+        .count() as u32;
+    Ok(FunctionView {
+        function: a.function.clone(),
+        size: a.size,
+        exports: a.exports.clone(),
+        placement: a.placement.clone(),
+        announced_by: a.announced_by.clone(),
+        seeders,
+        live_seeders,
+    })
 }

@@ -15,6 +15,7 @@
 //!
 //! Depends on: orb-core (function ids), async-nats, ring.
 
+pub mod control;
 pub mod deploy;
 pub mod directory;
 pub mod error;
@@ -34,6 +35,6 @@ pub use directory::Directory;
 pub use error::NetError;
 pub use identity::{NodeId, NodeKey};
 pub use lease::{Lease, LeaseState};
-pub use membership::{Capacity, Hello, Member, NodeRecord, NodeState, NodeView};
+pub use membership::{Capacity, Hello, Load, Member, NodeRecord, NodeState, NodeView};
 pub use network::{Network, Timing};
 pub use supernode::SuperNode;

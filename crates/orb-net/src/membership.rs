@@ -156,7 +156,25 @@ pub struct NodeView {
     pub reason: Option<String>,
     pub changed_by: NodeId,
     pub alive: bool,
+    /// Its load as its last heartbeat said (`None`: no live heartbeat, or
+    /// a node that does not report it).
+    pub load: Option<Load>,
 }
+
+/// A node's load, sent with each heartbeat (so at most `heartbeat_every`
+/// old when read).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Load {
+    /// Calls running on the node through the network.
+    pub in_flight: u32,
+    /// How many it runs at once before it answers busy.
+    pub call_slots: u32,
+    /// Functions it seeds.
+    pub seeding: u32,
+}
+
+/// What a node reports its load with (set by [`Member::report_load`]).
+type LoadSource = Box<dyn Fn() -> Option<Load> + Send + Sync>;
 
 /// Reads one node's record and its revision.
 pub async fn read_record(
@@ -260,12 +278,24 @@ pub async fn transition_at(
 
 /// Whether the node's heartbeat key is live.
 pub async fn is_alive(net: &Network, id: &NodeId) -> Result<bool, NetError> {
+    Ok(last_heartbeat(net, id).await?.is_some())
+}
+
+/// A node's live heartbeat, if it has one (a value that does not parse
+/// still counts as live, with no load).
+pub async fn last_heartbeat(net: &Network, id: &NodeId) -> Result<Option<Heartbeat>, NetError> {
     Ok(net
         .alive
         .get(id.as_str())
         .await
         .map_err(|e| NetError::js("read heartbeat", e))?
-        .is_some())
+        .map(|v| {
+            serde_json::from_slice(&v).unwrap_or(Heartbeat {
+                seq: 0,
+                at_ms: 0,
+                load: None,
+            })
+        }))
 }
 
 /// Every node the network knows, gone ones included, sorted by id. A
@@ -280,14 +310,15 @@ pub async fn list_nodes(net: &Network) -> Result<Vec<NodeView>, NetError> {
                 continue;
             }
         };
-        let alive = is_alive(net, &id).await?;
+        let beat = last_heartbeat(net, &id).await?;
         out.push(NodeView {
             id,
             hello,
             state: rec.state,
             reason: rec.reason,
             changed_by: rec.changed_by,
-            alive,
+            alive: beat.is_some(),
+            load: beat.and_then(|b| b.load),
         });
     }
     Ok(out)
@@ -298,6 +329,8 @@ pub async fn list_nodes(net: &Network) -> Result<Vec<NodeView>, NetError> {
 pub struct Heartbeat {
     pub seq: u64,
     pub at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<Load>,
 }
 
 /// A node that has joined: it keeps its heartbeat alive until dropped or
@@ -307,6 +340,7 @@ pub struct Member {
     net: Network,
     key: Arc<NodeKey>,
     task: JoinHandle<()>,
+    load: Arc<std::sync::OnceLock<LoadSource>>,
 }
 
 impl Drop for Member {
@@ -333,7 +367,8 @@ impl Member {
             check_attribute(k, v)?;
         }
         let mut seq = 0;
-        heartbeat(&net, &key, &timing, &mut seq).await?;
+        heartbeat(&net, &key, &timing, &mut seq, None).await?;
+        let load: Arc<std::sync::OnceLock<LoadSource>> = Arc::default();
         let make_record = {
             let key = key.clone();
             move || NodeRecord {
@@ -358,10 +393,12 @@ impl Member {
         let task = {
             let net = net.clone();
             let key = key.clone();
+            let load = load.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(timing.heartbeat_every).await;
-                    if let Err(e) = heartbeat(&net, &key, &timing, &mut seq).await {
+                    let now = load.get().and_then(|f| f());
+                    if let Err(e) = heartbeat(&net, &key, &timing, &mut seq, now).await {
                         tracing::warn!(error = %e, "heartbeat not written");
                         continue;
                     }
@@ -380,7 +417,18 @@ impl Member {
                 }
             })
         };
-        Ok(Member { net, key, task })
+        Ok(Member {
+            net,
+            key,
+            task,
+            load,
+        })
+    }
+
+    /// Sends `load()` with every heartbeat from now on (set once; a later
+    /// call is ignored).
+    pub fn report_load(&self, load: impl Fn() -> Option<Load> + Send + Sync + 'static) {
+        let _ = self.load.set(Box::new(load));
     }
 
     pub fn id(&self) -> &NodeId {
@@ -441,11 +489,13 @@ async fn heartbeat(
     key: &NodeKey,
     timing: &Timing,
     seq: &mut u64,
+    load: Option<Load>,
 ) -> Result<(), NetError> {
     *seq += 1;
     let value = serde_json::to_vec(&Heartbeat {
         seq: *seq,
         at_ms: now_ms(),
+        load,
     })
     .expect("heartbeat serialises");
     net.kv_put_ttl(

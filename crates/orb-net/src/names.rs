@@ -84,3 +84,9 @@ pub const SUPERS_QUEUE: &str = "supers";
 pub fn seed_request_subject(node: &crate::NodeId) -> String {
     format!("orb.seed.{}", node.as_str())
 }
+
+/// Request/reply subject of an operator's control requests to one node
+/// (`orb network drain`): [`crate::control`].
+pub fn control_subject(node: &crate::NodeId) -> String {
+    format!("orb.control.{}", node.as_str())
+}

@@ -50,6 +50,22 @@ pub fn orb_t(token: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// Runs `orb network ARGS…` (it talks to NATS directly, so no token and
+/// no `ORB_NETWORK` from the environment): (success, stdout, stderr).
+pub fn orb_network(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(orb_bin())
+        .arg("network")
+        .args(args)
+        .env_remove("ORB_NETWORK")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub struct Server {
     pub url: String,
     pub data_dir: PathBuf,

@@ -109,6 +109,19 @@ pub(super) struct NetworkNode {
     pub changed_by: String,
     /// Whether its heartbeat is live now.
     pub alive: bool,
+    /// Its load as its last heartbeat said (`null` with no live heartbeat).
+    pub load: Option<NetworkLoad>,
+}
+
+/// A node's load, sent with each heartbeat.
+#[derive(Serialize, ToSchema)]
+pub(super) struct NetworkLoad {
+    /// Calls running on the node through the network.
+    pub in_flight: u32,
+    /// How many it runs at once before it answers busy.
+    pub call_slots: u32,
+    /// Functions it seeds.
+    pub seeding: u32,
 }
 
 /// `GET /v1/network/functions/{id}`: a function's announcement and seeders.
@@ -117,7 +130,7 @@ pub(super) struct NetworkFunction {
     pub function: String,
     pub size: u64,
     pub exports: Vec<String>,
-    /// `min_seeders`, `max_seeders`, `require` (attributes a seeder must have).
+    /// `min_seeders`, `max_seeders`, `required` (attributes a seeder must have).
     pub placement: Map<String, Value>,
     /// The node that announced it.
     pub announced_by: String,

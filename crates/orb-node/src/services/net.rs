@@ -281,6 +281,9 @@ mod handle {
         /// `true` while every slot is taken: this node then withdraws from
         /// its queue groups, so NATS sends calls to the other seeders.
         pub(crate) saturated: tokio::sync::watch::Sender<bool>,
+        /// Set by an operator's drain (`orb network drain`): this node then
+        /// seeds nothing new; what it seeds it keeps serving until it stops.
+        pub(crate) draining: std::sync::atomic::AtomicBool,
         /// Background tasks (the announcement feed, the fallback service).
         pub(crate) tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     }

@@ -49,12 +49,14 @@ mod joined {
     use anyhow::Context as _;
     use orb_auth::Authority;
     use orb_core::{Account, Activation, ErrorCode, FunctionId, OrbError};
+    use orb_net::control::{ControlRequest, DrainReply};
     use orb_net::deploy::{AnnouncementFeed, Placement};
     use orb_net::directory::Change;
     use orb_net::inventory;
     use orb_net::rpc::{self, Incoming, RequestFailed, Served};
     use orb_net::{
-        Capacity, Directory, Member, NetError, Network, NodeKey, SuperNode, Timing, names,
+        Capacity, Directory, Member, NetError, Network, NodeKey, NodeState, SuperNode, Timing,
+        names,
     };
     use serde::{Deserialize, Serialize};
     use std::collections::{BTreeMap, BTreeSet};
@@ -120,6 +122,7 @@ mod joined {
                 known: Default::default(),
                 in_flight: AtomicUsize::new(0),
                 saturated: tokio::sync::watch::channel(false).0,
+                draining: Default::default(),
                 slots: match settings.call_slots {
                     0 => max_instances as usize,
                     n => n,
@@ -221,6 +224,16 @@ mod joined {
             joined.timing.clone(),
         )
         .await?;
+        let weak = Arc::downgrade(node);
+        member.report_load(move || {
+            let node = weak.upgrade()?;
+            let joined = node.network.as_ref()?;
+            Some(orb_net::Load {
+                in_flight: joined.in_flight.load(Ordering::Relaxed) as u32,
+                call_slots: joined.slots as u32,
+                seeding: joined.seeding.lock().expect("seeding lock").len() as u32,
+            })
+        });
         *joined.member.lock().await = Some(member);
         if joined.settings.super_node {
             let duties = SuperNode::start(
@@ -255,6 +268,7 @@ mod joined {
         let mut tasks = vec![
             tokio::spawn(follow_announcements(node.clone(), feed)),
             tokio::spawn(answer_seed_requests(node.clone())),
+            tokio::spawn(answer_control(node.clone())),
         ];
         if joined.settings.super_node {
             tasks.push(tokio::spawn(repair_duty(node.clone())));
@@ -269,44 +283,129 @@ mod joined {
         Ok(())
     }
 
-    /// Answers a super node's request to seed a function (replica repair).
-    async fn answer_seed_requests(node: Arc<Node>) {
+    /// Answers the requests sent to this node alone on `subject` (it
+    /// subscribes again if its subscription fails): `answer` makes each
+    /// reply, in a task of its own.
+    async fn serve_own<F, Fut>(node: Arc<Node>, subject: String, what: &'static str, answer: F)
+    where
+        F: Fn(Arc<Node>, bytes::Bytes) -> Fut,
+        Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
+    {
         let joined = node.network.as_ref().expect("networked");
-        let subject = names::seed_request_subject(joined.key.id());
         loop {
             let mut sub =
                 match Served::subscribe(&joined.net, &subject, joined.key.id().as_str()).await {
                     Ok(sub) => sub,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot take seed requests; retrying");
+                        tracing::warn!(error = %e, "cannot take {what} requests; retrying");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
                     }
                 };
             while let Some(msg) = sub.next().await {
-                let node = node.clone();
+                let reply = answer(node.clone(), msg.payload.clone());
+                let net = joined.net.clone();
                 tokio::spawn(async move {
-                    let joined = node.network.as_ref().expect("networked");
-                    let reply = match serde_json::from_slice::<SeedRequest>(&msg.payload) {
-                        Ok(req) => match seed(&node, &req.function).await {
-                            Ok(()) => SeedReply {
-                                seeding: joined.is_seeding(&req.function),
-                                error: None,
-                            },
-                            Err(e) => SeedReply {
-                                seeding: false,
-                                error: Some(e.0.message),
-                            },
-                        },
-                        Err(e) => SeedReply {
-                            seeding: false,
-                            error: Some(format!("a seed request does not parse: {e}")),
-                        },
-                    };
-                    let reply = serde_json::to_vec(&reply).expect("a reply serialises");
-                    let _ = rpc::answer(&joined.net, &msg, reply.into()).await;
+                    let _ = rpc::answer(&net, &msg, reply.await.into()).await;
                 });
             }
+        }
+    }
+
+    /// Answers a super node's request to seed a function (replica repair).
+    async fn answer_seed_requests(node: Arc<Node>) {
+        let subject =
+            names::seed_request_subject(node.network.as_ref().expect("networked").key.id());
+        serve_own(node, subject, "seed", |node, payload| async move {
+            let joined = node.network.as_ref().expect("networked");
+            let reply = match serde_json::from_slice::<SeedRequest>(&payload) {
+                Ok(req) => match seed(&node, &req.function).await {
+                    Ok(()) => SeedReply {
+                        seeding: joined.is_seeding(&req.function),
+                        error: None,
+                    },
+                    Err(e) => SeedReply {
+                        seeding: false,
+                        error: Some(e.0.message),
+                    },
+                },
+                Err(e) => SeedReply {
+                    seeding: false,
+                    error: Some(format!("a seed request does not parse: {e}")),
+                },
+            };
+            serde_json::to_vec(&reply).expect("a reply serialises")
+        })
+        .await
+    }
+
+    /// Answers an operator's control requests (`orb network drain`).
+    async fn answer_control(node: Arc<Node>) {
+        let subject = names::control_subject(node.network.as_ref().expect("networked").key.id());
+        serve_own(node, subject, "control", |node, payload| async move {
+            let reply = match serde_json::from_slice::<ControlRequest>(&payload) {
+                Ok(ControlRequest::Drain) => drain(&node).await,
+                Err(e) => DrainReply {
+                    state: NodeState::Active,
+                    seeding: Vec::new(),
+                    error: Some(format!("a control request does not parse: {e}")),
+                },
+            };
+            serde_json::to_vec(&reply).expect("a reply serialises")
+        })
+        .await
+    }
+
+    /// Drains this node (`orb_net::control`): marked `draining`, no new
+    /// seeding, its seeding slots given back so the repair duty asks other
+    /// nodes; it keeps answering calls of what it seeded until it stops.
+    async fn drain(node: &Arc<Node>) -> DrainReply {
+        let joined = node.network.as_ref().expect("networked");
+        let was = joined.draining.swap(true, Ordering::SeqCst);
+        let mut seeding: Vec<FunctionId> = joined
+            .seeding
+            .lock()
+            .expect("seeding lock")
+            .keys()
+            .cloned()
+            .collect();
+        seeding.sort();
+        let fail = |error: String| DrainReply {
+            state: NodeState::Active,
+            seeding: seeding.clone(),
+            error: Some(error),
+        };
+        if !was {
+            let marked = match joined.member.lock().await.as_ref() {
+                Some(member) => member.drain().await,
+                None => return fail("this node has not joined the network".into()),
+            };
+            match marked {
+                Ok(true) => {}
+                Ok(false) => {
+                    joined.draining.store(false, Ordering::SeqCst);
+                    return fail(
+                        "its record is no longer joining, verifying or active (marked gone?): restart it to join again".into(),
+                    );
+                }
+                Err(e) => {
+                    joined.draining.store(false, Ordering::SeqCst);
+                    return fail(format!("its record was not marked draining: {e}"));
+                }
+            }
+            tracing::info!(
+                functions = seeding.len(),
+                "draining: seeding moves to other nodes"
+            );
+        }
+        if let Err(e) = inventory::release_all(&joined.net, joined.key.id()).await {
+            // The repair duty frees them too (it counts only active nodes).
+            tracing::warn!(error = %e, "seeding slots not released; the repair duty will");
+        }
+        DrainReply {
+            state: NodeState::Draining,
+            seeding,
+            error: None,
         }
     }
 
@@ -455,38 +554,10 @@ mod joined {
         if !owned {
             return Err(not_found());
         }
-        let nodes = orb_net::membership::list_nodes(&joined.net)
+        let view = inventory::view(&joined.net, &a)
             .await
             .map_err(unavailable)?;
-        let slots = inventory::slots(&joined.net, id, a.placement.max_seeders)
-            .await
-            .map_err(unavailable)?;
-        let seeders: Vec<serde_json::Value> = slots
-            .iter()
-            .map(|s| {
-                let n = nodes.iter().find(|n| n.id == s.node);
-                serde_json::json!({
-                    "node": s.node,
-                    "slot": s.slot,
-                    "state": n.map(|n| n.state.as_str()),
-                    "alive": n.is_some_and(|n| n.alive),
-                    "attributes": n.map(|n| &n.hello.attributes),
-                })
-            })
-            .collect();
-        let live = seeders
-            .iter()
-            .filter(|s| s["alive"] == true && s["state"] == "active")
-            .count();
-        Ok(serde_json::json!({
-            "function": id,
-            "size": a.size,
-            "exports": a.exports,
-            "placement": a.placement,
-            "announced_by": a.announced_by,
-            "seeders": seeders,
-            "live_seeders": live,
-        }))
+        Ok(serde_json::to_value(view).expect("a view serialises"))
     }
 
     fn remember(joined: &Joined, id: &FunctionId, owner: &str, placement: Option<Placement>) {
@@ -552,6 +623,12 @@ mod joined {
     /// (`orb_net::inventory`): with none free, the node does not seed.
     async fn seed(node: &Arc<Node>, id: &FunctionId) -> Result<(), ApiError> {
         let joined = node.network.as_ref().expect("networked");
+        if joined.draining.load(Ordering::SeqCst) {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("this node is draining: it seeds nothing new (not {id})"),
+            ));
+        }
         hold(node, id).await?;
         let max = joined
             .known
@@ -564,6 +641,17 @@ mod joined {
             .await
             .map_err(unavailable)?
         {
+            Some(_) if joined.draining.load(Ordering::SeqCst) => {
+                // Drained while this seeding was on its way: the slot goes
+                // back, so the repair duty gives it to another node.
+                inventory::release(&joined.net, id, joined.key.id(), max)
+                    .await
+                    .map_err(unavailable)?;
+                Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("this node is draining: it seeds nothing new (not {id})"),
+                ))
+            }
             Some(_) => serve_function(node, id).await,
             None => {
                 tracing::info!(function = %id, max, "not seeding: max_seeders seeders already");
