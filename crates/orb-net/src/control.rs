@@ -31,8 +31,9 @@ pub enum ControlRequest {
 /// A node's answer to [`ControlRequest::Drain`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DrainReply {
-    /// The node's state after the request (`draining`, unless it failed).
-    pub state: NodeState,
+    /// The node's state after the request: `draining`; none when the
+    /// request failed, which leaves the node's state as it was.
+    pub state: Option<NodeState>,
     /// The functions it seeded: they need seeders elsewhere.
     pub seeding: Vec<FunctionId>,
     /// Why the node could not drain, if it could not.

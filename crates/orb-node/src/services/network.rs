@@ -346,7 +346,7 @@ mod joined {
             let reply = match serde_json::from_slice::<ControlRequest>(&payload) {
                 Ok(ControlRequest::Drain) => drain(&node).await,
                 Err(e) => DrainReply {
-                    state: NodeState::Active,
+                    state: None,
                     seeding: Vec::new(),
                     error: Some(format!("a control request does not parse: {e}")),
                 },
@@ -371,14 +371,17 @@ mod joined {
             .collect();
         seeding.sort();
         let fail = |error: String| DrainReply {
-            state: NodeState::Active,
+            state: None,
             seeding: seeding.clone(),
             error: Some(error),
         };
         if !was {
             let marked = match joined.member.lock().await.as_ref() {
                 Some(member) => member.drain().await,
-                None => return fail("this node has not joined the network".into()),
+                None => {
+                    joined.draining.store(false, Ordering::SeqCst);
+                    return fail("this node has not joined the network".into());
+                }
             };
             match marked {
                 Ok(true) => {}
@@ -403,7 +406,7 @@ mod joined {
             tracing::warn!(error = %e, "seeding slots not released; the repair duty will");
         }
         DrainReply {
-            state: NodeState::Draining,
+            state: Some(NodeState::Draining),
             seeding,
             error: None,
         }
