@@ -132,8 +132,8 @@ fn print_function(v: &orb_net::inventory::FunctionView, owner: &str) {
         }
     );
     println!(
-        "  seeders    {} live of min_seeders {}",
-        v.live_seeders, v.placement.min_seeders
+        "  seeders    {} live of min_seeders {}; {} wanted now (the load decides, up to max_seeders {})",
+        v.live_seeders, v.placement.min_seeders, v.want, v.placement.max_seeders
     );
     for s in &v.seeders {
         println!(
@@ -296,7 +296,7 @@ fn line(n: &NodeView) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let load = n.load.map_or(String::new(), |l| {
+    let load = n.load.as_ref().map_or(String::new(), |l| {
         format!(
             "calls={}/{} seeding={} ",
             l.in_flight, l.call_slots, l.seeding

@@ -292,6 +292,11 @@ async fn a_single_node_says_it_is_not_networked_and_bad_network_flags_are_refuse
     assert!(err.contains("is not this network's root key"), "{err}");
     let err = serve(&["--attr", "no-equals-sign"]);
     assert!(err.contains("key=value"), "{err}");
+    // The scale loop's thresholds are checked at start too.
+    let bad = tmp.path().join("scale.toml");
+    std::fs::write(&bad, "[network.scale]\nup_at = 0.1\ndown_at = 0.5\n").unwrap();
+    let err = serve(&["--config", bad.to_str().unwrap()]);
+    assert!(err.contains("down_at < up_at"), "{err}");
 }
 
 /// Waits until `s` seeds `hash`: a call through it runs on it (its
@@ -390,7 +395,7 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
     // node, it runs on a worker, and the activation says which.
     let (st, v) = upload(
         &g,
-        "require=tier=worker&min_seeders=1&max_seeders=2",
+        "require=tier=worker&min_seeders=2&max_seeders=2",
         calc.clone(),
     )
     .await;
@@ -741,7 +746,7 @@ async fn a_node_offline_during_a_deploy_catches_up_and_calls_survive_a_nats_serv
         ns.len() == 5 && ns.iter().all(|n| n["state"] == "active")
     })
     .await;
-    let placed = "require=tier=worker&min_seeders=1&max_seeders=2";
+    let placed = "require=tier=worker&min_seeders=2&max_seeders=2";
     let calc = deploy(&g, "calc", placed).await;
     for s in [&w1, &w2] {
         wait_seeding(s, &calc, "add", json!({"a": 1, "b": 1})).await;
@@ -918,4 +923,96 @@ async fn a_drained_node_hands_its_seeding_to_another_before_it_stops() {
     let (ok, _, err) = orb_network(&["drain", &seeder, "--network", &net.urls, "--wait", "0"]);
     assert!(!ok);
     assert!(err.contains("not running"), "{err}");
+}
+
+/// The scale loop: a function starts with `min_seeders` seeders; under a
+/// load they cannot take (busy answers, calls falling back to the super
+/// node) it gets more, one at a time, up to `max_seeders`; when the load
+/// stops, it goes back down to `min_seeders`, and still answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn seeders_follow_the_load_between_min_and_max() {
+    let net = TestNet::start().await;
+    // One super node, so it runs the loop; short thresholds for a test.
+    let a = net.node(
+        "a",
+        "[network.scale]\ndown_after_ms = 3000\ncooldown_ms = 500\n",
+        &["--super", "--network-key", &net.key],
+    );
+    // Workers that run one call at a time, and a gateway.
+    let worker = "[network]\ncall_slots = 1\n";
+    let _workers: Vec<Server> = (1..=3)
+        .map(|i| net.node(&format!("w{i}"), worker, &["--attr", "tier=worker"]))
+        .collect();
+    let g = net.node("g", "", &[]);
+    wait_nodes(&g, Duration::from_secs(30), |ns| {
+        ns.len() == 5 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+
+    let hash = deploy(
+        &g,
+        "calc",
+        "require=tier=worker&min_seeders=1&max_seeders=3",
+    )
+    .await;
+    let hex = hash.trim_start_matches("sha256:").to_string();
+    // At first: min_seeders seeders, not every admitted node.
+    let v = wait_function(&a, &hash, Duration::from_secs(30), |v| {
+        seeder_ids(v).len() == 1
+    })
+    .await;
+    assert_eq!(v["want"], 1, "{v}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, v) = a.get(&format!("/v1/network/functions/{hash}")).await;
+    assert_eq!(v["seeders"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["want"], 1, "{v}");
+    call_until_ok(&g, &hash, "add", json!({"a": 1, "b": 2})).await;
+
+    // Eight loaders against one call slot: busy answers and fallbacks.
+    let load = Load::start(&g, &hash, 8);
+    let grown = Instant::now();
+    // The seeders' heartbeats carry the function's calls.
+    wait_nodes(&a, Duration::from_secs(30), |ns| {
+        ns.iter()
+            .any(|n| n["load"]["functions"][&hex]["calls"].as_u64() > Some(0))
+    })
+    .await;
+    let v = wait_function(&a, &hash, Duration::from_secs(90), |v| {
+        v["want"] == 3 && seeder_ids(v).len() == 3
+    })
+    .await;
+    eprintln!(
+        "scaled from 1 to 3 seeders in {:?} under load",
+        grown.elapsed()
+    );
+    assert_eq!(v["seeders"].as_array().unwrap().len(), 3, "{v}");
+    let (ok, failed) = load.finish().await;
+    eprintln!("under load: {ok} calls succeeded, {failed} failed");
+    assert!(ok > 0, "{ok} calls succeeded");
+    assert!(a.metric("orb_network_scale_ups_total").await >= 2.0);
+
+    // Quiet: one seeder fewer every down_after, down to min_seeders.
+    let quiet = Instant::now();
+    let v = wait_function(&a, &hash, Duration::from_secs(60), |v| {
+        v["want"] == 1 && v["seeders"].as_array().unwrap().len() == 1
+    })
+    .await;
+    eprintln!(
+        "back to 1 seeder {:?} after the load stopped",
+        quiet.elapsed()
+    );
+    assert_eq!(seeder_ids(&v).len(), 1, "{v}");
+    assert!(
+        quiet.elapsed() >= Duration::from_secs(6),
+        "two steps of down_after (3 s) each"
+    );
+    assert!(a.metric("orb_network_scale_downs_total").await >= 2.0);
+    // The function still answers, through every node.
+    for s in [&g, &a] {
+        let out = call_until_ok(s, &hash, "add", json!({"a": 2, "b": 40})).await;
+        assert_eq!(out["result"], 42, "{out}");
+    }
+    let (ok, out, err) = orb_network(&["function", &hash, "--network", &net.urls]);
+    assert!(ok, "{err}");
+    assert!(out.contains("1 wanted now"), "{out}");
 }

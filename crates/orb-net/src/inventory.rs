@@ -4,9 +4,11 @@
 //! `0..max_seeders`, each holding the id of the node that claimed it. A node
 //! seeds a function only while it holds one of its slots, and claims one by
 //! *creating* its key (compare-and-set: two nodes never hold one slot), so
-//! `max_seeders` holds exactly. A slot whose holder is gone is freed by the
-//! super node holding the `repair` lease (delete on the revision it read),
-//! which then asks another node to seed.
+//! `max_seeders` holds exactly. A node claims only slots below the
+//! function's *want* (`<hex>.want` in the same bucket: `min_seeders` until
+//! the scale loop, [`crate::scale`], changes it). A slot whose holder is
+//! gone is freed by the super node holding the `repair` lease (delete on
+//! the revision it read), which then asks another node to seed.
 
 use crate::deploy::{Announcement, Placement};
 use crate::membership::{NodeState, list_nodes};
@@ -52,19 +54,21 @@ pub async fn slots(net: &Network, id: &FunctionId, max: u32) -> Result<Vec<Slot>
     Ok(out)
 }
 
-/// Claims a free slot for `node` (or finds the one it holds). `None`: all
-/// `max` slots are held by other nodes.
+/// Claims a free slot below `want` for `node` (or finds the one it holds
+/// among the `max`). `None`: the slots below `want` are all held by other
+/// nodes (the scale loop raises `want` when load needs more seeders).
 pub async fn claim(
     net: &Network,
     id: &FunctionId,
     node: &NodeId,
+    want: u32,
     max: u32,
 ) -> Result<Option<u32>, NetError> {
     let held = slots(net, id, max).await?;
     if let Some(s) = held.iter().find(|s| &s.node == node) {
         return Ok(Some(s.slot));
     }
-    for k in 0..max {
+    for k in 0..want.min(max) {
         if held.iter().any(|s| s.slot == k) {
             continue;
         }
@@ -148,6 +152,9 @@ pub struct FunctionView {
     pub seeders: Vec<SeederView>,
     /// How many seeders are `active` with a live heartbeat.
     pub live_seeders: u32,
+    /// How many seeders it should have now (the scale loop's want, between
+    /// `min_seeders` and `max_seeders`).
+    pub want: u32,
 }
 
 /// One claimed slot and what is known of its holder (`None`: the node has
@@ -182,7 +189,9 @@ pub async fn view(net: &Network, a: &Announcement) -> Result<FunctionView, NetEr
         .iter()
         .filter(|s| s.alive && s.state == Some(NodeState::Active))
         .count() as u32;
+    let want = crate::scale::want(net, &a.function, &a.placement).await?;
     Ok(FunctionView {
+        want,
         function: a.function.clone(),
         size: a.size,
         exports: a.exports.clone(),

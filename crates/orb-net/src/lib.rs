@@ -26,6 +26,7 @@ pub mod membership;
 pub mod names;
 pub mod network;
 pub mod rpc;
+pub mod scale;
 pub mod supernode;
 #[doc(hidden)]
 pub mod testing;
@@ -35,6 +36,8 @@ pub use directory::Directory;
 pub use error::NetError;
 pub use identity::{NodeId, NodeKey};
 pub use lease::{Lease, LeaseState};
-pub use membership::{Capacity, Hello, Load, Member, NodeRecord, NodeState, NodeView};
+pub use membership::{
+    Capacity, FunctionLoad, Hello, Load, Member, NodeRecord, NodeState, NodeView,
+};
 pub use network::{Network, Timing};
 pub use supernode::SuperNode;

@@ -163,7 +163,7 @@ pub struct NodeView {
 
 /// A node's load, sent with each heartbeat (so at most `heartbeat_every`
 /// old when read).
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Load {
     /// Calls running on the node through the network.
     pub in_flight: u32,
@@ -171,6 +171,25 @@ pub struct Load {
     pub call_slots: u32,
     /// Functions it seeds.
     pub seeding: u32,
+    /// The window `functions` covers: since the previous heartbeat,
+    /// milliseconds.
+    #[serde(default)]
+    pub window_ms: u64,
+    /// The functions it ran calls of or answered busy for in the window,
+    /// by `<hex>` (the scale loop's input: [`crate::scale`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub functions: BTreeMap<String, FunctionLoad>,
+}
+
+/// One function's calls on one node in one heartbeat window.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FunctionLoad {
+    /// Calls of it that ended in the window (forwarded ones and its own).
+    pub calls: u64,
+    /// Their total duration, microseconds.
+    pub call_us: u64,
+    /// Forwarded calls of it answered busy (every call slot was taken).
+    pub busy: u64,
 }
 
 /// What a node reports its load with (set by [`Member::report_load`]).

@@ -137,6 +137,37 @@ pub struct NetworkSettings {
     /// other nodes forward); past it, forwarded calls are answered busy and
     /// go to another seeder. 0: the node's `max_instances`.
     pub call_slots: usize,
+    /// The scale loop's thresholds (`[network.scale]`; a super node runs
+    /// the loop): more seeders as load grows, fewer as it falls.
+    pub scale: ScaleSettings,
+}
+
+/// When a function gets another seeder or loses one (`orb_net::scale`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScaleSettings {
+    /// Utilisation (time in the function's calls ÷ its seeders' call
+    /// slots) at or above which it gets one more seeder, up to
+    /// `max_seeders`. A busy answer counts as hot whatever the figure.
+    pub up_at: f64,
+    /// Utilisation below which, with no busy answer, it counts as quiet.
+    pub down_at: f64,
+    /// How long it must be quiet to lose one seeder (down to
+    /// `min_seeders`), milliseconds.
+    pub down_after_ms: u64,
+    /// The least time between two changes of its seeder count, ms.
+    pub cooldown_ms: u64,
+}
+
+impl Default for ScaleSettings {
+    fn default() -> Self {
+        ScaleSettings {
+            up_at: 0.5,
+            down_at: 0.1,
+            down_after_ms: 30_000,
+            cooldown_ms: 5_000,
+        }
+    }
 }
 
 impl NetworkSettings {

@@ -122,6 +122,23 @@ pub(super) struct NetworkLoad {
     pub call_slots: u32,
     /// Functions it seeds.
     pub seeding: u32,
+    /// The window `functions` covers (since its previous heartbeat), ms.
+    pub window_ms: u64,
+    /// The functions it ran or answered busy for in that window, by the
+    /// hex of their id (absent when none): the scale loop's input.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub functions: std::collections::BTreeMap<String, NetworkFunctionLoad>,
+}
+
+/// One function's calls on one node in one heartbeat window.
+#[derive(Serialize, ToSchema)]
+pub(super) struct NetworkFunctionLoad {
+    /// Calls that ended in the window.
+    pub calls: u64,
+    /// Their total duration, microseconds.
+    pub call_us: u64,
+    /// Forwarded calls answered busy (every call slot was taken).
+    pub busy: u64,
 }
 
 /// `GET /v1/network/functions/{id}`: a function's announcement and seeders.
@@ -137,6 +154,9 @@ pub(super) struct NetworkFunction {
     pub seeders: Vec<NetworkSeeder>,
     /// How many seeders are active with a live heartbeat.
     pub live_seeders: u32,
+    /// How many seeders it should have now: the scale loop's choice from
+    /// its load, between `min_seeders` and `max_seeders`.
+    pub want: u32,
 }
 
 /// One seeding slot of a function.

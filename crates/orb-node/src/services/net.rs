@@ -11,7 +11,7 @@
 
 use crate::{ApiError, Node};
 #[cfg(feature = "network")]
-pub(crate) use handle::Joined;
+pub(crate) use handle::{Joined, Seeding};
 use orb_core::{Account, ErrorCode};
 
 /// The network's view for `GET /v1/network/nodes`.
@@ -255,7 +255,7 @@ mod handle {
     use crate::config::NetworkSettings;
     use orb_core::FunctionId;
     use orb_net::deploy::Placement;
-    use orb_net::{Member, Network, NodeKey, SuperNode, Timing};
+    use orb_net::{FunctionLoad, Member, Network, NodeKey, SuperNode, Timing};
     use std::collections::{BTreeMap, BTreeSet, HashMap};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -271,7 +271,10 @@ mod handle {
         pub(crate) duties: tokio::sync::Mutex<Option<SuperNode>>,
         pub(crate) mirror: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
         /// Functions this node serves: the task answering its call subject.
-        pub(crate) seeding: std::sync::Mutex<HashMap<FunctionId, tokio::task::JoinHandle<()>>>,
+        pub(crate) seeding: std::sync::Mutex<HashMap<FunctionId, Seeding>>,
+        /// Calls per function since the last heartbeat (the scale loop's
+        /// input): taken by each heartbeat.
+        pub(crate) window: std::sync::Mutex<Window>,
         /// What the announcements said: each function's owners and placement.
         pub(crate) known: std::sync::Mutex<HashMap<FunctionId, Known>>,
         /// Calls running on this node through the network (its own and
@@ -288,6 +291,30 @@ mod handle {
         pub(crate) tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     }
 
+    /// A function this node serves: the task answering its call subject.
+    /// Dropping it (without aborting the task) stops the serving cleanly:
+    /// the task drains its subscription, answers what was on its way and
+    /// ends.
+    pub(crate) struct Seeding {
+        pub(crate) task: tokio::task::JoinHandle<()>,
+        pub(crate) _stop: tokio::sync::watch::Sender<()>,
+    }
+
+    /// Calls per function (by `<hex>`) since `since`.
+    pub(crate) struct Window {
+        pub(crate) since: std::time::Instant,
+        pub(crate) functions: BTreeMap<String, FunctionLoad>,
+    }
+
+    impl Default for Window {
+        fn default() -> Self {
+            Window {
+                since: std::time::Instant::now(),
+                functions: BTreeMap::new(),
+            }
+        }
+    }
+
     #[derive(Default, Clone)]
     pub(crate) struct Known {
         pub(crate) owners: BTreeSet<String>,
@@ -297,6 +324,27 @@ mod handle {
     impl Joined {
         pub(crate) fn is_seeding(&self, id: &FunctionId) -> bool {
             self.seeding.lock().expect("seeding lock").contains_key(id)
+        }
+
+        /// Counts a call of `hex` that ran here for `took`.
+        pub(crate) fn ran(&self, hex: &str, took: std::time::Duration) {
+            let mut w = self.window.lock().expect("window lock");
+            let f = w.functions.entry(hex.to_string()).or_default();
+            f.calls += 1;
+            f.call_us += took.as_micros() as u64;
+        }
+
+        /// Counts a call of `hex` answered busy.
+        pub(crate) fn busy(&self, hex: &str) {
+            let mut w = self.window.lock().expect("window lock");
+            w.functions.entry(hex.to_string()).or_default().busy += 1;
+        }
+
+        /// The window's figures, and a new window from now.
+        pub(crate) fn take_window(&self) -> (u64, BTreeMap<String, FunctionLoad>) {
+            let mut w = self.window.lock().expect("window lock");
+            let old = std::mem::take(&mut *w);
+            (old.since.elapsed().as_millis() as u64, old.functions)
         }
 
         pub(crate) fn slot(&self) -> Option<Slot<'_>> {

@@ -42,7 +42,7 @@ mod joined {
     use crate::services::calls::{
         InvokeRequest, Prepared, Ready, RunContext, execute, prepare_forwarded,
     };
-    use crate::services::net::{self, Joined, unavailable};
+    use crate::services::net::{self, Joined, Seeding, unavailable};
     use crate::services::placement::{Executor, Local};
     use crate::services::{accounts, functions};
     use crate::{ApiError, Node};
@@ -54,12 +54,13 @@ mod joined {
     use orb_net::directory::Change;
     use orb_net::inventory;
     use orb_net::rpc::{self, Incoming, RequestFailed, Served};
+    use orb_net::scale;
     use orb_net::{
         Capacity, Directory, Member, NetError, Network, NodeKey, NodeState, SuperNode, Timing,
         names,
     };
     use serde::{Deserialize, Serialize};
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
     use std::path::Path;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -107,6 +108,7 @@ mod joined {
         } else {
             Authority::from_public_key(&public).map_err(|e| anyhow::anyhow!("{e}"))?
         };
+        scale_policy(settings).check()?;
         tracing::info!(node = %key.id().short(), super_node = settings.super_node, "connected to the network");
         Ok((
             Joined {
@@ -119,6 +121,7 @@ mod joined {
                 duties: Default::default(),
                 mirror: Default::default(),
                 seeding: Default::default(),
+                window: Default::default(),
                 known: Default::default(),
                 in_flight: AtomicUsize::new(0),
                 saturated: tokio::sync::watch::channel(false).0,
@@ -228,10 +231,13 @@ mod joined {
         member.report_load(move || {
             let node = weak.upgrade()?;
             let joined = node.network.as_ref()?;
+            let (window_ms, functions) = joined.take_window();
             Some(orb_net::Load {
                 in_flight: joined.in_flight.load(Ordering::Relaxed) as u32,
                 call_slots: joined.slots as u32,
                 seeding: joined.seeding.lock().expect("seeding lock").len() as u32,
+                window_ms,
+                functions,
             })
         });
         *joined.member.lock().await = Some(member);
@@ -277,6 +283,7 @@ mod joined {
                 names::FALLBACK_SUBJECTS.to_string(),
                 names::SUPERS_QUEUE,
                 true,
+                None,
             )));
         }
         joined.tasks.lock().expect("tasks lock").extend(tasks);
@@ -319,6 +326,16 @@ mod joined {
         serve_own(node, subject, "seed", |node, payload| async move {
             let joined = node.network.as_ref().expect("networked");
             let reply = match serde_json::from_slice::<SeedRequest>(&payload) {
+                Ok(req) if req.stop => match unseed(&node, &req.function).await {
+                    Ok(()) => SeedReply {
+                        seeding: false,
+                        error: None,
+                    },
+                    Err(e) => SeedReply {
+                        seeding: joined.is_seeding(&req.function),
+                        error: Some(e.to_string()),
+                    },
+                },
                 Ok(req) => match seed(&node, &req.function).await {
                     Ok(()) => SeedReply {
                         seeding: joined.is_seeding(&req.function),
@@ -412,9 +429,13 @@ mod joined {
         }
     }
 
+    /// A super node's request to one node: seed a function, or (`stop`,
+    /// the scale loop's step down) stop seeding it.
     #[derive(Serialize, Deserialize)]
     struct SeedRequest {
         function: FunctionId,
+        #[serde(default)]
+        stop: bool,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -423,12 +444,25 @@ mod joined {
         error: Option<String>,
     }
 
+    /// The scale loop's thresholds from `[network.scale]`.
+    fn scale_policy(settings: &NetworkSettings) -> scale::Policy {
+        let s = &settings.scale;
+        scale::Policy {
+            up_at: s.up_at,
+            down_at: s.down_at,
+            down_after: Duration::from_millis(s.down_after_ms),
+            cooldown: Duration::from_millis(s.cooldown_ms),
+        }
+    }
+
     /// The repair duty (one super node at a time, under the `repair`
     /// lease): every pass, for every announced function, slots held by
-    /// nodes that are not active and alive are freed, and while fewer than
-    /// `min_seeders` live nodes seed it, an admitted node that does not is
-    /// asked to — preferring the one that shares the fewest attribute
-    /// values with the current seeders (replicas apart).
+    /// nodes that are not active and alive are freed; the scale loop
+    /// (`orb_net::scale`) sets how many seeders it wants from its seeders'
+    /// last heartbeats; while fewer live nodes seed it, an admitted node
+    /// that does not is asked to — preferring the one that shares the
+    /// fewest attribute values with the current seeders (replicas apart);
+    /// while more do, the holders of its highest slots are asked to stop.
     async fn repair_duty(node: Arc<Node>) {
         let joined = node.network.as_ref().expect("networked");
         let mut lease = orb_net::Lease::new(
@@ -437,17 +471,67 @@ mod joined {
             joined.key.id().clone(),
             joined.timing.lease_ttl,
         );
+        let policy = scale_policy(&joined.settings);
+        let mut memory = HashMap::new();
         loop {
-            if lease.tick().await == orb_net::LeaseState::Held
-                && let Err(e) = repair_pass(&node).await
-            {
-                tracing::warn!(error = %e, "repair pass failed");
+            if lease.tick().await == orb_net::LeaseState::Held {
+                if let Err(e) = repair_pass(&node, &policy, &mut memory).await {
+                    tracing::warn!(error = %e, "repair pass failed");
+                }
+            } else {
+                // Another super node runs the loop: its memory is its own.
+                memory.clear();
             }
             tokio::time::sleep(joined.timing.duty_every).await;
         }
     }
 
-    async fn repair_pass(node: &Arc<Node>) -> Result<(), NetError> {
+    /// Asks `node` to seed `id` (or, with `stop`, to stop seeding it).
+    async fn ask_seed(joined: &Joined, id: &FunctionId, node: &orb_net::NodeId, stop: bool) {
+        let what = if stop {
+            "asked to stop seeding (scale down)"
+        } else {
+            "asked to seed"
+        };
+        let req = serde_json::to_vec(&SeedRequest {
+            function: id.clone(),
+            stop,
+        })
+        .expect("serialises");
+        match rpc::request(
+            &joined.net,
+            names::seed_request_subject(node),
+            req.into(),
+            Duration::from_secs(60),
+        )
+        .await
+        {
+            Ok(reply) => match serde_json::from_slice::<SeedReply>(&reply) {
+                Ok(r) if r.error.is_none() && r.seeding != stop => {
+                    metrics::counter!(if stop {
+                        "orb_network_unseeded_total"
+                    } else {
+                        "orb_network_repairs_total"
+                    })
+                    .increment(1);
+                    tracing::info!(function = %id, node = %node.short(), "{what}: done");
+                }
+                Ok(r) => {
+                    tracing::warn!(function = %id, node = %node.short(), error = ?r.error, "{what}: refused")
+                }
+                Err(e) => tracing::warn!(error = %e, "a seed reply does not parse"),
+            },
+            Err(e) => {
+                tracing::warn!(function = %id, node = %node.short(), error = %e, "{what}: no answer")
+            }
+        }
+    }
+
+    async fn repair_pass(
+        node: &Arc<Node>,
+        policy: &scale::Policy,
+        memory: &mut HashMap<FunctionId, scale::Memory>,
+    ) -> Result<(), NetError> {
         let joined = node.network.as_ref().expect("networked");
         let nodes = orb_net::membership::list_nodes(&joined.net).await?;
         let live: BTreeMap<&str, &orb_net::NodeView> = nodes
@@ -462,17 +546,68 @@ mod joined {
             .iter()
             .filter_map(|(id, k)| k.placement.clone().map(|p| (id.clone(), p)))
             .collect();
+        memory.retain(|id, _| known.iter().any(|(k, _)| k == id));
         for (id, placement) in known {
-            let mut holders = Vec::new();
+            let mut held = Vec::new();
             for slot in inventory::slots(&joined.net, &id, placement.max_seeders).await? {
                 if live.contains_key(slot.node.as_str()) {
-                    holders.push(slot.node);
+                    held.push(slot);
                 } else if inventory::free(&joined.net, &id, &slot).await? {
                     metrics::counter!("orb_network_slots_freed_total").increment(1);
                     tracing::info!(function = %id, node = %slot.node.short(), "seeding slot freed: its node is not live");
                 }
             }
-            let missing = (placement.min_seeders as usize).saturating_sub(holders.len());
+            let holders: Vec<orb_net::NodeId> = held.iter().map(|s| s.node.clone()).collect();
+
+            // The scale loop: what the live nodes' last heartbeats say.
+            let hex = id.hex();
+            let mut sample = scale::Sample::default();
+            for n in live.values() {
+                if let Some(load) = &n.load {
+                    sample.add(load, &hex, holders.contains(&n.id));
+                }
+            }
+            let stored = scale::read_want(&joined.net, &id).await?;
+            let want = scale::bounded(&placement, stored);
+            let next = scale::decide(
+                policy,
+                &placement,
+                want,
+                holders.len() as u32,
+                &sample,
+                memory.entry(id.clone()).or_default(),
+                std::time::Instant::now(),
+            );
+            if next != want || stored.is_some_and(|w| w != next) {
+                scale::write_want(&joined.net, &id, next).await?;
+                if next != want {
+                    metrics::counter!(if next > want {
+                        "orb_network_scale_ups_total"
+                    } else {
+                        "orb_network_scale_downs_total"
+                    })
+                    .increment(1);
+                    tracing::info!(
+                        function = %id,
+                        from = want,
+                        to = next,
+                        utilisation = sample.utilisation(),
+                        busy = sample.busy,
+                        overflow = sample.overflow,
+                        "scale: seeders wanted"
+                    );
+                }
+            }
+            let want = next as usize;
+            if holders.len() > want {
+                // Scale down: the highest slots stop first.
+                held.sort_by_key(|s| std::cmp::Reverse(s.slot));
+                for s in held.iter().take(holders.len() - want) {
+                    ask_seed(joined, &id, &s.node, true).await;
+                }
+                continue;
+            }
+            let missing = want.saturating_sub(holders.len());
             if missing == 0 {
                 continue;
             }
@@ -498,33 +633,29 @@ mod joined {
             };
             candidates.sort_by_key(|n| (shared(n), n.id.as_str().to_string()));
             for c in candidates.into_iter().take(missing) {
-                let req = serde_json::to_vec(&SeedRequest {
-                    function: id.clone(),
-                })
-                .expect("serialises");
-                match rpc::request(
-                    &joined.net,
-                    names::seed_request_subject(&c.id),
-                    req.into(),
-                    Duration::from_secs(60),
-                )
-                .await
-                {
-                    Ok(reply) => match serde_json::from_slice::<SeedReply>(&reply) {
-                        Ok(r) if r.seeding => {
-                            metrics::counter!("orb_network_repairs_total").increment(1);
-                            tracing::info!(function = %id, node = %c.id.short(), "asked to seed (repair): seeding");
-                        }
-                        Ok(r) => {
-                            tracing::warn!(function = %id, node = %c.id.short(), error = ?r.error, "asked to seed (repair): refused")
-                        }
-                        Err(e) => tracing::warn!(error = %e, "a seed reply does not parse"),
-                    },
-                    Err(e) => {
-                        tracing::warn!(function = %id, node = %c.id.short(), error = %e, "asked to seed (repair): no answer")
-                    }
-                }
+                ask_seed(joined, &id, &c.id, false).await;
             }
+        }
+        Ok(())
+    }
+
+    /// Stops seeding a function (the scale loop's step down): the task
+    /// answering its subject drains (calls on their way are answered) and
+    /// ends, and the slot goes back. The bytes stay, compiled.
+    async fn unseed(node: &Arc<Node>, id: &FunctionId) -> Result<(), NetError> {
+        let joined = node.network.as_ref().expect("networked");
+        // Dropping the entry (not aborting its task) lets it drain.
+        let was = joined.seeding.lock().expect("seeding lock").remove(id);
+        let max = joined
+            .known
+            .lock()
+            .expect("known lock")
+            .get(id)
+            .and_then(|k| k.placement.as_ref().map(|p| p.max_seeders))
+            .unwrap_or(Placement::default().max_seeders);
+        inventory::release(&joined.net, id, joined.key.id(), max).await?;
+        if was.is_some() {
+            tracing::info!(function = %id, "no longer seeding: the scale loop needs fewer seeders");
         }
         Ok(())
     }
@@ -599,8 +730,8 @@ mod joined {
                         .lock()
                         .expect("seeding lock")
                         .remove(&a.function);
-                    if let Some(task) = task {
-                        task.abort();
+                    if let Some(seeding) = task {
+                        seeding.task.abort();
                         let _ = inventory::release(
                             &joined.net,
                             &a.function,
@@ -633,14 +764,18 @@ mod joined {
             ));
         }
         hold(node, id).await?;
-        let max = joined
+        let placement = joined
             .known
             .lock()
             .expect("known lock")
             .get(id)
-            .and_then(|k| k.placement.as_ref().map(|p| p.max_seeders))
-            .unwrap_or(Placement::default().max_seeders);
-        match inventory::claim(&joined.net, id, joined.key.id(), max)
+            .and_then(|k| k.placement.clone())
+            .unwrap_or_default();
+        let max = placement.max_seeders;
+        let want = scale::want(&joined.net, id, &placement)
+            .await
+            .map_err(unavailable)?;
+        match inventory::claim(&joined.net, id, joined.key.id(), want, max)
             .await
             .map_err(unavailable)?
         {
@@ -657,7 +792,7 @@ mod joined {
             }
             Some(_) => serve_function(node, id).await,
             None => {
-                tracing::info!(function = %id, max, "not seeding: max_seeders seeders already");
+                tracing::info!(function = %id, want, "not seeding: it has the seeders it wants now");
                 Ok(())
             }
         }
@@ -725,15 +860,17 @@ mod joined {
         if joined.is_seeding(id) {
             return Ok(());
         }
+        let (stop, stopped) = tokio::sync::watch::channel(());
         let task = tokio::spawn(answer_calls(
             node.clone(),
             names::call_subject(&id.hex()),
             names::SEEDERS_QUEUE,
             false,
+            Some(stopped),
         ));
         let mut seeding = joined.seeding.lock().expect("seeding lock");
-        if let Some(old) = seeding.insert(id.clone(), task) {
-            old.abort();
+        if let Some(old) = seeding.insert(id.clone(), Seeding { task, _stop: stop }) {
+            old.task.abort();
         }
         tracing::info!(function = %id, "seeding");
         Ok(())
@@ -764,12 +901,21 @@ mod joined {
     /// task per call. While every slot of this node is taken it withdraws
     /// (drains its subscription, answering busy to what was on its way) and
     /// comes back when a slot frees. With `fallback` (a super node, for
-    /// calls that found no seeder) the function is fetched first.
-    async fn answer_calls(node: Arc<Node>, subject: String, queue: &'static str, fallback: bool) {
+    /// calls that found no seeder) the function is fetched first. When
+    /// `stop`'s sender is dropped (the node stops seeding the function) it
+    /// drains its subscription, answers what was on its way, and ends.
+    async fn answer_calls(
+        node: Arc<Node>,
+        subject: String,
+        queue: &'static str,
+        fallback: bool,
+        mut stop: Option<tokio::sync::watch::Receiver<()>>,
+    ) {
         let joined = node.network.as_ref().expect("networked");
         let mut saturated = joined.saturated.subscribe();
+        let mut stopping = false;
         loop {
-            if saturated.wait_for(|s| !*s).await.is_err() {
+            if stopping || saturated.wait_for(|s| !*s).await.is_err() {
                 return;
             }
             let mut sub = match Served::subscribe(&joined.net, &subject, queue).await {
@@ -793,6 +939,21 @@ mod joined {
                         }
                         continue;
                     }
+                    _ = async {
+                        match stop.as_mut() {
+                            // Ends when the sender is dropped.
+                            Some(rx) => while rx.changed().await.is_ok() {},
+                            None => std::future::pending().await,
+                        }
+                    }, if !draining => {
+                        draining = true;
+                        stopping = true;
+                        if let Err(e) = sub.drain().await {
+                            tracing::warn!(error = %e, "drain failed");
+                            break;
+                        }
+                        continue;
+                    }
                 };
                 let Some(msg) = msg else { break };
                 let node = node.clone();
@@ -810,8 +971,11 @@ mod joined {
 
     async fn answer(node: &Arc<Node>, msg: &Incoming, fallback: bool) -> Answer {
         let joined = node.network.as_ref().expect("networked");
+        // `orb.call.<hex>` or `orb.fallback.<hex>`.
+        let hex = msg.subject.rsplit('.').next().unwrap_or_default();
         let Some(_slot) = joined.slot() else {
             metrics::counter!("orb_network_busy_answers_total").increment(1);
+            joined.busy(hex);
             return Answer::Busy;
         };
         let fwd: Forward = match serde_json::from_slice(&msg.payload) {
@@ -839,6 +1003,7 @@ mod joined {
             let token = Token::new(Some(fwd.token), true);
             let (mut prepared, ready) = prepare_forwarded(node, &token, fwd.req).await?;
             prepared.alias = fwd.alias;
+            let started = std::time::Instant::now();
             let mut activation = execute(
                 node,
                 &prepared,
@@ -849,6 +1014,7 @@ mod joined {
                 },
             )
             .await?;
+            joined.ran(hex, started.elapsed());
             activation.node = Some(joined.key.id().as_str().to_string());
             Ok::<_, ApiError>(activation)
         }
@@ -872,6 +1038,11 @@ mod joined {
     /// Tries of a call on the seeders' queue group before giving up busy.
     const BUSY_TRIES: usize = 4;
 
+    /// The wait after the `tries`-th busy answer: 5, 20, 80 ms.
+    fn busy_backoff(tries: usize) -> Duration {
+        Duration::from_millis(5 << (2 * (tries.saturating_sub(1)).min(4)))
+    }
+
     #[async_trait::async_trait]
     impl Executor for Routed {
         fn runs_here(&self, node: &Node, function: &FunctionId) -> bool {
@@ -891,7 +1062,13 @@ mod joined {
                 (None, Some(t)) => t.to_string(),
                 _ => {
                     let _slot = joined.slot();
-                    return Local.run(node, call, checked, ctx).await;
+                    if !joined.is_seeding(&call.function) {
+                        return Local.run(node, call, checked, ctx).await;
+                    }
+                    let started = std::time::Instant::now();
+                    let out = Local.run(node, call, checked, ctx).await;
+                    joined.ran(&call.function.hex(), started.elapsed());
+                    return out;
                 }
             };
             let payload: bytes::Bytes = serde_json::to_vec(&Forward {
@@ -932,6 +1109,10 @@ mod joined {
                             }
                             Answer::Busy | Answer::Refused { .. } if tries < BUSY_TRIES => {
                                 metrics::counter!("orb_network_reroutes_total").increment(1);
+                                // A busy seeder has withdrawn, so the next
+                                // try usually reaches another at once; when
+                                // all are busy, a short wait lets slots free.
+                                tokio::time::sleep(busy_backoff(tries)).await;
                                 continue;
                             }
                             Answer::Busy | Answer::Refused { .. } => {
@@ -998,7 +1179,7 @@ mod joined {
             .lock()
             .expect("seeding lock")
             .drain()
-            .map(|(_, task)| task)
+            .map(|(_, seeding)| seeding.task)
             .collect();
         for task in seeded {
             task.abort();
