@@ -32,6 +32,7 @@ impl Access {
 
 /// `count` calls per `per`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rate {
     pub count: u32,
     #[serde(with = "humantime_serde_compat")]
@@ -40,6 +41,7 @@ pub struct Rate {
 
 /// How a public token may use schedules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleLimits {
     pub max: u32,
     #[serde(with = "humantime_serde_compat")]

@@ -491,7 +491,9 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut ran_on = BTreeSet::new();
     for i in 0..30 {
+        let sent = Instant::now();
         let (st, v) = g.call(&mb, "add", json!({"a": i, "b": 1})).await;
+        eprintln!("call {i} while a worker is busy: {:?}", sent.elapsed());
         assert_eq!(st, 200, "call {i} while a worker is busy: {v}");
         assert_eq!(v["result"], i + 1);
         let (_, act) = g
@@ -505,7 +507,7 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
     let (st, v) = spinning.await.unwrap();
     assert_error(st, &v, 422, "function_timeout");
     // All on the free worker; the busy one withdrew from the queue group.
-    assert_eq!(ran_on.len(), 1, "{ran_on:?}");
+    assert_eq!(ran_on.len(), 1, "{ran_on:?}, workers {worker_ids:?}");
     let free = ran_on.into_iter().next().unwrap();
     let busy = if free == worker_ids[0] { &w2 } else { &w1 };
     assert!(busy.metric("orb_network_withdrawals_total").await >= 1.0);
@@ -598,6 +600,7 @@ impl Load {
                 tokio::spawn(async move {
                     let (mut ok, mut failed) = (0u32, 0u32);
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let sent = Instant::now();
                         let r = http
                             .post(&url)
                             .header("authorization", &bearer)
@@ -606,7 +609,23 @@ impl Load {
                             .await;
                         match r {
                             Ok(r) if r.status() == 200 => ok += 1,
-                            _ => failed += 1,
+                            other => {
+                                failed += 1;
+                                // What failed, and after how long (the log
+                                // of a test that fails on it).
+                                let what = match other {
+                                    Ok(r) => format!(
+                                        "{} {}",
+                                        r.status(),
+                                        r.text().await.unwrap_or_default()
+                                    ),
+                                    Err(e) => e.to_string(),
+                                };
+                                eprintln!(
+                                    "a loaded call failed after {:?}: {what}",
+                                    sent.elapsed()
+                                );
+                            }
                         }
                     }
                     (ok, failed)
@@ -986,13 +1005,24 @@ async fn seeders_follow_the_load_between_min_and_max() {
         grown.elapsed()
     );
     assert_eq!(v["seeders"].as_array().unwrap().len(), 3, "{v}");
+    let quiet = Instant::now();
     let (ok, failed) = load.finish().await;
-    eprintln!("under load: {ok} calls succeeded, {failed} failed");
-    assert!(ok > 0, "{ok} calls succeeded");
+    eprintln!(
+        "under load: {ok} calls succeeded, {failed} failed; the loaders stopped in {:?}",
+        quiet.elapsed()
+    );
+    // Calls lost on their way to a seeder that just stepped out of the
+    // queue group are sent again (never run twice): what fails is only
+    // what every seeder answered busy, four times.
+    assert!(ok > 100, "{ok} calls succeeded");
+    assert!(
+        failed * 100 <= ok + failed,
+        "{failed} of {} failed",
+        ok + failed
+    );
     assert!(a.metric("orb_network_scale_ups_total").await >= 2.0);
 
     // Quiet: one seeder fewer every down_after, down to min_seeders.
-    let quiet = Instant::now();
     let v = wait_function(&a, &hash, Duration::from_secs(60), |v| {
         v["want"] == 1 && v["seeders"].as_array().unwrap().len() == 1
     })

@@ -128,6 +128,15 @@ async fn schedule_requests_are_checked_against_the_token() {
                              "schedules": {"max": 1, "min_interval": "30s"}}))
         .await;
     let no_schedules = s.mint(&json!({"namespaces": {"feed": "rw"}})).await;
+    // A limit with a field Orb does not know is refused, not half-read.
+    for body in [
+        json!({"schedules": {"max": 1, "min_interval": "30s", "burst": 3}}),
+        json!({"rate": {"count": 5, "per": "60s", "burst": 3}}),
+    ] {
+        let (st, v) = s.post_json("/v1/tokens", &body).await;
+        let e = assert_error(st, &v, 400, "invalid_request");
+        assert!(e["message"].as_str().unwrap().contains("burst"), "{v}");
+    }
     let spec = |every: &str| {
         json!({"function": kv, "export": "incr", "params": {"delta": 1},
                "namespace": "feed", "write_to": "pending", "every": every})

@@ -257,9 +257,10 @@ impl Network {
             match js.get_key_value(&name).await {
                 Ok(_) => report.existing.push(name),
                 Err(_) => {
-                    js.create_key_value(config)
-                        .await
-                        .map_err(|e| NetError::js(format!("create bucket {name}"), e))?;
+                    create_on_time(&format!("create bucket {name}"), || {
+                        js.create_key_value(config.clone())
+                    })
+                    .await?;
                     report.created.push(name);
                 }
             }
@@ -269,9 +270,10 @@ impl Network {
             match js.get_stream(&name).await {
                 Ok(_) => report.existing.push(name),
                 Err(_) => {
-                    js.create_stream(config)
-                        .await
-                        .map_err(|e| NetError::js(format!("create stream {name}"), e))?;
+                    create_on_time(&format!("create stream {name}"), || {
+                        js.create_stream(config.clone())
+                    })
+                    .await?;
                     report.created.push(name);
                 }
             }
@@ -280,14 +282,15 @@ impl Network {
         match js.get_object_store(&name).await {
             Ok(_) => report.existing.push(name),
             Err(_) => {
-                js.create_object_store(object_store::Config {
-                    bucket: name.clone(),
-                    description: Some("Orb component bytes by sha256 id".into()),
-                    num_replicas: replicas,
-                    ..Default::default()
+                create_on_time(&format!("create object store {name}"), || {
+                    js.create_object_store(object_store::Config {
+                        bucket: name.clone(),
+                        description: Some("Orb component bytes by sha256 id".into()),
+                        num_replicas: replicas,
+                        ..Default::default()
+                    })
                 })
-                .await
-                .map_err(|e| NetError::js(format!("create object store {name}"), e))?;
+                .await?;
                 report.created.push(name);
             }
         }
@@ -451,11 +454,15 @@ pub fn now_ms() -> u64 {
 /// other than "no such stream" (above the 4–9 s of a Raft election).
 pub const OPEN_BUDGET: Duration = Duration::from_secs(20);
 
-/// Runs `op` until it succeeds, the servers say the stream behind it does not
-/// exist (→ [`NetError::NotInitialised`]), or [`OPEN_BUDGET`] runs out.
-pub(crate) async fn with_retry<T, E, F, Fut>(what: &str, mut op: F) -> Result<T, NetError>
+/// Runs `op` until it succeeds, `final_error` turns an error into the
+/// answer, or [`OPEN_BUDGET`] runs out (then the last error).
+async fn retrying<T, E, F, Fut>(
+    what: &str,
+    mut op: F,
+    final_error: impl Fn(&E) -> Option<NetError>,
+) -> Result<T, NetError>
 where
-    E: std::error::Error + 'static,
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
@@ -463,13 +470,51 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if stream_not_found(&e) => {
-                return Err(NetError::NotInitialised { what: what.into() });
+            Err(e) => {
+                if let Some(answer) = final_error(&e) {
+                    return Err(answer);
+                }
+                if Instant::now() >= deadline {
+                    return Err(NetError::js(what, e));
+                }
+                tracing::debug!(error = %e, "{what}: retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) if Instant::now() >= deadline => return Err(NetError::js(what, e)),
-            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
         }
     }
+}
+
+/// Runs `op` until it succeeds, the servers say the stream behind it does not
+/// exist (→ [`NetError::NotInitialised`]), or [`OPEN_BUDGET`] runs out.
+pub(crate) async fn with_retry<T, E, F, Fut>(what: &str, op: F) -> Result<T, NetError>
+where
+    E: std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    retrying(what, op, |e: &E| {
+        stream_not_found(e).then(|| NetError::NotInitialised { what: what.into() })
+    })
+    .await
+}
+
+/// Creates a bucket, stream or store, sending the request again while the
+/// servers do not answer in time (a replicated stream's creation waits for
+/// its Raft group, which can outlast one request on a loaded machine) for up
+/// to [`OPEN_BUDGET`]. Creating with the same configuration again is
+/// harmless: the servers answer with what exists.
+async fn create_on_time<T, E, F, Fut>(what: &str, op: F) -> Result<T, NetError>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    // Each create call has its own error type; all say "timed out".
+    retrying(what, op, |e: &E| {
+        let e = e.to_string();
+        (!e.contains("timed out")).then(|| NetError::js(what, e))
+    })
+    .await
 }
 
 /// True when some error in the chain is JetStream's "stream not found".

@@ -5,7 +5,11 @@ use crate::{NetError, Network};
 use async_nats::RequestErrorKind;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +20,10 @@ pub enum RequestFailed {
     /// Someone does, but did not answer in time.
     #[error("no answer on {subject} within {secs:.1} s")]
     TimedOut { subject: String, secs: f64 },
+    /// No one said it took the request ([`Caller::call`]): it was lost on
+    /// its way, so it never ran and may be sent again.
+    #[error("no one took the request on {subject} within {secs:.1} s")]
+    NotTaken { subject: String, secs: f64 },
     /// The connection failed.
     #[error("request on {subject} failed: {message}")]
     Other { subject: String, message: String },
@@ -84,6 +92,138 @@ impl Served {
             payload: m.payload,
             reply: m.reply,
         })
+    }
+}
+
+/// The header of the message that says a request was taken
+/// ([`accept`]); the answer follows.
+const TAKEN_HEADER: &str = "Orb-Taken";
+
+/// Says that `to` was taken: it will run, and its answer follows. A
+/// [`Caller`] that hears nothing knows the request was lost on its way (a
+/// member of a queue group that unsubscribed just as the server sent it
+/// there: the client drops such messages) and sends it again.
+pub async fn accept(net: &Network, to: &Incoming) -> Result<(), NetError> {
+    let Some(reply) = to.reply.clone() else {
+        return Ok(());
+    };
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(TAKEN_HEADER, "1");
+    net.client
+        .publish_with_headers(reply, headers, Bytes::new())
+        .await
+        .map_err(|e| NetError::Invalid(format!("acceptance not sent: {e}")))
+}
+
+/// Requests whose answerer first says it took them ([`accept`]), through
+/// one inbox subscription shared by all of them.
+pub struct Caller {
+    net: Network,
+    prefix: String,
+    pending: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<async_nats::Message>>>>,
+    next: AtomicU64,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Removes a call's entry when the call ends, however it ends.
+struct Pending<'a>(&'a Caller, u64);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending.lock().expect("pending lock").remove(&self.1);
+    }
+}
+
+impl Caller {
+    /// Subscribes to this caller's inbox (`<inbox>.<call number>`).
+    pub async fn start(net: &Network) -> Result<Caller, NetError> {
+        let prefix = net.client.new_inbox();
+        let mut sub = net
+            .client
+            .subscribe(format!("{prefix}.*"))
+            .await
+            .map_err(|e| NetError::Invalid(format!("cannot take answers: {e}")))?;
+        let pending: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<async_nats::Message>>>> =
+            Arc::default();
+        let task = {
+            let pending = pending.clone();
+            tokio::spawn(async move {
+                while let Some(m) = sub.next().await {
+                    let Some(id) = m.subject.rsplit('.').next().and_then(|n| n.parse().ok()) else {
+                        continue;
+                    };
+                    if let Some(tx) = pending.lock().expect("pending lock").get(&id) {
+                        let _ = tx.send(m);
+                    }
+                }
+            })
+        };
+        Ok(Caller {
+            net: net.clone(),
+            prefix,
+            pending,
+            next: AtomicU64::new(0),
+            task,
+        })
+    }
+
+    /// Sends `payload` on `subject`; waits up to `take_within` for the
+    /// answerer to take it (or answer at once), then up to `timeout` for
+    /// the answer.
+    pub async fn call(
+        &self,
+        subject: String,
+        payload: Bytes,
+        take_within: Duration,
+        timeout: Duration,
+    ) -> Result<Bytes, RequestFailed> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        let _pending = Pending(self, id);
+        let other = |message: String| RequestFailed::Other {
+            subject: subject.clone(),
+            message,
+        };
+        self.net
+            .client
+            .publish_with_reply(subject.clone(), format!("{}.{id}", self.prefix), payload)
+            .await
+            .map_err(|e| other(e.to_string()))?;
+        let first = match tokio::time::timeout(take_within, rx.recv()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err(other("the inbox closed".into())),
+            Err(_) => {
+                return Err(RequestFailed::NotTaken {
+                    subject,
+                    secs: take_within.as_secs_f64(),
+                });
+            }
+        };
+        if first.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Err(RequestFailed::NoResponders(subject));
+        }
+        let taken = first
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get(TAKEN_HEADER).is_some());
+        if !taken {
+            return Ok(first.payload);
+        }
+        match tokio::time::timeout(timeout, rx.recv()).await {
+            Ok(Some(m)) => Ok(m.payload),
+            Ok(None) => Err(other("the inbox closed".into())),
+            Err(_) => Err(RequestFailed::TimedOut {
+                subject,
+                secs: timeout.as_secs_f64(),
+            }),
+        }
     }
 }
 

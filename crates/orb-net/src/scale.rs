@@ -14,9 +14,11 @@
 //!   is at least [`Policy::up_at`]: want + 1, up to `max_seeders`, once the
 //!   seeders already match the want (no second step before the first one
 //!   has a node).
-//! - **quiet** — no busy answer, no fallback and utilisation below
-//!   [`Policy::down_at`] for [`Policy::down_after`]: want − 1, down to
-//!   `min_seeders`.
+//! - **quiet** — no busy answer, no fallback, utilisation below
+//!   [`Policy::down_at`], and a call rate that fell in proportion (at most
+//!   `(want − 1) / want` of the rate when the want was last raised: the
+//!   load that needed the seeders is gone, not merely spread thin over
+//!   them) for [`Policy::down_after`]: want − 1, down to `min_seeders`.
 //! - two changes of one function are at least [`Policy::cooldown`] apart.
 //!
 //! The repair duty then moves the seeders to the want: it asks more nodes
@@ -83,6 +85,9 @@ pub struct Sample {
     pub capacity_us: u64,
     /// Calls its seeders ran.
     pub calls: u64,
+    /// Calls per second, its seeders' and the overflow, over each node's
+    /// window.
+    pub rate: f64,
     /// Calls its seeders answered busy.
     pub busy: u64,
     /// Calls of it that nodes which do not seed it ran (a super node's
@@ -95,6 +100,11 @@ impl Sample {
     /// the function's slots.
     pub fn add(&mut self, load: &Load, hex: &str, seeds: bool) {
         let f = load.functions.get(hex);
+        if let Some(f) = f
+            && load.window_ms > 0
+        {
+            self.rate += f.calls as f64 * 1000.0 / load.window_ms as f64;
+        }
         if seeds {
             self.capacity_us += load.window_ms * 1000 * u64::from(load.call_slots);
             if let Some(f) = f {
@@ -121,6 +131,9 @@ impl Sample {
 pub struct Memory {
     quiet_since: Option<Instant>,
     last_change: Option<Instant>,
+    /// The call rate when the want was last raised (scaled down with each
+    /// step down); `None`: not seen by this holder.
+    rate_at_up: Option<f64>,
 }
 
 /// The function's want after this pass. `want` is its current want,
@@ -140,18 +153,31 @@ pub fn decide(
         .last_change
         .is_none_or(|t| now.duration_since(t) >= policy.cooldown);
     let u = sample.utilisation();
+    // The share of the load that raised the want which the want − 1
+    // seeders would carry.
+    let fell = |rate_at_up: f64| {
+        want <= 1 || sample.rate <= rate_at_up * f64::from(want - 1) / f64::from(want)
+    };
     if sample.busy > 0 || sample.overflow > 0 || u >= policy.up_at {
         memory.quiet_since = None;
         if want < max && live >= want && cooled {
             memory.last_change = Some(now);
+            memory.rate_at_up = Some(sample.rate);
             return want + 1;
         }
-    } else if u < policy.down_at {
+        // Hot at the same want: the rate it takes is at least this.
+        if let Some(r) = memory.rate_at_up.as_mut() {
+            *r = r.max(sample.rate);
+        }
+    } else if u < policy.down_at && memory.rate_at_up.is_none_or(fell) {
         let since = *memory.quiet_since.get_or_insert(now);
         if want > min && cooled && now.duration_since(since) >= policy.down_after {
             memory.last_change = Some(now);
             // The next step down waits a whole `down_after` again.
             memory.quiet_since = Some(now);
+            if let Some(r) = memory.rate_at_up.as_mut() {
+                *r = *r * f64::from(want - 1) / f64::from(want);
+            }
             return want - 1;
         }
     } else {
@@ -247,63 +273,88 @@ mod tests {
             (10, 1_000_000, 0, 3)
         );
         assert!((s.utilisation() - 1.0 / 16.0).abs() < 1e-9);
+        assert!((s.rate - 13.0).abs() < 1e-9, "{}", s.rate);
         assert_eq!(Sample::default().utilisation(), 0.0);
     }
 
     /// Each case: a sequence of passes (seconds since the start, live
-    /// seeders, utilisation, busy answers, overflow calls) and the want
-    /// after each, from min 1, max 3, the default policy.
+    /// seeders, utilisation, busy answers, overflow calls, calls per
+    /// second) and the want after each, from min 1, max 3, the default
+    /// policy.
     #[test]
     fn the_want_follows_load_within_min_and_max() {
-        type Pass = (u64, u32, f64, u64, u64, u32);
+        type Pass = (u64, u32, f64, u64, u64, f64, u32);
         let cases: &[(&str, &[Pass])] = &[
             (
                 "busy answers add a seeder once the last one is live",
                 &[
-                    (0, 1, 0.2, 1, 0, 2),
-                    (6, 1, 0.2, 1, 0, 2), // the second seeder is not live yet
-                    (7, 2, 0.2, 1, 0, 3),
-                    (20, 3, 0.9, 4, 0, 3), // at max_seeders
+                    (0, 1, 0.2, 1, 0, 90.0, 2),
+                    (6, 1, 0.2, 1, 0, 90.0, 2), // the second seeder is not live yet
+                    (7, 2, 0.2, 1, 0, 90.0, 3),
+                    (20, 3, 0.9, 4, 0, 90.0, 3), // at max_seeders
                 ],
             ),
             (
                 "high utilisation adds a seeder, cooldown spaces the steps",
                 &[
-                    (0, 1, 0.6, 0, 0, 2),
-                    (1, 2, 0.6, 0, 0, 2),
-                    (5, 2, 0.6, 0, 0, 3),
+                    (0, 1, 0.6, 0, 0, 90.0, 2),
+                    (1, 2, 0.6, 0, 0, 90.0, 2),
+                    (5, 2, 0.6, 0, 0, 90.0, 3),
                 ],
             ),
             (
                 "fallback runs elsewhere count as hot",
-                &[(0, 1, 0.0, 0, 2, 2)],
+                &[(0, 1, 0.0, 0, 2, 2.0, 2)],
             ),
             (
                 "middling utilisation holds",
-                &[(0, 1, 0.3, 0, 0, 1), (100, 1, 0.3, 0, 0, 1)],
+                &[(0, 1, 0.3, 0, 0, 9.0, 1), (100, 1, 0.3, 0, 0, 9.0, 1)],
             ),
             (
                 "quiet for down_after removes one seeder at a time",
                 &[
-                    (0, 1, 0.9, 0, 0, 2),
-                    (5, 2, 0.9, 0, 0, 3),
-                    (10, 3, 0.0, 0, 0, 3),
-                    (39, 3, 0.0, 0, 0, 3),
-                    (40, 3, 0.0, 0, 0, 2),
-                    (60, 2, 0.05, 0, 0, 2),
-                    (70, 2, 0.0, 0, 0, 1),
-                    (200, 1, 0.0, 0, 0, 1), // never below min_seeders
+                    (0, 1, 0.9, 0, 0, 90.0, 2),
+                    (5, 2, 0.9, 0, 0, 90.0, 3),
+                    (10, 3, 0.0, 0, 0, 0.0, 3),
+                    (39, 3, 0.0, 0, 0, 0.0, 3),
+                    (40, 3, 0.0, 0, 0, 0.0, 2),
+                    (60, 2, 0.05, 0, 0, 1.0, 2),
+                    (70, 2, 0.0, 0, 0, 0.0, 1),
+                    (200, 1, 0.0, 0, 0, 0.0, 1), // never below min_seeders
                 ],
             ),
             (
                 "a busy answer restarts the quiet period",
                 &[
-                    (0, 1, 0.9, 0, 0, 2),
-                    (10, 2, 0.0, 0, 0, 2),
-                    (30, 2, 0.0, 1, 0, 3),
-                    (45, 3, 0.0, 0, 0, 3),
-                    (74, 3, 0.0, 0, 0, 3),
-                    (75, 3, 0.0, 0, 0, 2),
+                    (0, 1, 0.9, 0, 0, 90.0, 2),
+                    (10, 2, 0.0, 0, 0, 0.0, 2),
+                    (30, 2, 0.0, 1, 0, 90.0, 3),
+                    (45, 3, 0.0, 0, 0, 0.0, 3),
+                    (74, 3, 0.0, 0, 0, 0.0, 3),
+                    (75, 3, 0.0, 0, 0, 0.0, 2),
+                ],
+            ),
+            (
+                "a steady load spread thin over its seeders keeps them",
+                &[
+                    (0, 1, 0.2, 1, 0, 100.0, 2),
+                    (5, 2, 0.0, 0, 0, 100.0, 2),
+                    (100, 2, 0.0, 0, 0, 100.0, 2),
+                    (101, 2, 0.0, 0, 0, 60.0, 2), // above half of 100
+                    (102, 2, 0.0, 0, 0, 40.0, 2),
+                    (131, 2, 0.0, 0, 0, 40.0, 2),
+                    (132, 2, 0.0, 0, 0, 40.0, 1),
+                ],
+            ),
+            (
+                "a load that falls by a part gives back that part",
+                &[
+                    (0, 1, 0.2, 1, 0, 90.0, 2),
+                    (5, 2, 0.2, 1, 0, 90.0, 3),
+                    (10, 3, 0.0, 0, 0, 50.0, 3), // below 2/3 of 90
+                    (40, 3, 0.0, 0, 0, 50.0, 2),
+                    (41, 2, 0.0, 0, 0, 50.0, 2), // above 1/2 of 60
+                    (200, 2, 0.0, 0, 0, 50.0, 2),
                 ],
             ),
         ];
@@ -312,11 +363,12 @@ mod tests {
         for (name, passes) in cases {
             let start = Instant::now();
             let (mut want, mut memory) = (1, Memory::default());
-            for &(at, live, u, busy, overflow, expect) in passes.iter() {
+            for &(at, live, u, busy, overflow, rate, expect) in passes.iter() {
                 let sample = Sample {
                     call_us: (u * 10_000.0) as u64,
                     capacity_us: 10_000,
                     calls: 1,
+                    rate,
                     busy,
                     overflow,
                 };

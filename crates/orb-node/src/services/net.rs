@@ -267,6 +267,8 @@ mod handle {
         pub settings: NetworkSettings,
         pub attributes: BTreeMap<String, String>,
         pub timing: Timing,
+        /// Sends routed calls (one inbox for all of them).
+        pub(crate) caller: orb_net::rpc::Caller,
         pub(crate) member: tokio::sync::Mutex<Option<Member>>,
         pub(crate) duties: tokio::sync::Mutex<Option<SuperNode>>,
         pub(crate) mirror: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,

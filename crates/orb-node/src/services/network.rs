@@ -110,6 +110,7 @@ mod joined {
         };
         scale_policy(settings).check()?;
         tracing::info!(node = %key.id().short(), super_node = settings.super_node, "connected to the network");
+        let caller = rpc::Caller::start(&net).await?;
         Ok((
             Joined {
                 net,
@@ -117,6 +118,7 @@ mod joined {
                 settings: settings.clone(),
                 attributes,
                 timing: Timing::default(),
+                caller,
                 member: Default::default(),
                 duties: Default::default(),
                 mirror: Default::default(),
@@ -883,7 +885,20 @@ mod joined {
         token: String,
         req: InvokeRequest,
         alias: Option<String>,
+        /// When the gateway sent it (its clock, ms since the epoch): a
+        /// seeder does not start a call the gateway has given up on.
+        #[serde(default)]
+        sent_ms: u64,
     }
+
+    /// How long a gateway waits for a seeder to take a call before it
+    /// sends the call again (it was lost on its way: it never ran).
+    const TAKE_WITHIN: Duration = Duration::from_secs(5);
+
+    /// A seeder does not start a call sent longer ago than this (by its
+    /// clock): the gateway may have sent it elsewhere. Below
+    /// `TAKE_WITHIN` by more than the clock skew the network tolerates.
+    const TOO_LATE_MS: u64 = 3_000;
 
     /// What the node that got a forwarded call answers.
     #[derive(Serialize, Deserialize)]
@@ -898,7 +913,8 @@ mod joined {
     }
 
     /// Answers forwarded calls on `subject` as a member of `queue`: one
-    /// task per call. While every slot of this node is taken it withdraws
+    /// task per call. While every slot of this node stays taken (for
+    /// `WITHDRAW_AFTER`) it withdraws
     /// (drains its subscription, answering busy to what was on its way) and
     /// comes back when a slot frees. With `fallback` (a super node, for
     /// calls that found no seeder) the function is fetched first. When
@@ -930,7 +946,21 @@ mod joined {
             loop {
                 let msg = tokio::select! {
                     msg = sub.next() => msg,
-                    _ = async { saturated.wait_for(|s| *s).await.is_ok() }, if !draining => {
+                    _ = async {
+                        // Withdraw only when every slot stays taken: a
+                        // node that is full for a moment answers busy
+                        // (the gateway asks again) rather than leave and
+                        // rejoin the queue group on every call.
+                        loop {
+                            if saturated.wait_for(|s| *s).await.is_err() {
+                                return;
+                            }
+                            tokio::time::sleep(WITHDRAW_AFTER).await;
+                            if *saturated.borrow() {
+                                return;
+                            }
+                        }
+                    }, if !draining => {
                         draining = true;
                         metrics::counter!("orb_network_withdrawals_total").increment(1);
                         if let Err(e) = sub.drain().await {
@@ -989,6 +1019,14 @@ mod joined {
                 };
             }
         };
+        if fwd.sent_ms > 0 && orb_net::network::now_ms().saturating_sub(fwd.sent_ms) > TOO_LATE_MS {
+            tracing::warn!("a forwarded call came too late to take; answered busy");
+            return Answer::Busy;
+        }
+        // Taken: the gateway now waits for the answer, not for a lost call.
+        if let Err(e) = rpc::accept(&joined.net, msg).await {
+            tracing::warn!(error = %e, "a forwarded call's acceptance was not sent");
+        }
         let result = async {
             if fallback {
                 // No seeder was live: this super node runs the call itself,
@@ -1035,6 +1073,10 @@ mod joined {
     /// sequence and kappa calls run here (across nodes: part 2).
     pub(crate) struct Routed;
 
+    /// How long every call slot must stay taken before a node withdraws
+    /// from its queue groups.
+    const WITHDRAW_AFTER: Duration = Duration::from_millis(100);
+
     /// Tries of a call on the seeders' queue group before giving up busy.
     const BUSY_TRIES: usize = 4;
 
@@ -1071,13 +1113,16 @@ mod joined {
                     return out;
                 }
             };
-            let payload: bytes::Bytes = serde_json::to_vec(&Forward {
-                token,
-                req: call.req.clone(),
-                alias: call.alias.clone(),
-            })
-            .expect("a call serialises")
-            .into();
+            let forward = |sent_ms| -> bytes::Bytes {
+                serde_json::to_vec(&Forward {
+                    token: token.clone(),
+                    req: call.req.clone(),
+                    alias: call.alias.clone(),
+                    sent_ms,
+                })
+                .expect("a call serialises")
+                .into()
+            };
             let timeout = Duration::from_millis(node.config.timeout_ms) + Duration::from_secs(10);
             let hex = call.function.hex();
             let started = std::time::Instant::now();
@@ -1085,7 +1130,12 @@ mod joined {
             let mut tries = 0;
             loop {
                 tries += 1;
-                match rpc::request(&joined.net, subject.clone(), payload.clone(), timeout).await {
+                let payload = forward(orb_net::network::now_ms());
+                match joined
+                    .caller
+                    .call(subject.clone(), payload, TAKE_WITHIN, timeout)
+                    .await
+                {
                     Ok(reply) => {
                         let answer: Answer = serde_json::from_slice(&reply).map_err(|e| {
                             ApiError::new(
@@ -1125,6 +1175,12 @@ mod joined {
                                 ));
                             }
                         }
+                    }
+                    Err(RequestFailed::NotTaken { .. }) if tries < BUSY_TRIES => {
+                        // Lost on its way (never ran): send it again.
+                        metrics::counter!("orb_network_lost_calls_total").increment(1);
+                        metrics::counter!("orb_network_reroutes_total").increment(1);
+                        continue;
                     }
                     Err(RequestFailed::NoResponders(_))
                         if subject != names::fallback_subject(&hex) =>
