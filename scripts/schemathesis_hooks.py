@@ -96,9 +96,24 @@ def _function_is_not_the_components_hash(case):
     return fn != "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _present(body, name):
+    return isinstance(body, dict) and body.get(name) is not None
+
+
+def _namespace_missing(case):
+    body = case.body
+    return (_present(body, "set") or _present(body, "write_to")) and not _present(body, "namespace")
+
+
+def _timezone_without_cron(case):
+    return _present(case.body, "timezone") and not _present(case.body, "cron")
+
+
 RULES = {
     "min_seeders <= max_seeders": _seeders_out_of_order,
     "with component, function is its hash": _function_is_not_the_components_hash,
+    "set and write_to need a namespace": _namespace_missing,
+    "timezone goes with cron": _timezone_without_cron,
 }
 
 

@@ -345,8 +345,10 @@ async fn a_failing_async_call_is_retried_then_dead_lettered() {
     let (st, q) = s
         .post_json(
             "/v1/invoke",
+            // `2.0` where an integer goes is the integer 2, as JSON
+            // Schema reads it.
             &json!({"function": bad, "export": "boom", "params": {"msg": "no"},
-                    "async": true, "retry": {"max": 2, "backoff": "50ms"}}),
+                    "async": true, "retry": {"max": 2.0, "backoff": "50ms"}}),
         )
         .await;
     assert_eq!(st, 202, "{q}");
@@ -369,6 +371,15 @@ async fn a_failing_async_call_is_retried_then_dead_lettered() {
         )
         .await;
     assert_error(st, &body, 400, "invalid_request");
+    let (st, body) = s
+        .post_json(
+            "/v1/invoke",
+            &json!({"function": bad, "export": "noop", "async": true,
+                    "retry": {"max": 1.5}}),
+        )
+        .await;
+    let e = assert_error(st, &body, 400, "invalid_request");
+    assert!(e["message"].as_str().unwrap().contains("1.5"), "{body}");
     // An async call with a bad `set` key is refused before it is queued.
     let (st, body) = s
         .post_json(

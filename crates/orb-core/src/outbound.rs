@@ -102,6 +102,9 @@ impl HostPattern {
         if s.is_empty() {
             return Err(invalid(input, "it is empty"));
         }
+        if s.len() > 253 {
+            return Err(invalid(input, "it is longer than 253 characters"));
+        }
         if s.contains("://") || s.contains('/') || s.contains('@') || s.contains('?') {
             return Err(invalid(
                 input,
@@ -388,6 +391,16 @@ mod tests {
         assert!(!pat.matches("a.example.org.evil.net", 443));
         assert!(p("*").matches("anything.at.all", 1));
         assert!(p("*").matches("10.0.0.1", 1));
+    }
+
+    #[test]
+    fn a_pattern_is_at_most_253_characters() {
+        let long = format!("*.{}", ["abcdefghi"; 26].join("."));
+        assert_eq!(long.len(), 261);
+        let e = HostPattern::parse(&long).unwrap_err().to_string();
+        assert!(e.contains("253"), "{e}");
+        let name = ["abcdefghi"; 25].join(".");
+        assert!(HostPattern::parse(&name).is_ok());
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub(super) async fn delete_function(
 #[utoipa::path(post, path = "/v1/invoke", tag = "functions",
     extensions(
         ("x-orb-checked-against-the-function" = json!(["invalid_params", "invalid_component", "unsupported_import"])),
-        ("x-orb-cross-field" = json!([{"rule": "with component, function is its hash", "codes": ["invalid_request", "invalid_function_id"]}])),
+        ("x-orb-cross-field" = json!([{"rule": "with component, function is its hash", "codes": ["invalid_request", "invalid_function_id"]}, {"rule": "set and write_to need a namespace", "codes": ["invalid_request"]}])),
     ),
     request_body = crate::services::calls::InvokeRequest,
     responses(

@@ -233,12 +233,46 @@ pub(super) fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<
             "the body must be a JSON object",
         ));
     }
-    serde_json::from_value(value).map_err(|e| {
+    let bad = |e: serde_json::Error| {
         ApiError::new(
             ErrorCode::InvalidRequest,
             format!("the body is not valid JSON for this route: {e}"),
         )
-    })
+    };
+    match <T as serde::Deserialize>::deserialize(&value) {
+        Ok(v) => Ok(v),
+        // `588.0` where an integer goes: JSON Schema counts it as the
+        // integer 588 (and generated clients may write it so); read it as
+        // such. Numbers are JSON numbers either way, so the body means
+        // the same.
+        Err(e) if e.to_string().contains("floating point") => {
+            let mut value = value;
+            integral_floats_as_integers(&mut value);
+            <T as serde::Deserialize>::deserialize(&value).map_err(bad)
+        }
+        Err(e) => Err(bad(e)),
+    }
+}
+
+/// Every float with no fraction (within ±2^53) becomes the same integer.
+fn integral_floats_as_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= 9_007_199_254_740_992.0
+            {
+                *v = if f >= 0.0 {
+                    Value::from(f as u64)
+                } else {
+                    Value::from(f as i64)
+                };
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 /// Any JSON body (an empty body is `{}`) as `T`.

@@ -318,8 +318,10 @@ pub(super) struct AliasList {
 
 /// A host pattern, as `PUT /v1/outbound` and secrets take them: `HOST` or
 /// `HOST:PORT`, `*.` for the names below a domain, an IPv4 address, an
-/// IPv6 address in brackets; no scheme or path.
-pub(crate) const HOST_PATTERN: &str = r"^(\*|(\*\.)?([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]*[A-Za-z_-][A-Za-z0-9_-]*|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[1-9][0-9]{0,3})?$";
+/// IPv6 address in brackets; no scheme or path. Labels are at most 63
+/// characters (the last one not all digits) and the whole at most 253
+/// (`maxLength` beside it), as `orb_core::outbound` checks.
+pub(crate) const HOST_PATTERN: &str = r"^(\*|(\*\.)?([A-Za-z0-9_-]{1,63}\.)*([A-Za-z_-][A-Za-z0-9_-]{0,62}|[0-9]{1,31}[A-Za-z_-][A-Za-z0-9_-]{0,31})|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[1-9][0-9]{0,3})?$";
 
 /// A secret as shown: never its value.
 #[derive(Serialize, ToSchema)]
@@ -688,7 +690,7 @@ fn refine_parameters(doc: &mut Value) {
 /// What the types' fields cannot say by themselves: host patterns in lists,
 /// the time zones the scheduler knows, and which fields go together.
 fn refine(schemas: &mut Value) {
-    let hosts = json!({ "type": "string", "pattern": HOST_PATTERN, "example": "api.example.com" });
+    let hosts = json!({ "type": "string", "pattern": HOST_PATTERN, "maxLength": 253, "example": "api.example.com" });
     for (schema, field) in [
         ("Policy", "hosts"),
         ("SecretBody", "hosts"),
@@ -759,6 +761,7 @@ fn refine(schemas: &mut Value) {
     schemas["MintRequest"]["properties"]["rate"] = json!({
         "description": "Calls per period: `\"5/60s\"` or `{\"count\": 5, \"per\": \"60s\"}`",
         "oneOf": [
+            { "type": "null" },
             { "type": "string", "pattern": format!("^[1-9][0-9]{{0,5}}/{period}$") },
             { "type": "object", "required": ["count", "per"], "additionalProperties": false, "properties": {
                 "count": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
@@ -770,6 +773,7 @@ fn refine(schemas: &mut Value) {
     schemas["MintRequest"]["properties"]["schedules"] = json!({
         "description": "Schedules it may create: `\"1@30s\"` or `{\"max\": 1, \"min_interval\": \"30s\"}`",
         "oneOf": [
+            { "type": "null" },
             { "type": "string", "pattern": format!("^[1-9][0-9]{{0,3}}@{period}$") },
             { "type": "object", "required": ["max", "min_interval"], "additionalProperties": false, "properties": {
                 "max": { "type": "integer", "minimum": 1, "maximum": u32::MAX },

@@ -30,7 +30,10 @@ async fn caller(node: &Node, token: &Token, write: bool) -> Result<Claims, ApiEr
 /// Create a schedule: a call (or a trigger's firing) on an interval
 /// (`every`) or a cron pattern, checked like a call of the caller.
 #[utoipa::path(post, path = "/v1/schedules", tag = "schedules",
-    extensions(("x-orb-checked-against-the-function" = json!(["invalid_params"]))),
+    extensions(
+        ("x-orb-checked-against-the-function" = json!(["invalid_params"])),
+        ("x-orb-cross-field" = json!([{"rule": "set and write_to need a namespace", "codes": ["invalid_request"]}, {"rule": "timezone goes with cron", "codes": ["invalid_schedule"]}])),
+    ),
     request_body = crate::services::schedules::ScheduleRequest,
     responses(
         (status = 201, description = "Created: the schedule with its id and next run", body = super::openapi::ScheduleOut),

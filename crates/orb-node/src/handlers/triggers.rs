@@ -133,7 +133,10 @@ async fn list_t(State(n): S, t: Token) -> Result<Json<Value>, ApiError> {
 /// Create or replace a rule binding a trigger to a function's export
 /// (private token); checked like a call of the caller.
 #[utoipa::path(put, path = "/v1/rules/{name}", tag = "triggers", operation_id = "put_rule",
-    extensions(("x-orb-checked-against-the-function" = json!(["invalid_params"]))),
+    extensions(
+        ("x-orb-checked-against-the-function" = json!(["invalid_params"])),
+        ("x-orb-cross-field" = json!([{"rule": "set and write_to need a namespace", "codes": ["invalid_request"]}])),
+    ),
     params(("name" = String, Path, description = "The rule: 1–64 of `[a-z0-9._-]`, starting with a letter or digit", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$", example = "on-order")),
     request_body = crate::services::triggers::RuleRequest,
     responses(
