@@ -767,7 +767,7 @@ fn refine(schemas: &mut Value) {
                 "count": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
                 "per": { "anyOf": [
                     { "type": "string", "pattern": format!("^{period}$") },
-                    { "type": "integer", "minimum": 0, "description": "seconds" } ] } } }
+                    { "type": "integer", "minimum": 1, "description": "seconds" } ] } } }
         ]
     });
     schemas["MintRequest"]["properties"]["schedules"] = json!({
