@@ -782,6 +782,10 @@ fn refine(schemas: &mut Value) {
                     { "type": "integer", "minimum": 0, "description": "seconds" } ] } } }
         ]
     });
+    // By hash only (aliases are resolved at call time, so a grant names
+    // the code itself).
+    schemas["MintRequest"]["properties"]["functions"]["items"] =
+        json!({ "type": "string", "pattern": "^(sha256:)?[0-9a-fA-F]{64}$" });
     schemas["MintRequest"]["properties"]["namespaces"] = json!({
         "description": "Namespaces the token may use: `r`, `w` or `rw` each",
         "type": "object",

@@ -192,7 +192,7 @@ pub struct MintRequest {
     /// May upload code.
     #[serde(default)]
     pub upload: bool,
-    /// The functions (hashes or aliases) it may call; every function of the
+    /// The functions (by hash) it may call; every function of the
     /// account when absent.
     #[serde(default)]
     pub functions: Option<Vec<String>>,
