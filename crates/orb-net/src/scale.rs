@@ -83,8 +83,6 @@ pub struct Sample {
     pub call_us: u64,
     /// Its seeders' call slots × their windows, microseconds.
     pub capacity_us: u64,
-    /// Calls its seeders ran.
-    pub calls: u64,
     /// Calls per second, its seeders' and the overflow, over each node's
     /// window.
     pub rate: f64,
@@ -109,7 +107,6 @@ impl Sample {
             self.capacity_us += load.window_ms * 1000 * u64::from(load.call_slots);
             if let Some(f) = f {
                 self.call_us += f.call_us;
-                self.calls += f.calls;
                 self.busy += f.busy;
             }
         } else if let Some(f) = f {
@@ -268,10 +265,7 @@ mod tests {
         s.add(&load(1000, 8, Some((3, 30, 0))), "ab", false);
         s.add(&load(1000, 8, Some((5, 50, 0))), "cd", true);
         assert_eq!(s.capacity_us, 16_000_000);
-        assert_eq!(
-            (s.calls, s.call_us, s.busy, s.overflow),
-            (10, 1_000_000, 0, 3)
-        );
+        assert_eq!((s.call_us, s.busy, s.overflow), (1_000_000, 0, 3));
         assert!((s.utilisation() - 1.0 / 16.0).abs() < 1e-9);
         assert!((s.rate - 13.0).abs() < 1e-9, "{}", s.rate);
         assert_eq!(Sample::default().utilisation(), 0.0);
@@ -367,7 +361,6 @@ mod tests {
                 let sample = Sample {
                     call_us: (u * 10_000.0) as u64,
                     capacity_us: 10_000,
-                    calls: 1,
                     rate,
                     busy,
                     overflow,

@@ -330,10 +330,25 @@ mod handle {
 
         /// Counts a call of `hex` that ran here for `took`.
         pub(crate) fn ran(&self, hex: &str, took: std::time::Duration) {
+            let took = took.as_micros() as u64;
             let mut w = self.window.lock().expect("window lock");
-            let f = w.functions.entry(hex.to_string()).or_default();
-            f.calls += 1;
-            f.call_us += took.as_micros() as u64;
+            // On every call: no key allocated once the function is there.
+            match w.functions.get_mut(hex) {
+                Some(f) => {
+                    f.calls += 1;
+                    f.call_us += took;
+                }
+                None => {
+                    w.functions.insert(
+                        hex.to_string(),
+                        FunctionLoad {
+                            calls: 1,
+                            call_us: took,
+                            busy: 0,
+                        },
+                    );
+                }
+            }
         }
 
         /// Counts a call of `hex` answered busy.
