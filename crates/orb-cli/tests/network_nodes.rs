@@ -541,6 +541,8 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
             placement: orb_net::Placement::default(),
             announced_by: planter.id().clone(),
             at_ms: 0,
+            signatures: vec![],
+            samples: vec![],
         },
         Duration::from_secs(10),
     )
@@ -670,6 +672,17 @@ async fn wait_function(
     }
 }
 
+/// `calc` deployed through `s` for two of the workers (`tier=worker`,
+/// exactly two seeders): its hash, and its view once two are live.
+async fn calc_on_two_workers(s: &Server) -> (String, Value) {
+    let hash = deploy(s, "calc", "require=tier=worker&min_seeders=2&max_seeders=2").await;
+    let v = wait_function(s, &hash, Duration::from_secs(30), |v| {
+        seeder_ids(v).len() == 2
+    })
+    .await;
+    (hash, v)
+}
+
 fn seeder_ids(v: &Value) -> BTreeSet<String> {
     v["seeders"]
         .as_array()
@@ -696,18 +709,8 @@ async fn max_seeders_holds_and_min_seeders_is_restored_after_a_seeder_dies() {
     })
     .await;
 
-    let hash = deploy(
-        &a,
-        "calc",
-        "require=tier=worker&min_seeders=2&max_seeders=2",
-    )
-    .await;
-
     // Two seeders, never three: the third worker finds both slots taken.
-    let v = wait_function(&a, &hash, Duration::from_secs(30), |v| {
-        seeder_ids(v).len() == 2
-    })
-    .await;
+    let (hash, v) = calc_on_two_workers(&a).await;
     assert_eq!(v["placement"]["min_seeders"], 2, "{v}");
     assert_eq!(v["seeders"].as_array().unwrap().len(), 2, "{v}");
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -771,15 +774,149 @@ async fn a_node_offline_during_a_deploy_catches_up_and_calls_survive_a_nats_serv
         wait_seeding(s, &calc, "add", json!({"a": 1, "b": 1})).await;
     }
 
-    // w2 is stopped while `hello` is deployed; back, it reads what it
-    // missed from the announcement stream and seeds it too.
+    // A super node validated calc and ran a sample call of each export
+    // at deploy: the fuel is its complexity.
+    let (_, v) = g.get("/v1/network/nodes").await;
+    let supers: BTreeSet<String> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["hello"]["super_node"] == true)
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect();
+    let (st, view) = g.get(&format!("/v1/network/functions/{calc}")).await;
+    assert_eq!(st, 200, "{view}");
+    assert!(
+        supers.contains(view["announced_by"].as_str().unwrap()),
+        "{view}"
+    );
+    let samples = view["samples"].as_array().unwrap();
+    let add = samples.iter().find(|s| s["export"] == "add").unwrap();
+    assert!(add["fuel"].as_u64().unwrap() > 0, "{view}");
+    assert!(add["error"].is_null(), "{view}");
+    assert_eq!(
+        view["complexity"].as_u64().unwrap(),
+        samples
+            .iter()
+            .map(|s| s["fuel"].as_u64().unwrap())
+            .max()
+            .unwrap(),
+        "{view}"
+    );
+
+    // `misbehave` is seeded by both workers, and alias `current` names calc.
+    let mb = deploy(&g, "misbehave", placed).await;
+    for s in [&w1, &w2] {
+        wait_seeding(s, &mb, "add", json!({"a": 1, "b": 1})).await;
+    }
+    let (st, v) = g
+        .put_json_as(
+            "/v1/aliases/current",
+            &json!({"function": calc}),
+            Some(&g.token),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+
+    // w2 is stopped while `hello` is deployed, `current` is switched to it
+    // and `misbehave` is withdrawn by its owner; back, w2 reads what it
+    // missed: it seeds hello, resolves `current` to hello, and no longer
+    // serves misbehave.
     assert!(w2.stop().success());
     let hello = deploy(&g, "hello", placed).await;
     wait_seeding(&w1, &hello, "greet", json!({"name": "Ada"})).await;
+    let (st, v) = g
+        .put_json_as(
+            "/v1/aliases/current",
+            &json!({"function": hello}),
+            Some(&g.token),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    let r = g
+        .http
+        .delete(format!("{}/v1/functions/{mb}", g.url))
+        .header("authorization", g.bearer())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
     let w2 = net.node("w2", "", &["--attr", "tier=worker"]);
     wait_seeding(&w2, &hello, "greet", json!({"name": "Ada"})).await;
     let out = call_until_ok(&g, &hello, "greet", json!({"name": "Ada"})).await;
     assert_eq!(out["result"], "Hello, Ada!");
+    let out = call_until_ok(&w2, "current", "greet", json!({"name": "Bo"})).await;
+    assert_eq!(out["result"], "Hello, Bo!");
+    let start = Instant::now();
+    loop {
+        let (st, v) = w2.call(&mb, "add", json!({"a": 1, "b": 1})).await;
+        if st == 404 {
+            assert_error(st, &v, 404, "function_not_found");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{st} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (st, v) = g.get(&format!("/v1/network/functions/{mb}")).await;
+    assert_error(st, &v, 404, "function_not_found");
+
+    // A node that joins now, and holds none of them, lists the account's
+    // functions with their signatures (the withdrawn one not), and again
+    // after a restart; calls through it reach the seeders.
+    let listed = |v: &Value| -> BTreeSet<String> {
+        v["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["hash"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut late = net.node("late", "", &[]);
+    for round in 0..2 {
+        let start = Instant::now();
+        loop {
+            let (st, v) = late.get("/v1/functions").await;
+            assert_eq!(st, 200, "{v}");
+            let names = listed(&v);
+            if names.contains(&calc) && names.contains(&hello) {
+                assert!(!names.contains(&mb), "round {round}: {v:#}");
+                let f = v["functions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["hash"] == calc.as_str())
+                    .unwrap();
+                let add = f["exports"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["name"] == "add")
+                    .unwrap();
+                assert_eq!(add["params"][0]["type"], "s32", "{f}");
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "round {round}: {v:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (st, f) = late.get(&format!("/v1/functions/{hello}")).await;
+        assert_eq!(st, 200, "{f}");
+        let out = call_until_ok(&late, "current", "greet", json!({"name": "Cy"})).await;
+        assert_eq!(out["result"], "Hello, Cy!");
+        // A call with its parameters as query text is typed by the
+        // function's signature, here too.
+        let (st, v) = late
+            .get(&format!("/v1/functions/{calc}/add?a=2&b=40"))
+            .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["result"], 42, "{v}");
+        if round == 0 {
+            assert!(late.stop().success());
+            late = net.node("late", "", &[]);
+        }
+    }
 
     // kill -9 of each NATS server in turn (so also the one the gateway is
     // connected to) under load through the gateway, each restarted before
@@ -1045,4 +1182,357 @@ async fn seeders_follow_the_load_between_min_and_max() {
     let (ok, out, err) = orb_network(&["function", &hash, "--network", &net.urls]);
     assert!(ok, "{err}");
     assert!(out.contains("1 wanted now"), "{out}");
+}
+
+/// `METHOD /http/{target}{path}` through `s` (with `token`, if any): the
+/// status, the body as text, and the response's `content-type`.
+async fn http_request(
+    s: &Server,
+    method: reqwest::Method,
+    target_and_path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String, String) {
+    let mut req = s
+        .http
+        .request(method, format!("{}/http/{target_and_path}", s.url))
+        .header("x-echo", "routed")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ctype, r.text().await.unwrap())
+}
+
+/// [`http_request`] for an answer that is an Orb error: its status and body.
+async fn http_error(
+    s: &Server,
+    method: reqwest::Method,
+    target_and_path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let (st, _, text) = http_request(s, method, target_and_path, token, body).await;
+    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{st} {text}: {e}"));
+    (st, v)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_requests_are_routed_to_a_seeder_from_any_node() {
+    let net = TestNet::start().await;
+    let a = net.super_node("a");
+    let w = net.node("w", "", &["--attr", "tier=worker"]);
+    let g = net.node("g", "", &["--attr", "tier=gateway"]);
+    wait_nodes(&g, Duration::from_secs(30), |ns| {
+        ns.len() == 3 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+    let (_, v) = w.get("/v1/network/nodes").await;
+    let worker = v["this_node"].as_str().unwrap().to_string();
+
+    // http-hello, seeded by the worker only.
+    let hash = deploy(
+        &g,
+        "http-hello",
+        "require=tier=worker&min_seeders=1&max_seeders=1",
+    )
+    .await;
+    let token = a.token.clone();
+    wait_function(&g, &hash, Duration::from_secs(30), |v| {
+        seeder_ids(v).contains(&worker)
+    })
+    .await;
+    // Until the worker answers on the function's subject, a super node
+    // runs requests that find no seeder; then they run on the worker.
+    let start = Instant::now();
+    loop {
+        let (st, _, body) = http_request(
+            &g,
+            reqwest::Method::GET,
+            &format!("{hash}/"),
+            Some(&token),
+            vec![],
+        )
+        .await;
+        let newest = g.activations(&hash).await;
+        if st == 200 && newest.first().is_some_and(|a| a["node"] == worker.as_str()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{st} {body} {newest:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seen = g.activations(&hash).await.len();
+    // Through the gateway (which does not hold it): method, path, query
+    // and headers reach the guest as sent; the token does not.
+    let (st, ctype, body) = http_request(
+        &g,
+        reqwest::Method::GET,
+        &format!("{hash}/hello/there?x=1&y=two"),
+        Some(&token),
+        vec![],
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(ctype, "application/json");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["method"], "GET", "{v}");
+    assert_eq!(v["path"], "/hello/there?x=1&y=two", "{v}");
+    assert_eq!(v["x-echo"], "routed", "{v}");
+    assert!(v["authorization"].is_null(), "{v}");
+    // A body goes there and back byte for byte; the status comes back.
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let r = g
+        .http
+        .post(format!("{}/http/{hash}/echo", g.url))
+        .bearer_auth(&token)
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), payload);
+    let (st, _, _) = http_request(
+        &g,
+        reqwest::Method::GET,
+        &format!("{hash}/status?code=418"),
+        Some(&token),
+        vec![],
+    )
+    .await;
+    assert_eq!(st, 418);
+    // Each activation is on the gateway, and names the worker that ran it.
+    let acts = g.activations(&hash).await;
+    assert_eq!(acts.len(), seen + 3, "{acts:#?}");
+    assert!(
+        acts[..3]
+            .iter()
+            .all(|a| a["node"] == worker.as_str() && a["export"] == "wasi:http/incoming-handler"),
+        "{acts:#?}"
+    );
+    // A trap on the worker: the gateway answers the function's error.
+    let (st, v) = http_error(
+        &g,
+        reqwest::Method::GET,
+        &format!("{hash}/trap"),
+        Some(&token),
+        vec![],
+    )
+    .await;
+    assert_error(st, &v, 422, "function_trap");
+
+    // A bad token is refused.
+    let (st, v) = http_error(
+        &g,
+        reqwest::Method::GET,
+        &format!("{hash}/"),
+        Some("not-a-token"),
+        vec![],
+    )
+    .await;
+    assert_error(st, &v, 401, "token_invalid");
+
+    // A public alias set on the super node serves anonymous requests
+    // through the gateway.
+    let (st, v) = a
+        .put_json_as(
+            "/v1/aliases/site",
+            &json!({"function": hash, "public": true}),
+            Some(&token),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    let start = Instant::now();
+    loop {
+        let (st, _, body) = http_request(&g, reqwest::Method::GET, "site/page", None, vec![]).await;
+        if st == 200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["path"], "/page", "{v}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{st} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // An alias that binds a namespace is refused on a networked node
+    // (namespaces are node-local until part 2), never run on a copy.
+    let (st, v) = a
+        .put_json_as(
+            "/v1/aliases/shop",
+            &json!({"function": hash, "namespace": "carts"}),
+            Some(&token),
+        )
+        .await;
+    assert!(st == 200 || st == 201, "{v}");
+    let start = Instant::now();
+    loop {
+        let (st, v) = http_error(&g, reqwest::Method::GET, "shop/", Some(&token), vec![]).await;
+        if st != 404 {
+            let e = assert_error(st, &v, 409, "not_in_network");
+            assert!(e["message"].as_str().unwrap().contains("carts"), "{v}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{st} {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A body over what a message between nodes may carry (the servers'
+    // max_payload, 1 MiB here) is refused with the way out, not cut.
+    let big = vec![b'x'; 2 << 20];
+    let (st, v) = http_error(
+        &g,
+        reqwest::Method::POST,
+        &format!("{hash}/echo"),
+        Some(&token),
+        big,
+    )
+    .await;
+    let e = assert_error(st, &v, 413, "too_large");
+    assert!(
+        e["message"].as_str().unwrap().contains("max_payload"),
+        "{v}"
+    );
+    // … and so is a response over it, from the worker.
+    let (st, v) = http_error(
+        &g,
+        reqwest::Method::GET,
+        &format!("{hash}/big?n=2000000"),
+        Some(&token),
+        vec![],
+    )
+    .await;
+    let e = assert_error(st, &v, 413, "too_large");
+    assert!(
+        e["message"].as_str().unwrap().contains("max_payload"),
+        "{v}"
+    );
+    // The same request to the worker itself streams it.
+    let r = w
+        .http
+        .get(format!("{}/http/{hash}/big?n=2000000", w.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), 2_000_000);
+}
+
+/// The id of the node `s`.
+async fn id_of(s: &Server) -> String {
+    let (_, v) = s.get("/v1/network/nodes").await;
+    v["this_node"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_other_super_node_takes_the_duties_when_one_is_killed_under_load() {
+    let net = TestNet::start().await;
+    let mut supers = vec![net.super_node("a"), net.super_node("b")];
+    let worker = |name: &str| net.node(name, "", &["--attr", "tier=worker"]);
+    let mut workers = vec![worker("w1"), worker("w2"), worker("w3")];
+    let g = net.node("g", "timeout_ms = 2000\n", &[]);
+    wait_nodes(&g, Duration::from_secs(30), |ns| {
+        ns.len() == 6 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+    let (hash, v) = calc_on_two_workers(&g).await;
+    let seeders = seeder_ids(&v);
+    let mut worker_ids = Vec::new();
+    for w in &workers {
+        worker_ids.push(id_of(w).await);
+    }
+    for (w, id) in workers.iter().zip(&worker_ids) {
+        if seeders.contains(id) {
+            wait_seeding(w, &hash, "add", json!({"a": 1, "b": 1})).await;
+        }
+    }
+
+    // The super node that holds the repair duty is killed under a constant
+    // load through the gateway.
+    let nats = Network::open(network::connect(&net.cluster.urls(), "test").await.unwrap())
+        .await
+        .unwrap();
+    let holder = lease::holder(&nats, orb_net::names::DUTY_REPAIR)
+        .await
+        .unwrap()
+        .expect("a super node holds the repair duty")
+        .holder
+        .as_str()
+        .to_string();
+    let mut super_ids = Vec::new();
+    for s in &supers {
+        super_ids.push(id_of(s).await);
+    }
+    let victim = super_ids.iter().position(|id| *id == holder).unwrap();
+    let survivor = super_ids[1 - victim].clone();
+    let load = Load::start(&g, &hash, 4);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    supers[victim].kill9();
+    let killed = Instant::now();
+
+    // The survivor takes every duty once the dead one's leases expire.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for duty in ["admit", "reaper", "repair"] {
+        loop {
+            let h = lease::holder(&nats, duty).await.unwrap();
+            if h.as_ref().is_some_and(|h| h.holder.as_str() == survivor) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{duty} held by {h:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let took_over = killed.elapsed();
+
+    // Its duties work: the dead super node is reaped, a seeder killed now
+    // is replaced on the third worker, a node joining now is admitted, and
+    // an upload now is validated and announced.
+    let victim_seeder = worker_ids
+        .iter()
+        .position(|id| seeders.contains(id))
+        .unwrap();
+    let spare = worker_ids
+        .iter()
+        .position(|id| !seeders.contains(id))
+        .unwrap();
+    workers[victim_seeder].kill9();
+    let seeder_killed = Instant::now();
+    wait_function(&g, &hash, Duration::from_secs(40), |v| {
+        let now = seeder_ids(v);
+        now.len() == 2 && now.contains(&worker_ids[spare])
+    })
+    .await;
+    let restored = seeder_killed.elapsed();
+    let (ok, failed) = load.finish().await;
+    let fraction = f64::from(failed) / f64::from(ok + failed);
+    eprintln!(
+        "kill -9 of the duty-holding super node under load: duties taken over after {took_over:?}; a seeder killed then was replaced after {restored:?}; {ok} calls succeeded, {failed} failed ({:.3} %)",
+        fraction * 100.0
+    );
+    assert!(ok > 100, "{ok} calls succeeded");
+    assert!(fraction <= 0.01, "{failed} of {} calls failed", ok + failed);
+    wait_nodes(&g, Duration::from_secs(30), |ns| {
+        is(ns, &holder, "gone", false)
+    })
+    .await;
+    let d = net.node("d", "", &[]);
+    let v = wait_nodes(&d, Duration::from_secs(30), |ns| {
+        ns.iter().filter(|n| n["state"] == "active").count() == 5
+    })
+    .await;
+    let id_d = v["this_node"].as_str().unwrap();
+    let admitted = node(v["nodes"].as_array().unwrap(), id_d).unwrap();
+    assert_eq!(admitted["changed_by"], survivor.as_str(), "{admitted}");
+    let hello = deploy(&d, "hello", "").await;
+    let (_, view) = d.get(&format!("/v1/network/functions/{hello}")).await;
+    assert_eq!(view["announced_by"], survivor.as_str(), "{view}");
 }

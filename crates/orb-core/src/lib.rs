@@ -16,7 +16,7 @@ pub use error::{Blame, ErrorCode, OrbError};
 pub use id::{FunctionId, InvalidFunctionId};
 pub use outbound::{HostPattern, InvalidHostPattern, OutboundRequest};
 pub use types::{
-    Account, Activation, ActivationStatus, ExportInfo, FunctionInfo, Limits, ParamInfo,
+    Account, Activation, ActivationStatus, ExportInfo, FunctionInfo, Limits, ParamInfo, SampleCall,
     truncate_utf8,
 };
 

@@ -21,6 +21,24 @@ pub struct ExportInfo {
     pub result: Option<String>,
 }
 
+/// One sample call run when a function is deployed to a network: an
+/// export called with the plainest parameters its signature takes (zero,
+/// empty, the first case), or `GET /` for an HTTP handler. Its fuel is the
+/// function's "complexity" (seed 001); a sample may fail (the plain
+/// parameters are not always meaningful), and says how.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleCall {
+    pub export: String,
+    /// Fuel the call took (also when it failed).
+    pub fuel: u64,
+    pub duration_us: u64,
+    /// The error code when it failed (`function_trap`, …), or
+    /// `no_sample` when no parameters can be made for it (resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// What Orb knows about a stored function.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ impl Default for Placement {
 }
 
 impl Placement {
-    fn check(&self) -> Result<(), NetError> {
+    pub fn check(&self) -> Result<(), NetError> {
         if self.min_seeders == 0 || self.min_seeders > self.max_seeders {
             return Err(NetError::Invalid(format!(
                 "placement: need 1 <= min_seeders <= max_seeders (got {} and {})",
@@ -66,16 +66,72 @@ pub struct Announcement {
     pub size: u64,
     pub exports: Vec<String>,
     pub placement: Placement,
-    /// The node that stored the bytes and announced them.
+    /// The node that announced them: the super node that validated the
+    /// bytes and ran the sample calls.
     pub announced_by: NodeId,
     pub at_ms: u64,
+    /// The exports with their WIT signatures (what `GET /v1/functions`
+    /// lists on a node that does not hold the function).
+    #[serde(default)]
+    pub signatures: Vec<orb_core::ExportInfo>,
+    /// The sample calls run at deploy, one per export (seed 001's
+    /// "complexity": the fuel they took).
+    #[serde(default)]
+    pub samples: Vec<orb_core::SampleCall>,
+}
+
+impl Announcement {
+    /// The most fuel any sample call took: the function's complexity.
+    pub fn complexity(&self) -> u64 {
+        self.samples.iter().map(|s| s.fuel).max().unwrap_or(0)
+    }
+}
+
+/// The owner withdraws a function from the network (`DELETE
+/// /v1/functions/{id}` on a networked node): every node drops the owner's
+/// claim on it, and a function no account owns any more is no longer
+/// seeded. Uploading it again announces it again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Deprecation {
+    pub function: FunctionId,
+    /// The account that withdraws it.
+    pub owner: String,
+    /// The node where the owner asked (it checked the owner's token).
+    pub announced_by: NodeId,
+    pub at_ms: u64,
+}
+
+/// What the announcement stream carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Deploy(Announcement),
+    Deprecate(Deprecation),
+}
+
+impl Event {
+    pub fn function(&self) -> &FunctionId {
+        match self {
+            Event::Deploy(a) => &a.function,
+            Event::Deprecate(d) => &d.function,
+        }
+    }
 }
 
 /// An announcement read from the stream, with its stream sequence.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub seq: u64,
-    pub announcement: Announcement,
+    pub event: Event,
+}
+
+impl Received {
+    /// The deploy announcement, if this is one.
+    pub fn announcement(&self) -> Option<&Announcement> {
+        match &self.event {
+            Event::Deploy(a) => Some(a),
+            Event::Deprecate(_) => None,
+        }
+    }
 }
 
 /// What a seeder publishes when fetched bytes do not match their id.
@@ -118,6 +174,8 @@ pub async fn deploy(
         placement,
         announced_by: key.id().clone(),
         at_ms: now_ms(),
+        signatures: Vec::new(),
+        samples: Vec::new(),
     };
     let seq = announce(net, key, &announcement, PUBLISH_BUDGET).await?;
     Ok((announcement, seq))
@@ -163,6 +221,7 @@ pub async fn announce(
     announcement: &Announcement,
     budget: Duration,
 ) -> Result<u64, NetError> {
+    announcement.placement.check()?;
     let signed = Signed::sign(key, announcement);
     let payload = serde_json::to_vec(&signed).expect("announcement serialises");
     // The id names this exact announcement: a retry reuses it, a new
@@ -171,6 +230,29 @@ pub async fn announce(
     let ack = net
         .publish_acked(
             names::announce_deploy(&announcement.function.hex()),
+            &msg_id,
+            payload.into(),
+            budget,
+        )
+        .await?;
+    Ok(ack.sequence)
+}
+
+/// Publishes a signed deprecation on the announcement stream (same
+/// guarantees as [`announce`]: acknowledged by a quorum, retried on a time
+/// budget with one message id). Returns its stream sequence.
+pub async fn deprecate(
+    net: &Network,
+    key: &NodeKey,
+    deprecation: &Deprecation,
+    budget: Duration,
+) -> Result<u64, NetError> {
+    let signed = Signed::sign(key, deprecation);
+    let payload = serde_json::to_vec(&signed).expect("deprecation serialises");
+    let msg_id = format!("deprecate-{}", &FunctionId::of(&payload).hex()[..32]);
+    let ack = net
+        .publish_acked(
+            names::announce_deprecate(&deprecation.function.hex()),
             &msg_id,
             payload.into(),
             budget,
@@ -240,13 +322,18 @@ pub async fn latest_announcement(
         net.js.get_stream(names::ANNOUNCE_STREAM)
     })
     .await?;
-    let msg = match stream
-        .get_last_raw_message_by_subject(&names::announce_deploy(&id.hex()))
-        .await
-    {
-        Ok(m) => m,
-        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-        Err(e) => return Err(NetError::js(format!("read the announcement of {id}"), e)),
+    let last = |subject: String| {
+        let stream = &stream;
+        async move {
+            match stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(NetError::js(format!("read the announcements of {id}"), e)),
+            }
+        }
+    };
+    let Some(msg) = last(names::announce_deploy(&id.hex())).await? else {
+        return Ok(None);
     };
     let signed: Signed =
         serde_json::from_slice(&msg.payload).map_err(|e| NetError::Invalid(e.to_string()))?;
@@ -256,6 +343,18 @@ pub async fn latest_announcement(
             "the announcement of {id} is not signed by its announcer or names another function"
         )));
     }
+    // Withdrawn since: its owner deprecated it after this deploy. (Another
+    // account's later deprecation leaves this owner's claim.)
+    if let Some(d) = last(names::announce_deprecate(&id.hex())).await?
+        && d.sequence > msg.sequence
+    {
+        let signed: Signed =
+            serde_json::from_slice(&d.payload).map_err(|e| NetError::Invalid(e.to_string()))?;
+        let d: Deprecation = signed.open()?;
+        if d.owner == a.owner {
+            return Ok(None);
+        }
+    }
     Ok(Some(a))
 }
 
@@ -264,6 +363,8 @@ pub async fn latest_announcement(
 /// restarts. Consumers of nodes that stay away 30 days are removed.
 pub struct AnnouncementFeed {
     consumer: consumer::Consumer<consumer::pull::Config>,
+    /// A durable feed acknowledges what it read; a replay does not.
+    durable: bool,
 }
 
 /// How long a node may stay offline and still catch up where it stopped
@@ -290,7 +391,53 @@ impl AnnouncementFeed {
             stream.get_or_create_consumer(&name, config.clone())
         })
         .await?;
-        Ok(AnnouncementFeed { consumer })
+        Ok(AnnouncementFeed {
+            consumer,
+            durable: true,
+        })
+    }
+
+    /// Everything the stream holds, in order, from the start, without
+    /// moving any node's place in it: what a node replays at start to know
+    /// every function announced before it stopped, not only what it held.
+    /// Read again from the start while the servers fail to answer (a
+    /// stream leader being elected), for up to the open budget.
+    pub async fn replay_all(net: &Network) -> Result<Vec<Received>, NetError> {
+        crate::network::retrying(
+            "replay the announcements",
+            || async { Self::replay(net).await?.catch_up().await },
+            |e: &NetError| match e {
+                NetError::NotInitialised { what } => {
+                    Some(NetError::NotInitialised { what: what.clone() })
+                }
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// An ephemeral consumer of the whole stream (removed by the server a
+    /// minute after its last read): see [`AnnouncementFeed::replay_all`].
+    async fn replay(net: &Network) -> Result<AnnouncementFeed, NetError> {
+        let stream = crate::network::with_retry(names::ANNOUNCE_STREAM, || {
+            net.js.get_stream(names::ANNOUNCE_STREAM)
+        })
+        .await?;
+        let config = consumer::pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            filter_subject: names::ANNOUNCE_SUBJECTS.into(),
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        };
+        let consumer = crate::network::with_retry("open an announcement replay", || {
+            stream.create_consumer(config.clone())
+        })
+        .await?;
+        Ok(AnnouncementFeed {
+            consumer,
+            durable: false,
+        })
     }
 
     /// Reads what is waiting (up to `max`), acknowledging each so it is not
@@ -311,22 +458,33 @@ impl AnnouncementFeed {
                 .info()
                 .map(|i| i.stream_sequence)
                 .map_err(|e| NetError::js("announcement metadata", e))?;
+            let deprecation = m.subject.starts_with(names::ANNOUNCE_DEPRECATE_PREFIX);
             let parsed = serde_json::from_slice::<Signed>(&m.payload)
                 .map_err(|e| NetError::Invalid(e.to_string()))
                 .and_then(|s| {
-                    let a: Announcement = s.open()?;
-                    if a.announced_by != s.by {
+                    let (event, by) = if deprecation {
+                        let d: Deprecation = s.open()?;
+                        let by = d.announced_by.clone();
+                        (Event::Deprecate(d), by)
+                    } else {
+                        let a: Announcement = s.open()?;
+                        let by = a.announced_by.clone();
+                        (Event::Deploy(a), by)
+                    };
+                    if by != s.by {
                         return Err(NetError::Invalid("announced_by is not the signer".into()));
                     }
-                    Ok(a)
+                    Ok(event)
                 });
             match parsed {
-                Ok(announcement) => out.push(Received { seq, announcement }),
+                Ok(event) => out.push(Received { seq, event }),
                 Err(e) => tracing::warn!(seq, error = %e, "announcement skipped"),
             }
-            m.double_ack()
-                .await
-                .map_err(|e| NetError::js("acknowledge announcement", e))?;
+            if self.durable {
+                m.double_ack()
+                    .await
+                    .map_err(|e| NetError::js("acknowledge announcement", e))?;
+            }
         }
         Ok(out)
     }

@@ -148,7 +148,12 @@ pub struct FunctionView {
     pub size: u64,
     pub exports: Vec<String>,
     pub placement: Placement,
+    /// The super node that validated and announced it.
     pub announced_by: NodeId,
+    /// The most fuel a sample call at deploy took (seed 001's complexity).
+    pub complexity: u64,
+    /// The sample calls run at deploy, one per export.
+    pub samples: Vec<orb_core::SampleCall>,
     pub seeders: Vec<SeederView>,
     /// How many seeders are `active` with a live heartbeat.
     pub live_seeders: u32,
@@ -197,6 +202,8 @@ pub async fn view(net: &Network, a: &Announcement) -> Result<FunctionView, NetEr
         exports: a.exports.clone(),
         placement: a.placement.clone(),
         announced_by: a.announced_by.clone(),
+        complexity: a.complexity(),
+        samples: a.samples.clone(),
         seeders,
         live_seeders,
     })

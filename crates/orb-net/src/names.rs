@@ -50,6 +50,18 @@ pub fn announce_deploy(hex: &str) -> String {
     format!("orb.announce.deploy.{hex}")
 }
 
+/// Where deprecations are on the announcement stream.
+pub const ANNOUNCE_DEPRECATE_PREFIX: &str = "orb.announce.deprecate.";
+
+/// Subject of a deprecation of a function (`<hex>` without `sha256:`).
+pub fn announce_deprecate(hex: &str) -> String {
+    format!("{ANNOUNCE_DEPRECATE_PREFIX}{hex}")
+}
+
+/// Requests to validate and announce an uploaded function; super nodes
+/// answer them in the queue group [`SUPERS_QUEUE`].
+pub const VALIDATE: &str = "orb.validate";
+
 /// Subject of a hash-mismatch report.
 pub const REPORT_HASH_MISMATCH: &str = "orb.report.hash_mismatch";
 

@@ -456,7 +456,7 @@ pub const OPEN_BUDGET: Duration = Duration::from_secs(20);
 
 /// Runs `op` until it succeeds, `final_error` turns an error into the
 /// answer, or [`OPEN_BUDGET`] runs out (then the last error).
-async fn retrying<T, E, F, Fut>(
+pub(crate) async fn retrying<T, E, F, Fut>(
     what: &str,
     mut op: F,
     final_error: impl Fn(&E) -> Option<NetError>,

@@ -24,6 +24,13 @@ pub enum RequestFailed {
     /// its way, so it never ran and may be sent again.
     #[error("no one took the request on {subject} within {secs:.1} s")]
     NotTaken { subject: String, secs: f64 },
+    /// The request is over the NATS servers' `max_payload`.
+    #[error("{size} bytes on {subject} is over the network's limit of {max} bytes a message")]
+    TooLarge {
+        subject: String,
+        size: usize,
+        max: usize,
+    },
     /// The connection failed.
     #[error("request on {subject} failed: {message}")]
     Other { subject: String, message: String },
@@ -53,6 +60,12 @@ pub async fn request(
             },
         }),
     }
+}
+
+/// The largest message the NATS servers take (their `max_payload`, 1 MiB
+/// unless configured), headers included.
+pub fn max_payload(net: &Network) -> usize {
+    net.client.server_info().max_payload
 }
 
 /// A request received on a served subject.
@@ -183,6 +196,14 @@ impl Caller {
         take_within: Duration,
         timeout: Duration,
     ) -> Result<Bytes, RequestFailed> {
+        let max = max_payload(&self.net);
+        if payload.len() > max {
+            return Err(RequestFailed::TooLarge {
+                subject,
+                size: payload.len(),
+                max,
+            });
+        }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.pending.lock().expect("pending lock").insert(id, tx);

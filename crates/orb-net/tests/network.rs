@@ -374,7 +374,7 @@ async fn deployed_bytes_are_fetched_and_rehashed_and_tampered_bytes_refused() {
         .unwrap();
     let got = feed.catch_up().await.unwrap();
     assert_eq!(got.len(), 1);
-    let a = &got[0].announcement;
+    let a = got[0].announcement().unwrap();
     assert_eq!(a.function, FunctionId::of(&bytes));
     assert_eq!(a.owner, "acct-alice");
     assert_eq!(a.size, 300_000);
@@ -473,7 +473,7 @@ async fn a_node_that_was_offline_catches_up_on_announcements() {
         let seen = feed.catch_up().await.unwrap();
         assert_eq!(
             seen.iter()
-                .map(|r| r.announcement.function.clone())
+                .map(|r| r.event.function().clone())
                 .collect::<Vec<_>>(),
             vec![first]
         );
@@ -488,7 +488,7 @@ async fn a_node_that_was_offline_catches_up_on_announcements() {
     assert_eq!(
         caught
             .iter()
-            .map(|r| r.announcement.function.clone())
+            .map(|r| r.event.function().clone())
             .collect::<Vec<_>>(),
         missed,
         "exactly what it missed, in order"
@@ -539,6 +539,8 @@ async fn killing_a_nats_server_while_publishing_loses_no_acknowledged_announceme
                     placement: Placement::default(),
                     announced_by: key.id().clone(),
                     at_ms: i as u64,
+                    signatures: vec![],
+                    samples: vec![],
                 };
                 match deploy::announce(&net, &key, &a, PUBLISH_BUDGET).await {
                     Ok(_) => acked_tx.send((i, id)).unwrap(),
@@ -585,7 +587,7 @@ async fn killing_a_nats_server_while_publishing_loses_no_acknowledged_announceme
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.announcement.function)
+        .map(|r| r.event.function().clone())
         .collect();
     for (i, id) in &acked {
         assert!(stored.contains(id), "acknowledged announcement {i} lost");
@@ -610,6 +612,8 @@ async fn killing_a_nats_server_while_publishing_loses_no_acknowledged_announceme
             placement: Placement::default(),
             announced_by: key.id().clone(),
             at_ms: 0,
+            signatures: vec![],
+            samples: vec![],
         },
         PUBLISH_BUDGET,
     )

@@ -1,15 +1,10 @@
 // Shared by the benches: guest components built by scripts/build-guests,
 // and tiny components made from WAT here (no toolchain needed).
 #![allow(dead_code)]
-use std::path::PathBuf;
 
-pub fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("ORB_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/guests"));
-    let p = dir.join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-guests", p.display()))
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+pub use common::guest;
 
 /// A component from a core module in WAT and the WIT world it implements.
 pub fn wat_component(wat: &str, wit: &str) -> Vec<u8> {

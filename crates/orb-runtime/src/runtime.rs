@@ -215,6 +215,18 @@ impl LoadedFunction {
         Ok((params, rest))
     }
 
+    /// The plainest parameters of `export` ([`crate::values::sample_json`]
+    /// for each), for a sample call; `None` when one of them cannot be
+    /// given as JSON (or the export is not a callable one).
+    pub fn sample_params(&self, export: &str) -> Option<Json> {
+        let sig = self.export(export).ok()?;
+        let mut obj = Map::new();
+        for (name, ty) in &sig.params {
+            obj.insert(name.clone(), crate::values::sample_json(ty)?);
+        }
+        Some(Json::Object(obj))
+    }
+
     /// Checks `params` against the export's signature and converts them.
     /// Nothing runs; a mismatch is an `invalid_params` error naming the
     /// parameter and the expected type.

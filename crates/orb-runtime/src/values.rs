@@ -354,6 +354,57 @@ pub fn json_to_val(ty: &Type, v: &Json, path: &str) -> R<Val> {
     })
 }
 
+/// The plainest value of `ty` as JSON (what [`json_to_val`] reads): zero,
+/// `false`, `""`, `"a"`, empty lists, maps and flags, `null` for an
+/// option, the first case of a variant or enum, `ok` of a result, and the
+/// same for every field and item. `None` for a type no JSON can give
+/// (resources, futures, streams).
+pub fn sample_json(ty: &Type) -> Option<Json> {
+    Some(match ty {
+        Type::Bool => Json::Bool(false),
+        Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64 => Json::from(0),
+        Type::Float32 | Type::Float64 => Json::from(0.0),
+        Type::Char => Json::from("a"),
+        Type::String => Json::from(""),
+        Type::List(_) | Type::Map(_) | Type::Flags(_) => Json::Array(Vec::new()),
+        Type::FixedLengthList(l) => {
+            let item = sample_json(&l.ty())?;
+            Json::Array(vec![item; l.len() as usize])
+        }
+        Type::Record(r) => {
+            let mut obj = serde_json::Map::new();
+            for f in r.fields() {
+                obj.insert(f.name.to_string(), sample_json(&f.ty)?);
+            }
+            Json::Object(obj)
+        }
+        Type::Tuple(t) => Json::Array(t.types().map(|t| sample_json(&t)).collect::<Option<_>>()?),
+        Type::Variant(v) => {
+            let case = v.cases().next()?;
+            match case.ty {
+                Some(t) => serde_json::json!({ case.name: sample_json(&t)? }),
+                None => Json::from(case.name),
+            }
+        }
+        Type::Enum(e) => Json::from(e.names().next()?),
+        Type::Option(_) => Json::Null,
+        Type::Result(r) => match r.ok() {
+            Some(t) => serde_json::json!({ "ok": sample_json(&t)? }),
+            None => serde_json::json!({ "ok": null }),
+        },
+        Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
+            return None;
+        }
+    })
+}
+
 fn case_of(v: &Json) -> Option<(&str, Option<&Json>)> {
     match v {
         Json::String(s) => Some((s.as_str(), None)),

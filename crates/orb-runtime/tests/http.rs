@@ -1,20 +1,15 @@
 //! HTTP functions in-process: the `http-hello` guest (built from source by
 //! `scripts/build-guests`) served by `Runtime::serve_http`.
 
+mod common;
+
+use common::guest;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use orb_core::{FunctionId, Limits};
 use orb_runtime::{HttpRequestOptions, LoadedFunction, Runtime, RuntimeConfig};
-use std::path::PathBuf;
 use std::sync::Arc;
-
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("ORB_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../build/guests"));
-    let p = dir.join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-guests", p.display()))
-}
 
 fn setup() -> (Runtime, Arc<LoadedFunction>) {
     setup_with(RuntimeConfig::default())

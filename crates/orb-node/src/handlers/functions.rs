@@ -45,6 +45,7 @@ fn json_limit(node: &Node) -> u64 {
         (status = 200, description = "Already stored (same bytes)", body = orb_core::FunctionInfo),
         (status = 400, description = "invalid_component (not a component, or an unsupported feature), unsupported_import (imports an interface this node does not provide), invalid_request (a placement that is not valid)"),
         (status = 404, description = "not_networked: a placement (`min_seeders`, `max_seeders`, `require`) sent to a single node"),
+        (status = 503, description = "network_unavailable: on a network, no super node is live to validate and announce the upload (or NATS did not answer); upload it again"),
     ))]
 pub(super) async fn upload(
     State(node): S,
@@ -85,7 +86,8 @@ pub(super) async fn upload(
             "the body is empty; send the component's bytes (Content-Type: application/wasm)",
         ));
     }
-    let (info, created) = functions::upload(&node, &claims.account, bytes, placement).await?;
+    let (info, created) =
+        functions::upload(&node, &token, &claims.account, bytes, placement).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -35,7 +35,7 @@ async fn serve(
         ));
     }
     let (target, rest) = split(req.uri())?;
-    let route = http::route(node, token, &target).await?;
+    let route = http::route(node, token, &target, true).await?;
     if route.anonymous()
         && let Some(limiter) = &node.public_limiter
     {
@@ -58,7 +58,7 @@ async fn serve(
             ));
         }
     }
-    http::serve(node, route, &target, rest, req).await
+    http::serve(node, token, route, &target, rest, req).await
 }
 
 /// `/http/{target}{rest}` → (`target`, the path and query the guest sees).

@@ -149,8 +149,14 @@ pub(super) struct NetworkFunction {
     pub exports: Vec<String>,
     /// `min_seeders`, `max_seeders`, `required` (attributes a seeder must have).
     pub placement: Map<String, Value>,
-    /// The node that announced it.
+    /// The super node that validated and announced it.
     pub announced_by: String,
+    /// The most fuel a sample call at deploy took: the function's
+    /// complexity (seed 001).
+    pub complexity: u64,
+    /// The sample calls run at deploy: each export with the plainest
+    /// parameters its signature takes (`GET /` for an HTTP handler).
+    pub samples: Vec<orb_core::SampleCall>,
     pub seeders: Vec<NetworkSeeder>,
     /// How many seeders are active with a live heartbeat.
     pub live_seeders: u32,

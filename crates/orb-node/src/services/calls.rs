@@ -445,7 +445,7 @@ async fn prepare_target_as(
     };
     if let Some(bytes) = inline {
         caller::require_upload(&claims)?;
-        upload(node, &claims.account, bytes, None).await?;
+        upload(node, token, &claims.account, bytes, None).await?;
     }
     req.component = None;
     req.function = Some(fn_text);

@@ -53,6 +53,7 @@ fn record_cache(source: CacheSource) {
 /// whether it was new to the account.
 pub(crate) async fn upload(
     node: &Node,
+    token: &caller::Token,
     account: &str,
     bytes: Bytes,
     placement: Option<crate::services::net::PlacementRequest>,
@@ -68,7 +69,7 @@ pub(crate) async fn upload(
     // On a network, announced again when a placement is given: it replaces
     // the function's placement.
     if created || placement.is_some() {
-        crate::services::net::announce(node, account, &info, &bytes, placement).await?;
+        crate::services::net::announce(node, token, &info, &bytes, placement).await?;
     }
     Ok((info, created))
 }
@@ -163,7 +164,14 @@ pub(crate) async fn load(node: &Node, id: &FunctionId) -> Result<Arc<LoadedFunct
 /// `GET /v1/functions`: the account's functions; a public token sees only
 /// the functions it may run.
 pub(crate) async fn list(node: &Node, claims: &Claims) -> Result<Vec<FunctionInfo>, ApiError> {
-    let all = node.store.list_functions(&claims.account).await?;
+    let mut all = node.store.list_functions(&claims.account).await?;
+    // On a network, also what was announced for the account and is held
+    // elsewhere: the same list through every node.
+    for f in crate::services::net::announced_elsewhere(node, &claims.account) {
+        if !all.iter().any(|held| held.hash == f.hash) {
+            all.push(f);
+        }
+    }
     let mut fns = Vec::with_capacity(all.len());
     for f in all {
         if caller::may_run(node, claims, &f.hash).await? {
@@ -180,7 +188,9 @@ pub(crate) async fn check_owned(
     claims: &Claims,
     id: &FunctionId,
 ) -> Result<(), ApiError> {
-    if !node.store.owns(&claims.account, id).await? || !caller::may_run(node, claims, id).await? {
+    if !crate::services::net::owns(node, &claims.account, id).await?
+        || !caller::may_run(node, claims, id).await?
+    {
         return Err(not_found(id));
     }
     Ok(())
@@ -192,25 +202,89 @@ pub(crate) async fn show(
     claims: &Claims,
     id: &FunctionId,
 ) -> Result<FunctionInfo, ApiError> {
-    node.store
+    let held = node
+        .store
         .list_functions(&claims.account)
         .await?
         .into_iter()
-        .find(|f| &f.hash == id)
-        .ok_or_else(|| not_found(id))
+        .find(|f| &f.hash == id);
+    held.or_else(|| {
+        crate::services::net::announced_elsewhere(node, &claims.account)
+            .into_iter()
+            .find(|f| &f.hash == id)
+    })
+    .ok_or_else(|| not_found(id))
 }
 
 /// `DELETE /v1/functions/{target}`: the account's ownership; the bytes and
 /// the compiled function go when no account owns it any more.
+/// On a network, the account's claim goes from every node: a deprecation
+/// is announced first (a network that does not take it: nothing changes).
 pub(crate) async fn delete(node: &Node, claims: &Claims, id: &FunctionId) -> Result<(), ApiError> {
+    if !crate::services::net::owns(node, &claims.account, id).await? {
+        return Err(not_found(id));
+    }
+    crate::services::net::deprecate(node, &claims.account, id).await?;
     let (existed, removed) = node.store.delete_function(&claims.account, id).await?;
-    if !existed {
+    if !existed && !crate::services::net::is_networked(node) {
         return Err(not_found(id));
     }
     if removed {
         node.runtime.forget(id);
     }
     Ok(())
+}
+
+/// The most sample calls a deploy runs (one per export, in order).
+const MAX_SAMPLES: usize = 16;
+
+/// The sample calls of a function deployed to a network (seed 001's
+/// "complexity"): each export called once with the plainest parameters its
+/// signature takes, an HTTP handler sent `GET /`, on a fresh instance with
+/// the node's limits, no namespace and no outbound HTTP. Nothing is stored;
+/// a failure is recorded, not returned.
+pub(crate) async fn sample(node: &Node, f: &LoadedFunction) -> Vec<orb_core::SampleCall> {
+    let mut out = Vec::new();
+    for e in f.exports().into_iter().take(MAX_SAMPLES) {
+        let started = Instant::now();
+        let run = if f.is_http() && e.name.starts_with("wasi:http/incoming-handler@") {
+            let mut req = hyper::Request::new(http_body_util::Full::new(Bytes::new()));
+            *req.uri_mut() = hyper::Uri::from_static("http://sample.invalid/");
+            let opts = orb_runtime::HttpRequestOptions {
+                limits: None,
+                max_request_bytes: node.config.max_http_request_bytes,
+                max_response_bytes: node.config.max_http_response_bytes,
+                https: false,
+                outbound: None,
+                kv: None,
+                globals: Vec::new(),
+            };
+            let run = node.runtime.serve_http_to_end(f, req, opts).await;
+            Some((run.outcome.fuel, run.outcome.error.map(|e| e.code)))
+        } else {
+            match f
+                .sample_params(&e.name)
+                .map(|p| f.check_params(&e.name, &p))
+            {
+                Some(Ok(checked)) => {
+                    let outcome = node
+                        .runtime
+                        .call(f, checked, orb_runtime::CallRequest::default())
+                        .await;
+                    Some((outcome.fuel, outcome.result.err().map(|e| e.code)))
+                }
+                _ => None,
+            }
+        };
+        let (fuel, error) = run.unwrap_or((0, Some("no_sample".to_string())));
+        out.push(orb_core::SampleCall {
+            export: e.name,
+            fuel,
+            duration_us: started.elapsed().as_micros() as u64,
+            error,
+        });
+    }
+    out
 }
 
 /// The parameters of a call of `export` typed from query text
@@ -230,9 +304,21 @@ pub(crate) async fn params_from_query(
     ),
     ApiError,
 > {
-    if !node.store.owns(&claims.account, id).await? {
+    if !crate::services::net::owns(node, &claims.account, id).await? {
         return Err(not_found(id));
     }
-    let f = load(node, id).await?;
+    let f = match load(node, id).await {
+        // On a network, a node that does not hold it fetches it to type the
+        // text (it then holds it, without seeding it).
+        Err(e)
+            if e.0.code == ErrorCode::FunctionNotFound.as_str()
+                && crate::services::net::is_networked(node) =>
+        {
+            let bytes = crate::services::net::fetch(node, id).await?;
+            deploy(node, &claims.account, bytes).await?;
+            load(node, id).await?
+        }
+        other => other?,
+    };
     Ok(f.params_from_text(export, query)?)
 }

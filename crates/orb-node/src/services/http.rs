@@ -27,6 +27,7 @@ use crate::caller::{self, Claims, Request, Token, op};
 use crate::clock::now_rfc3339;
 use crate::metrics as m;
 use crate::services::functions::{not_found, parse_id};
+use crate::services::net;
 use crate::{ApiError, Node};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
@@ -93,24 +94,27 @@ fn alias_not_found(name: &str) -> ApiError {
 /// The token's call rules for `id`: op `invoke`, ownership, the grant's
 /// function list, and for a bound namespace the rules of a call naming it
 /// (a public token needs it in its grant, and the code on its whitelist).
+/// `take_rate`: one unit of the token's rate is taken (not on the node that
+/// serves a request another node routed to it: the gateway took it).
 async fn authorize_call(
     node: &Node,
     token: &Token,
     id: &FunctionId,
     namespace: Option<&str>,
+    take_rate: bool,
 ) -> Result<Claims, ApiError> {
     let text = id.to_string();
-    let claims = caller::authorize(
-        node,
-        token,
-        Request {
-            operation: op::INVOKE,
-            function: Some(&text),
-            namespace,
-        },
-    )
-    .await?;
-    if !node.store.owns(&claims.account, id).await? {
+    let req = Request {
+        operation: op::INVOKE,
+        function: Some(&text),
+        namespace,
+    };
+    let claims = if take_rate {
+        caller::authorize(node, token, req).await?
+    } else {
+        caller::verify(node, token, req)?
+    };
+    if !net::owns(node, &claims.account, id).await? {
         return Err(not_found(id));
     }
     caller::check_call(node, &claims, id, namespace, false).await?;
@@ -119,11 +123,17 @@ async fn authorize_call(
 
 /// Who runs what for a request to `/http/{target}` with `token`: a hash or
 /// an alias of the token's account (the token's call rules), or else a
-/// public alias of that name (no token needed).
-pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Route, ApiError> {
+/// public alias of that name (no token needed). `take_rate`: see
+/// [`authorize_call`].
+pub(crate) async fn route(
+    node: &Node,
+    token: &Token,
+    target: &str,
+    take_rate: bool,
+) -> Result<Route, ApiError> {
     if is_hash(target) {
         let id = parse_id(target)?;
-        let claims = authorize_call(node, token, &id, None).await?;
+        let claims = authorize_call(node, token, &id, None, take_rate).await?;
         return Ok(Route {
             account: claims.account.clone(),
             function: id,
@@ -142,7 +152,8 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
         if let Some(alias) = crate::services::aliases::get(node, &account, target).await? {
             let function = alias_function(&alias)?;
             let ns = alias.namespace.as_deref();
-            let claims = authorize_call(node, token, &function, ns).await?;
+            no_namespace_in_network(node, &alias)?;
+            let claims = authorize_call(node, token, &function, ns, take_rate).await?;
             return Ok(Route {
                 account: claims.account.clone(),
                 function,
@@ -157,7 +168,8 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
         && alias.public
     {
         let function = alias_function(&alias)?;
-        if !node.store.owns(&account, &function).await? {
+        no_namespace_in_network(node, &alias)?;
+        if !net::owns(node, &account, &function).await? {
             return Err(not_found(&function));
         }
         let namespace = alias.namespace.map(|ns| (ns, anonymous_claims(&account)));
@@ -173,6 +185,28 @@ pub(crate) async fn route(node: &Node, token: &Token, target: &str) -> Result<Ro
         Err(alias_not_found(target))
     } else {
         Err(ApiError(orb_auth::AuthError::Missing.into()))
+    }
+}
+
+/// Until namespaces are shared across nodes (part 2), a networked node
+/// serves no request whose alias binds one (never against a node-local
+/// copy), as it runs no call that names one.
+fn no_namespace_in_network(
+    node: &Node,
+    alias: &crate::services::aliases::Alias,
+) -> Result<(), ApiError> {
+    match &alias.namespace {
+        Some(ns) if net::is_networked(node) => Err(ApiError(
+            OrbError::new(
+                ErrorCode::NotInNetwork,
+                format!(
+                    "alias `{}` binds namespace `{ns}`, and namespaces are not shared across the nodes of a network yet, so a networked node serves no request through it; serve it from a single node, or bind no namespace",
+                    alias.name
+                ),
+            )
+            .with_details(json!({ "alias": alias.name, "namespace": ns })),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -254,14 +288,30 @@ fn too_large(limit: u64) -> ApiError {
 }
 
 /// Serves one request to `/http/{target}{rest}` for `route` (the handler
-/// checked the node is up, found the route and applied the anonymous rate).
+/// checked the node is up, found the route and applied the anonymous rate):
+/// here, when the node's executor runs the function here (always on a
+/// single node), else on a node that does ([`serve_elsewhere`]).
 pub(crate) async fn serve(
     node: &Arc<Node>,
+    token: &Token,
     route: Route,
     target: &str,
     rest: String,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    if node.executor.runs_here(node, &route.function) {
+        serve_here(node, route, target, rest, req).await
+    } else {
+        serve_elsewhere(node, token, route, target, rest, req).await
+    }
+}
+
+/// The function of `route`, loaded, if it serves HTTP.
+async fn load_http(
+    node: &Node,
+    route: &Route,
+    target: &str,
+) -> Result<Arc<orb_runtime::LoadedFunction>, ApiError> {
     let f = crate::services::functions::load(node, &route.function).await?;
     if !f.is_http() {
         return Err(ApiError(
@@ -275,13 +325,18 @@ pub(crate) async fn serve(
             .with_details(json!({ "function": route.function.to_string() })),
         ));
     }
-    let (mut parts, body) = req.into_parts();
-    let cap = node.config.max_http_request_bytes;
-    if content_length(&parts.headers).is_some_and(|n| n > cap) {
-        drain(body).await;
-        return Err(too_large(cap));
-    }
-    // What the guest sees: the path after /http/{target}, the query, no token.
+    Ok(f)
+}
+
+/// Makes `parts` the request the guest sees: the path after
+/// `/http/{target}` with the query (`rest`), an absolute URI with this
+/// node's scheme and the request's authority (else its `Host`, else the
+/// listen address), a `Host` header, and no `Authorization`.
+fn guest_parts(
+    node: &Node,
+    rest: &str,
+    parts: &mut axum::http::request::Parts,
+) -> Result<(), ApiError> {
     let authority = parts
         .uri
         .authority()
@@ -297,7 +352,7 @@ pub(crate) async fn serve(
     parts.uri = Uri::builder()
         .scheme(node.scheme())
         .authority(authority.as_str())
-        .path_and_query(rest.as_str())
+        .path_and_query(rest)
         .build()
         .map_err(|e| {
             ApiError::new(
@@ -311,27 +366,41 @@ pub(crate) async fn serve(
     {
         parts.headers.insert(header::HOST, host);
     }
+    Ok(())
+}
+
+/// The request as the guest will see it ([`guest_parts`]); one that says
+/// its body is over the cap is refused (its body read and dropped).
+async fn guest_request(
+    node: &Node,
+    rest: &str,
+    req: axum::extract::Request,
+) -> Result<(axum::http::request::Parts, Body), ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let cap = node.config.max_http_request_bytes;
+    if content_length(&parts.headers).is_some_and(|n| n > cap) {
+        drain(body).await;
+        return Err(too_large(cap));
+    }
+    guest_parts(node, rest, &mut parts)?;
+    Ok((parts, body))
+}
+
+/// Serves a request for a function this node runs itself, streaming the
+/// body both ways.
+async fn serve_here(
+    node: &Arc<Node>,
+    route: Route,
+    target: &str,
+    rest: String,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let f = load_http(node, &route, target).await?;
+    let (parts, body) = guest_request(node, &rest, req).await?;
     let method = parts.method.to_string();
     let request = axum::http::Request::from_parts(parts, body);
 
-    let caller = route
-        .caller
-        .as_ref()
-        .map(|claims| crate::services::outbound::OutboundCaller {
-            claims,
-            function: &route.function,
-            namespace: route.namespace.as_ref().map(|(ns, _)| ns.as_str()),
-        });
-    let outbound = crate::services::outbound::policy_for(node, &route.account, caller).await?;
-    let opts = HttpRequestOptions {
-        limits: None,
-        max_request_bytes: cap,
-        max_response_bytes: node.config.max_http_response_bytes,
-        https: node.scheme() == "https",
-        outbound,
-        kv: None,
-        globals: Vec::new(),
-    };
+    let opts = options(node, &route, node.scheme() == "https").await?;
     if route.namespace.is_some() {
         return serve_transaction(node, &route, &f, request, opts, &method, &rest).await;
     }
@@ -361,6 +430,204 @@ pub(crate) async fn serve(
                 OrbError::new(ErrorCode::Internal, "the request ended without a response")
             })))
         }
+    }
+}
+
+/// The guest's options for a request of `route`: the node's caps, and
+/// outbound HTTP as the caller's grant (or the account's policy) allows.
+async fn options(node: &Node, route: &Route, https: bool) -> Result<HttpRequestOptions, ApiError> {
+    let caller = route
+        .caller
+        .as_ref()
+        .map(|claims| crate::services::outbound::OutboundCaller {
+            claims,
+            function: &route.function,
+            namespace: route.namespace.as_ref().map(|(ns, _)| ns.as_str()),
+        });
+    let outbound = crate::services::outbound::policy_for(node, &route.account, caller).await?;
+    Ok(HttpRequestOptions {
+        limits: None,
+        max_request_bytes: node.config.max_http_request_bytes,
+        max_response_bytes: node.config.max_http_response_bytes,
+        https,
+        outbound,
+        kv: None,
+        globals: Vec::new(),
+    })
+}
+
+/// Serves a request for a function this node does not run (a networked
+/// node that does not seed it, or has no free call slot): the request, as
+/// the guest will see it and with its whole body (under the cap), goes to a
+/// node that runs it, with the caller's token ([`Forwarded`]); that node
+/// checks the token and the route itself ([`serve_forwarded`]). The
+/// response comes back whole, and this node stores the activation.
+async fn serve_elsewhere(
+    node: &Arc<Node>,
+    token: &Token,
+    route: Route,
+    target: &str,
+    rest: String,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = guest_request(node, &rest, req).await?;
+    let cap = node.config.max_http_request_bytes;
+    let body = axum::body::to_bytes(body, cap as usize)
+        .await
+        .map_err(|_| too_large(cap))?;
+    let request = Forwarded::request(&parts, &body);
+    let (activation, response) = node
+        .executor
+        .forward_http(node, &route.function, token.bearer(), target, request)
+        .await?;
+    node.store.put_activation(&activation).await?;
+    match response {
+        Some(bytes) => Forwarded::response(&bytes),
+        None => Err(ApiError(activation.error.unwrap_or_else(|| {
+            OrbError::new(ErrorCode::Internal, "the request ended without a response")
+        }))),
+    }
+}
+
+/// Serves a request another node routed here ([`serve_elsewhere`]):
+/// `token` is what the caller presented there (checked here again, against
+/// this node's own view of tokens, aliases and revocations; its rate was
+/// taken there), `request` its encoding ([`Forwarded`]). The guest runs to
+/// its end; returns the activation (not stored: the gateway stores it) and
+/// the encoded response (`None` when the function gave none: its error is
+/// in the activation).
+pub(crate) async fn serve_forwarded(
+    node: &Node,
+    token: Option<String>,
+    target: &str,
+    request: &[u8],
+) -> Result<(Activation, Option<bytes::Bytes>), ApiError> {
+    let sent = token.is_some();
+    let route = route(node, &Token::new(token, sent), target, false).await?;
+    let f = load_http(node, &route, target).await?;
+    let (parts, body) = Forwarded::parse_request(request)?;
+    let cap = node.config.max_http_request_bytes;
+    if body.len() as u64 > cap {
+        return Err(too_large(cap));
+    }
+    let https = parts.uri.scheme_str() == Some("https");
+    let opts = options(node, &route, https).await?;
+    let method = parts.method.to_string();
+    let rest = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |p| p.to_string());
+    let mut req = axum::http::Request::new(http_body_util::Full::new(body));
+    *req.method_mut() = parts.method;
+    *req.uri_mut() = parts.uri;
+    *req.headers_mut() = parts.headers;
+    let start = now_rfc3339();
+    metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+    let run = node.runtime.serve_http_to_end(&f, req, opts).await;
+    metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+    let activation = activation(&route, run.outcome, start, &method, &rest);
+    let response = run
+        .response
+        .map(|(head, body)| Forwarded::encode_response(&head, &body));
+    Ok((activation, response))
+}
+
+/// An HTTP request or response as bytes, to travel between nodes: the
+/// request line (`METHOD URI`) or the status, the header lines
+/// (`name: value`, bytes as they are), an empty line, then the body, as in
+/// HTTP/1.1 (CRLF line ends; no header value holds CR or LF).
+struct Forwarded;
+
+impl Forwarded {
+    fn head(first: &str, headers: &HeaderMap, body: &[u8]) -> bytes::Bytes {
+        let mut out = Vec::with_capacity(first.len() + 64 * headers.len() + body.len() + 4);
+        out.extend_from_slice(first.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        out.into()
+    }
+
+    fn request(parts: &axum::http::request::Parts, body: &[u8]) -> bytes::Bytes {
+        Self::head(
+            &format!("{} {}", parts.method, parts.uri),
+            &parts.headers,
+            body,
+        )
+    }
+
+    fn encode_response(parts: &axum::http::response::Parts, body: &[u8]) -> bytes::Bytes {
+        Self::head(parts.status.as_str(), &parts.headers, body)
+    }
+
+    /// The first line, the headers and the body of `bytes`.
+    fn split(bytes: &[u8]) -> Result<(&str, HeaderMap, &[u8]), ApiError> {
+        let bad = |what: &str| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("a request routed between nodes does not parse: {what}"),
+            )
+        };
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| bad("no end of head"))?;
+        let mut lines = bytes[..end].split(|b| *b == b'\n');
+        let first = lines.next().unwrap_or_default();
+        let first = std::str::from_utf8(first.strip_suffix(b"\r").unwrap_or(first))
+            .map_err(|_| bad("the first line is not text"))?;
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line
+                .iter()
+                .position(|b| *b == b':')
+                .ok_or_else(|| bad("a header line has no colon"))?;
+            let name =
+                header::HeaderName::from_bytes(&line[..colon]).map_err(|_| bad("a header name"))?;
+            let value = line[colon + 1..]
+                .strip_prefix(b" ")
+                .unwrap_or(&line[colon + 1..]);
+            let value = HeaderValue::from_bytes(value).map_err(|_| bad("a header value"))?;
+            headers.append(name, value);
+        }
+        Ok((first, headers, &bytes[end + 4..]))
+    }
+
+    fn parse_request(bytes: &[u8]) -> Result<(axum::http::request::Parts, bytes::Bytes), ApiError> {
+        let (first, headers, body) = Self::split(bytes)?;
+        let (method, uri) = first.split_once(' ').unwrap_or((first, ""));
+        let mut req = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(h) = req.headers_mut() {
+            *h = headers;
+        }
+        let req = req.body(()).map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("a request routed between nodes does not parse: {e}"),
+            )
+        })?;
+        Ok((req.into_parts().0, bytes::Bytes::copy_from_slice(body)))
+    }
+
+    fn response(bytes: &[u8]) -> Result<Response, ApiError> {
+        let (status, headers, body) = Self::split(bytes)?;
+        let status = status.parse::<axum::http::StatusCode>().map_err(|e| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("a routed response's status: {e}"),
+            )
+        })?;
+        let mut resp = Response::new(Body::from(bytes::Bytes::copy_from_slice(body)));
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        Ok(resp)
     }
 }
 

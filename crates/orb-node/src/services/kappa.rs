@@ -230,7 +230,8 @@ pub(crate) async fn deploy(
             }
             caller::require_upload(claims)?;
             let (info, _) =
-                crate::services::functions::upload(node, &claims.account, bytes, None).await?;
+                crate::services::functions::upload(node, token, &claims.account, bytes, None)
+                    .await?;
             (info.hash, query.export)
         }
     };

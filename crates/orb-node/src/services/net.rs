@@ -56,19 +56,26 @@ pub async fn publish_revocations(node: &Node, ids: &[String]) -> Result<(), ApiE
     Ok(())
 }
 
-/// Tells the network about a function an account uploaded here: bytes into
-/// the network's component store, then a signed announcement (a single
-/// node: nothing to do).
+/// Tells the network about a function an account uploaded here (a single
+/// node: nothing to do): its bytes go into the network's component store,
+/// then a super node (any live one: queue group `supers` on
+/// `orb.validate`) checks the uploader's token itself, fetches and re-hashes
+/// the bytes, validates and compiles them, runs the sample calls (their
+/// fuel is the function's complexity) and announces it, signed (seed 001:
+/// "the supernode will initially run the function … and sends a
+/// notification"). Returns the sample calls.
 pub async fn announce(
     node: &Node,
-    account: &str,
+    token: &crate::caller::Token,
     info: &orb_core::FunctionInfo,
     bytes: &[u8],
     placement: Option<PlacementRequest>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<orb_core::SampleCall>, ApiError> {
     #[cfg(feature = "network")]
     if let Some(joined) = &node.network {
-        let exports = info.exports.iter().map(|e| e.name.clone()).collect();
+        let token = token
+            .bearer()
+            .ok_or_else(|| ApiError(orb_auth::AuthError::Missing.into()))?;
         let placement = placement.unwrap_or_default();
         let defaults = orb_net::Placement::default();
         let placement = orb_net::Placement {
@@ -76,16 +83,158 @@ pub async fn announce(
             max_seeders: placement.max_seeders.unwrap_or(defaults.max_seeders),
             required: placement.require,
         };
-        orb_net::deploy::deploy(&joined.net, &joined.key, bytes, account, exports, placement)
+        placement
+            .check()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+        orb_net::deploy::put_component(&joined.net, &info.hash, bytes)
             .await
+            .map_err(unavailable)?;
+        let request = ValidateRequest {
+            token: token.to_string(),
+            function: info.hash.clone(),
+            placement,
+        };
+        let payload = serde_json::to_vec(&request).expect("a request serialises");
+        let reply = orb_net::rpc::request(
+            &joined.net,
+            orb_net::names::VALIDATE.to_string(),
+            payload.into(),
+            VALIDATE_WITHIN,
+        )
+        .await
+        .map_err(|e| match e {
+            orb_net::rpc::RequestFailed::NoResponders(_) => ApiError::new(
+                ErrorCode::NetworkUnavailable,
+                format!(
+                    "no super node is live to validate and announce {}; its bytes are in the network's store: upload it again when one is",
+                    info.hash
+                ),
+            ),
+            e => ApiError::new(
+                ErrorCode::NetworkUnavailable,
+                format!("{} was not validated and announced: {e}; upload it again", info.hash),
+            ),
+        })?;
+        return match serde_json::from_slice::<ValidateReply>(&reply) {
+            Ok(ValidateReply::Announced { samples }) => Ok(samples),
+            Ok(ValidateReply::Refused { error }) => Err(ApiError(error)),
+            Err(e) => Err(ApiError::new(
+                ErrorCode::Internal,
+                format!("a super node's answer does not parse: {e}"),
+            )),
+        };
+    }
+    let _ = (node, token, info, bytes, placement);
+    Ok(Vec::new())
+}
+
+/// How long an upload waits for a super node to validate, sample and
+/// announce it (a big component compiles for a while on a busy node).
+#[cfg(feature = "network")]
+const VALIDATE_WITHIN: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// An upload a super node is asked to validate and announce
+/// (`orb.validate`): the uploader's token (the super node checks it
+/// itself), the function (its bytes are in the component store) and the
+/// placement asked for.
+#[cfg(feature = "network")]
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct ValidateRequest {
+    pub(crate) token: String,
+    pub(crate) function: orb_core::FunctionId,
+    pub(crate) placement: orb_net::Placement,
+}
+
+/// A super node's answer to a [`ValidateRequest`].
+#[cfg(feature = "network")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub(crate) enum ValidateReply {
+    /// Validated, sampled and announced.
+    Announced { samples: Vec<orb_core::SampleCall> },
+    /// Not announced, and why (the token, the bytes, the component).
+    Refused { error: orb_core::OrbError },
+}
+
+/// A function's bytes from the network's component store, re-hashed (bytes
+/// that do not hash to `id` are refused and reported); a single node has
+/// none to give.
+pub async fn fetch(node: &Node, id: &orb_core::FunctionId) -> Result<bytes::Bytes, ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        use orb_net::NetError;
+        return orb_net::deploy::fetch_verified(&joined.net, &joined.key, id)
+            .await
+            .map(bytes::Bytes::from)
             .map_err(|e| match e {
-                orb_net::NetError::Invalid(m) => ApiError::new(ErrorCode::InvalidRequest, m),
+                NetError::FunctionNotFound(_) => ApiError::new(
+                    ErrorCode::FunctionNotFound,
+                    format!("the network holds no bytes for {id}"),
+                ),
+                NetError::HashMismatch { .. } => ApiError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the network's bytes for {id} do not hash to it; refused and reported ({e})"
+                    ),
+                ),
                 e => unavailable(e),
-            })?;
+            });
+    }
+    let _ = node;
+    Err(ApiError::new(
+        ErrorCode::FunctionNotFound,
+        format!("no function {id} on this node; upload it (POST /v1/functions) and retry"),
+    ))
+}
+
+/// Withdraws an account's function from the network (a single node:
+/// nothing to do): a signed deprecation on the announcement stream, which
+/// every node reads (now, or when it comes back) and drops the account's
+/// claim on the function; one no account claims is no longer seeded.
+pub async fn deprecate(
+    node: &Node,
+    account: &str,
+    id: &orb_core::FunctionId,
+) -> Result<(), ApiError> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        let deprecation = orb_net::deploy::Deprecation {
+            function: id.clone(),
+            owner: account.to_string(),
+            announced_by: joined.key.id().clone(),
+            at_ms: orb_net::network::now_ms(),
+        };
+        orb_net::deploy::deprecate(
+            &joined.net,
+            &joined.key,
+            &deprecation,
+            orb_net::network::PUBLISH_BUDGET,
+        )
+        .await
+        .map_err(unavailable)?;
         return Ok(());
     }
-    let _ = (node, account, info, bytes, placement);
+    let _ = (node, account, id);
     Ok(())
+}
+
+/// The functions announced for `account` that this node does not hold, as
+/// their announcements describe them (a single node: none): so an account
+/// lists the same functions through every node.
+pub fn announced_elsewhere(node: &Node, account: &str) -> Vec<orb_core::FunctionInfo> {
+    #[cfg(feature = "network")]
+    if let Some(joined) = &node.network {
+        return joined
+            .known
+            .lock()
+            .expect("known lock")
+            .values()
+            .filter(|k| k.owners.contains(account))
+            .filter_map(|k| k.info.clone())
+            .collect();
+    }
+    let _ = (node, account);
+    Vec::new()
 }
 
 /// Where a function uploaded to a network may be seeded, from the upload's
@@ -321,6 +470,9 @@ mod handle {
     pub(crate) struct Known {
         pub(crate) owners: BTreeSet<String>,
         pub(crate) placement: Option<Placement>,
+        /// As the latest announcement describes it (size, exports with
+        /// their signatures, when): listed on nodes that do not hold it.
+        pub(crate) info: Option<orb_core::FunctionInfo>,
     }
 
     impl Joined {

@@ -251,6 +251,24 @@ mod joined {
             )?;
             *joined.duties.lock().await = Some(duties);
         }
+        // Every function announced so far, with its owners (a node that
+        // restarts resumes its feed where it stopped, so it would otherwise
+        // know only what it holds): calls and listings through this node
+        // find them.
+        for r in AnnouncementFeed::replay_all(&joined.net).await? {
+            match r.event {
+                orb_net::deploy::Event::Deploy(a) => remember_announced(joined, &a),
+                orb_net::deploy::Event::Deprecate(d) => {
+                    let mut known = joined.known.lock().expect("known lock");
+                    if let Some(k) = known.get_mut(&d.function) {
+                        k.owners.remove(&d.owner);
+                        if k.owners.is_empty() {
+                            known.remove(&d.function);
+                        }
+                    }
+                }
+            }
+        }
         // What this node seeded when it stopped, it serves again, if the
         // function's latest placement still admits it.
         let mut held = BTreeSet::new();
@@ -263,7 +281,7 @@ mod joined {
         for id in held {
             match orb_net::deploy::latest_announcement(&joined.net, &id).await {
                 Ok(Some(a)) if a.placement.admits(&joined.attributes) => {
-                    remember(joined, &id, &a.owner, Some(a.placement));
+                    remember_announced(joined, &a);
                     if let Err(e) = seed(node, &id).await {
                         tracing::warn!(function = %id, error = %e.0, "not served again");
                     }
@@ -279,6 +297,7 @@ mod joined {
             tokio::spawn(answer_control(node.clone())),
         ];
         if joined.settings.super_node {
+            tasks.push(tokio::spawn(answer_validations(node.clone())));
             tasks.push(tokio::spawn(repair_duty(node.clone())));
             tasks.push(tokio::spawn(answer_calls(
                 node.clone(),
@@ -300,17 +319,39 @@ mod joined {
         F: Fn(Arc<Node>, bytes::Bytes) -> Fut,
         Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
     {
+        let queue = node
+            .network
+            .as_ref()
+            .expect("networked")
+            .key
+            .id()
+            .as_str()
+            .to_string();
+        serve_in(node, subject, queue, what, answer).await
+    }
+
+    /// [`serve_own`], for requests shared with the other members of
+    /// `queue` (each reaches one of them).
+    async fn serve_in<F, Fut>(
+        node: Arc<Node>,
+        subject: String,
+        queue: String,
+        what: &'static str,
+        answer: F,
+    ) where
+        F: Fn(Arc<Node>, bytes::Bytes) -> Fut,
+        Fut: std::future::Future<Output = Vec<u8>> + Send + 'static,
+    {
         let joined = node.network.as_ref().expect("networked");
         loop {
-            let mut sub =
-                match Served::subscribe(&joined.net, &subject, joined.key.id().as_str()).await {
-                    Ok(sub) => sub,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot take {what} requests; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                };
+            let mut sub = match Served::subscribe(&joined.net, &subject, &queue).await {
+                Ok(sub) => sub,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take {what} requests; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
             while let Some(msg) = sub.next().await {
                 let reply = answer(node.clone(), msg.payload.clone());
                 let net = joined.net.clone();
@@ -356,6 +397,99 @@ mod joined {
             serde_json::to_vec(&reply).expect("a reply serialises")
         })
         .await
+    }
+
+    /// Validates and announces uploads (a super node's duty, shared by all
+    /// of them: queue group `supers` on `orb.validate`; see
+    /// `net::announce`).
+    async fn answer_validations(node: Arc<Node>) {
+        serve_in(
+            node,
+            names::VALIDATE.to_string(),
+            names::SUPERS_QUEUE.to_string(),
+            "validate",
+            |node, payload| async move {
+                let reply = match serde_json::from_slice::<net::ValidateRequest>(&payload) {
+                    Ok(req) => match validate(&node, req).await {
+                        Ok(samples) => net::ValidateReply::Announced { samples },
+                        Err(e) => net::ValidateReply::Refused { error: e.0 },
+                    },
+                    Err(e) => net::ValidateReply::Refused {
+                        error: OrbError::new(
+                            ErrorCode::InvalidRequest,
+                            format!("a validation request does not parse: {e}"),
+                        ),
+                    },
+                };
+                serde_json::to_vec(&reply).expect("a reply serialises")
+            },
+        )
+        .await
+    }
+
+    /// How long a super node looks for the bytes of an upload it is asked to
+    /// validate before it says the network has none.
+    const FRESH_BYTES_WITHIN: Duration = Duration::from_secs(5);
+
+    /// Validates an upload another node (or this one) took, as a super node:
+    /// the uploader's token checked here (`functions.write`, may upload),
+    /// the bytes fetched and re-hashed, validated and compiled (and stored
+    /// for the uploader, as on the node that took them), each export
+    /// sampled, and the announcement published, signed by this node.
+    async fn validate(
+        node: &Arc<Node>,
+        req: net::ValidateRequest,
+    ) -> Result<Vec<orb_core::SampleCall>, ApiError> {
+        let joined = node.network.as_ref().expect("networked");
+        let token = Token::new(Some(req.token), true);
+        let claims = crate::caller::verify(
+            node,
+            &token,
+            crate::caller::Request::op(crate::caller::op::FUNCTIONS_WRITE),
+        )?;
+        crate::caller::require_upload(&claims)?;
+        // The bytes were just written, maybe through another server: a read
+        // served by a replica that has not applied that write yet (direct
+        // gets may be) finds nothing, so a miss is read again for a while.
+        let deadline = std::time::Instant::now() + FRESH_BYTES_WITHIN;
+        let bytes = loop {
+            match net::fetch(node, &req.function).await {
+                Err(e)
+                    if e.0.code == ErrorCode::FunctionNotFound.as_str()
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other?,
+            }
+        };
+        let (info, _) = functions::deploy(node, &claims.account, bytes.clone()).await?;
+        let f = functions::load(node, &req.function).await?;
+        let samples = functions::sample(node, &f).await;
+        let announcement = orb_net::Announcement {
+            function: req.function.clone(),
+            owner: claims.account.clone(),
+            size: bytes.len() as u64,
+            exports: info.exports.iter().map(|e| e.name.clone()).collect(),
+            placement: req.placement,
+            announced_by: joined.key.id().clone(),
+            at_ms: orb_net::network::now_ms(),
+            signatures: info.exports.clone(),
+            samples: samples.clone(),
+        };
+        orb_net::deploy::announce(
+            &joined.net,
+            &joined.key,
+            &announcement,
+            orb_net::network::PUBLISH_BUDGET,
+        )
+        .await
+        .map_err(|e| match e {
+            NetError::Invalid(m) => ApiError::new(ErrorCode::InvalidRequest, m),
+            e => unavailable(e),
+        })?;
+        tracing::info!(function = %req.function, owner = %claims.account, complexity = announcement.complexity(), "validated and announced");
+        Ok(samples)
     }
 
     /// Answers an operator's control requests (`orb network drain`).
@@ -705,6 +839,68 @@ mod joined {
         }
     }
 
+    /// Remembers what a deploy announcement says of its function: its
+    /// owner and placement, and how to list it on a node that does not hold
+    /// it (size, exports with signatures, when).
+    fn remember_announced(joined: &Joined, a: &orb_net::Announcement) {
+        remember(joined, &a.function, &a.owner, Some(a.placement.clone()));
+        let mut known = joined.known.lock().expect("known lock");
+        let k = known.entry(a.function.clone()).or_default();
+        if !a.signatures.is_empty() {
+            k.info = Some(orb_core::FunctionInfo {
+                hash: a.function.clone(),
+                size: a.size,
+                exports: a.signatures.clone(),
+                created_at: crate::clock::rfc3339_ms(a.at_ms),
+            });
+        }
+    }
+
+    /// An owner withdrew a function (`orb.announce.deprecate.*`): its
+    /// claim goes from this node (the store's ownership too); a function no
+    /// account claims any more is no longer served here, and its slot goes
+    /// back.
+    async fn forget_owner(node: &Arc<Node>, d: &orb_net::deploy::Deprecation) {
+        let joined = node.network.as_ref().expect("networked");
+        let (unowned, max) = {
+            let mut known = joined.known.lock().expect("known lock");
+            let Some(k) = known.get_mut(&d.function) else {
+                return;
+            };
+            k.owners.remove(&d.owner);
+            let max = k.placement.as_ref().map(|p| p.max_seeders);
+            let unowned = k.owners.is_empty();
+            if unowned {
+                known.remove(&d.function);
+            }
+            (unowned, max)
+        };
+        match node.store.delete_function(&d.owner, &d.function).await {
+            Ok((_, true)) => node.runtime.forget(&d.function),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(function = %d.function, error = %e, "deprecation not stored"),
+        }
+        if !unowned {
+            return;
+        }
+        let task = joined
+            .seeding
+            .lock()
+            .expect("seeding lock")
+            .remove(&d.function);
+        if let Some(seeding) = task {
+            // Dropped, not aborted: calls on their way are answered.
+            drop(seeding);
+            if let Some(max) = max
+                && let Err(e) =
+                    inventory::release(&joined.net, &d.function, joined.key.id(), max).await
+            {
+                tracing::warn!(function = %d.function, error = %e, "slot not given back; the repair duty will");
+            }
+            tracing::info!(function = %d.function, "no longer seeding: deprecated by its owner");
+        }
+    }
+
     /// Reads announcements as they come (from where this node stopped) and
     /// seeds what the local policy takes: every function whose placement's
     /// required attributes this node carries.
@@ -724,8 +920,14 @@ mod joined {
                 continue;
             }
             for r in batch {
-                let a = r.announcement;
-                remember(joined, &a.function, &a.owner, Some(a.placement.clone()));
+                let a = match r.event {
+                    orb_net::deploy::Event::Deploy(a) => a,
+                    orb_net::deploy::Event::Deprecate(d) => {
+                        forget_owner(&node, &d).await;
+                        continue;
+                    }
+                };
+                remember_announced(joined, &a);
                 if !a.placement.admits(&joined.attributes) {
                     let task = joined
                         .seeding
@@ -820,7 +1022,7 @@ mod joined {
                 .map_err(unavailable)?
             {
                 Some(a) => {
-                    remember(joined, id, &a.owner, Some(a.placement));
+                    remember_announced(joined, &a);
                     BTreeSet::from([a.owner])
                 }
                 None => {
@@ -835,20 +1037,7 @@ mod joined {
         };
         let bytes = match node.store.function_bytes(id).await? {
             Some(b) => b,
-            None => orb_net::deploy::fetch_verified(&joined.net, &joined.key, id)
-                .await
-                .map_err(|e| match e {
-                    NetError::FunctionNotFound(_) => ApiError::new(
-                        ErrorCode::FunctionNotFound,
-                        format!("the network holds no bytes for {id}"),
-                    ),
-                    NetError::HashMismatch { .. } => ApiError::new(
-                        ErrorCode::Internal,
-                        format!("the network's bytes for {id} do not hash to it; refused and reported ({e})"),
-                    ),
-                    e => unavailable(e),
-                })?
-                .into(),
+            None => net::fetch(node, id).await?,
         };
         for owner in &owners {
             functions::deploy(node, owner, bytes::Bytes::clone(&bytes)).await?;
@@ -878,17 +1067,50 @@ mod joined {
         Ok(())
     }
 
-    /// A call sent to another node: the token its caller presented (that
-    /// node verifies it itself) and the request, its target resolved.
+    /// A call or an HTTP request sent to another node: the token its caller
+    /// presented (that node verifies it itself; none for an `/http/`
+    /// request to a public route) and what to run. It travels as JSON,
+    /// followed by the encoded HTTP request for [`Work::Http`] ([`frame`]).
     #[derive(Serialize, Deserialize)]
     struct Forward {
-        token: String,
-        req: InvokeRequest,
-        alias: Option<String>,
+        token: Option<String>,
         /// When the gateway sent it (its clock, ms since the epoch): a
         /// seeder does not start a call the gateway has given up on.
         #[serde(default)]
         sent_ms: u64,
+        work: Work,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Work {
+        /// A call, its target resolved to a hash (`req.function`).
+        Call {
+            req: Box<InvokeRequest>,
+            alias: Option<String>,
+        },
+        /// A request to `/http/{target}` (an alias or the hash): the request,
+        /// as `services::http` encodes it, follows the JSON.
+        Http { target: String },
+    }
+
+    /// `value` as JSON, then `tail` as it is.
+    fn frame(value: &impl Serialize, tail: &[u8]) -> bytes::Bytes {
+        let mut out = serde_json::to_vec(value).expect("a message serialises");
+        out.extend_from_slice(tail);
+        out.into()
+    }
+
+    /// The JSON value at the start of `bytes`, and what follows it.
+    fn unframe<T: serde::de::DeserializeOwned>(
+        bytes: &bytes::Bytes,
+    ) -> Result<(T, bytes::Bytes), serde_json::Error> {
+        let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
+        let value = values
+            .next()
+            .unwrap_or_else(|| Err(serde::de::Error::custom("an empty message")))?;
+        let end = values.byte_offset();
+        Ok((value, bytes.slice(end..)))
     }
 
     /// How long a gateway waits for a seeder to take a call before it
@@ -900,12 +1122,16 @@ mod joined {
     /// `TAKE_WITHIN` by more than the clock skew the network tolerates.
     const TOO_LATE_MS: u64 = 3_000;
 
-    /// What the node that got a forwarded call answers.
+    /// What the node that got a forwarded call answers (as JSON; a
+    /// [`Answer::Served`] is followed by the encoded HTTP response).
     #[derive(Serialize, Deserialize)]
     #[serde(tag = "answer", rename_all = "snake_case")]
     enum Answer {
-        /// It ran (the function may have failed: see the activation).
+        /// It ran (the function may have failed: see the activation; an
+        /// HTTP request that gave no response ends here too).
         Ran { activation: Box<Activation> },
+        /// An HTTP request was served: the response follows.
+        Served { activation: Box<Activation> },
         /// At capacity: ask another seeder.
         Busy,
         /// Refused before running (token, ownership, parameters…).
@@ -988,10 +1214,10 @@ mod joined {
                 let Some(msg) = msg else { break };
                 let node = node.clone();
                 tokio::spawn(async move {
-                    let answer = answer(&node, &msg, fallback).await;
-                    let payload = serde_json::to_vec(&answer).expect("an answer serialises");
+                    let (answer, tail) = answer(&node, &msg, fallback).await;
+                    let payload = frame(&answer, &tail);
                     let joined = node.network.as_ref().expect("networked");
-                    if let Err(e) = rpc::answer(&joined.net, &msg, payload.into()).await {
+                    if let Err(e) = rpc::answer(&joined.net, &msg, payload).await {
                         tracing::warn!(error = %e, "a forwarded call's answer was not sent");
                     }
                 });
@@ -999,29 +1225,30 @@ mod joined {
         }
     }
 
-    async fn answer(node: &Arc<Node>, msg: &Incoming, fallback: bool) -> Answer {
+    /// Runs a forwarded call or HTTP request; the answer, and the encoded
+    /// HTTP response that follows it (empty for anything else).
+    async fn answer(node: &Arc<Node>, msg: &Incoming, fallback: bool) -> (Answer, bytes::Bytes) {
         let joined = node.network.as_ref().expect("networked");
         // `orb.call.<hex>` or `orb.fallback.<hex>`.
         let hex = msg.subject.rsplit('.').next().unwrap_or_default();
+        let refused = |error: OrbError| (Answer::Refused { error }, bytes::Bytes::new());
         let Some(_slot) = joined.slot() else {
             metrics::counter!("orb_network_busy_answers_total").increment(1);
             joined.busy(hex);
-            return Answer::Busy;
+            return (Answer::Busy, bytes::Bytes::new());
         };
-        let fwd: Forward = match serde_json::from_slice(&msg.payload) {
+        let (fwd, request) = match unframe::<Forward>(&msg.payload) {
             Ok(f) => f,
             Err(e) => {
-                return Answer::Refused {
-                    error: OrbError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("a forwarded call does not parse: {e}"),
-                    ),
-                };
+                return refused(OrbError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("a forwarded call does not parse: {e}"),
+                ));
             }
         };
         if fwd.sent_ms > 0 && orb_net::network::now_ms().saturating_sub(fwd.sent_ms) > TOO_LATE_MS {
             tracing::warn!("a forwarded call came too late to take; answered busy");
-            return Answer::Busy;
+            return (Answer::Busy, bytes::Bytes::new());
         }
         // Taken: the gateway now waits for the answer, not for a lost call.
         if let Err(e) = rpc::accept(&joined.net, msg).await {
@@ -1032,36 +1259,69 @@ mod joined {
                 // No seeder was live: this super node runs the call itself,
                 // keeping the function compiled for the next such call; it
                 // does not join the seeders (the placement may exclude it).
-                let id = functions::parse_id(fwd.req.function.as_deref().unwrap_or_default())?;
+                let id = functions::parse_id(&format!("sha256:{hex}"))?;
                 if node.store.function_info(&id).await?.is_none() {
                     metrics::counter!("orb_network_fallback_holds_total").increment(1);
                     hold(node, &id).await?;
                 }
             }
-            let token = Token::new(Some(fwd.token), true);
-            let (mut prepared, ready) = prepare_forwarded(node, &token, fwd.req).await?;
-            prepared.alias = fwd.alias;
             let started = std::time::Instant::now();
-            let mut activation = execute(
-                node,
-                &prepared,
-                ready,
-                RunContext {
-                    token: Some(token),
-                    ..Default::default()
-                },
-            )
-            .await?;
+            let (mut activation, response) = match fwd.work {
+                Work::Call { req, alias } => {
+                    let token = Token::new(fwd.token, true);
+                    let (mut prepared, ready) = prepare_forwarded(node, &token, *req).await?;
+                    prepared.alias = alias;
+                    let ctx = RunContext {
+                        token: Some(token),
+                        ..Default::default()
+                    };
+                    (execute(node, &prepared, ready, ctx).await?, None)
+                }
+                Work::Http { target } => {
+                    crate::services::http::serve_forwarded(node, fwd.token, &target, &request)
+                        .await?
+                }
+            };
             joined.ran(hex, started.elapsed());
             activation.node = Some(joined.key.id().as_str().to_string());
-            Ok::<_, ApiError>(activation)
+            Ok::<_, ApiError>((activation, response))
         }
         .await;
         match result {
-            Ok(activation) => Answer::Ran {
-                activation: Box::new(activation),
-            },
-            Err(e) => Answer::Refused { error: e.0 },
+            Ok((mut activation, Some(response))) => {
+                let answer = Answer::Served {
+                    activation: Box::new(activation.clone()),
+                };
+                let size = frame(&answer, &response).len();
+                let max = rpc::max_payload(&joined.net);
+                if size <= max {
+                    return (answer, response);
+                }
+                // The response cannot travel back: the request failed.
+                activation.status = orb_core::ActivationStatus::Failed;
+                activation.error = Some(
+                    OrbError::new(
+                        ErrorCode::TooLarge,
+                        format!(
+                            "the function's response ({size} bytes with its routing) is over the {max} bytes a message between nodes may carry (the NATS servers' max_payload); send the request to a node that seeds the function, or raise max_payload"
+                        ),
+                    )
+                    .with_details(serde_json::json!({ "size": size, "limit": max })),
+                );
+                (
+                    Answer::Ran {
+                        activation: Box::new(activation),
+                    },
+                    bytes::Bytes::new(),
+                )
+            }
+            Ok((activation, None)) => (
+                Answer::Ran {
+                    activation: Box::new(activation),
+                },
+                bytes::Bytes::new(),
+            ),
+            Err(e) => refused(e.0),
         }
     }
 
@@ -1113,96 +1373,148 @@ mod joined {
                     return out;
                 }
             };
-            let forward = |sent_ms| -> bytes::Bytes {
-                serde_json::to_vec(&Forward {
-                    token: token.clone(),
-                    req: call.req.clone(),
+            let (activation, _) = send(node, &call.function, |sent_ms| {
+                let work = Work::Call {
+                    req: Box::new(call.req.clone()),
                     alias: call.alias.clone(),
-                    sent_ms,
-                })
-                .expect("a call serialises")
-                .into()
-            };
-            let timeout = Duration::from_millis(node.config.timeout_ms) + Duration::from_secs(10);
-            let hex = call.function.hex();
-            let started = std::time::Instant::now();
-            let mut subject = names::call_subject(&hex);
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                let payload = forward(orb_net::network::now_ms());
-                match joined
-                    .caller
-                    .call(subject.clone(), payload, TAKE_WITHIN, timeout)
-                    .await
-                {
-                    Ok(reply) => {
-                        let answer: Answer = serde_json::from_slice(&reply).map_err(|e| {
-                            ApiError::new(
-                                ErrorCode::Internal,
-                                format!("a seeder's answer does not parse: {e}"),
-                            )
-                        })?;
-                        match answer {
-                            Answer::Ran { activation } => {
-                                metrics::counter!("orb_network_forwarded_calls_total").increment(1);
-                                metrics::histogram!("orb_network_routed_call_seconds")
-                                    .record(started.elapsed().as_secs_f64());
-                                return Ok(*activation);
-                            }
-                            // A seeder that is stopping is as good as busy.
-                            Answer::Refused { error }
-                                if error.code != ErrorCode::ShuttingDown.as_str()
-                                    || tries >= BUSY_TRIES =>
-                            {
-                                return Err(ApiError(error));
-                            }
-                            Answer::Busy | Answer::Refused { .. } if tries < BUSY_TRIES => {
-                                metrics::counter!("orb_network_reroutes_total").increment(1);
-                                // A busy seeder has withdrawn, so the next
-                                // try usually reaches another at once; when
-                                // all are busy, a short wait lets slots free.
-                                tokio::time::sleep(busy_backoff(tries)).await;
-                                continue;
-                            }
-                            Answer::Busy | Answer::Refused { .. } => {
-                                return Err(ApiError::new(
-                                    ErrorCode::Overloaded,
-                                    format!(
-                                        "every seeder of {} is at capacity; retry shortly",
-                                        call.function
-                                    ),
-                                ));
-                            }
+                };
+                frame(
+                    &Forward {
+                        token: Some(token.clone()),
+                        sent_ms,
+                        work,
+                    },
+                    &[],
+                )
+            })
+            .await?;
+            Ok(activation)
+        }
+
+        async fn forward_http(
+            &self,
+            node: &Node,
+            function: &FunctionId,
+            token: Option<&str>,
+            target: &str,
+            request: bytes::Bytes,
+        ) -> Result<(Activation, Option<bytes::Bytes>), ApiError> {
+            send(node, function, |sent_ms| {
+                let work = Work::Http {
+                    target: target.to_string(),
+                };
+                let token = token.map(str::to_string);
+                frame(
+                    &Forward {
+                        token,
+                        sent_ms,
+                        work,
+                    },
+                    &request,
+                )
+            })
+            .await
+        }
+    }
+
+    /// Sends work for `function` to one of its seeders (all in one queue
+    /// group; a super node when none is live) and waits for what it ran:
+    /// the activation, and the encoded HTTP response that came with it.
+    /// `forward` makes the message for a send time (ms since the epoch): a
+    /// busy seeder's work goes out again (after 5, 20, 80 ms), and so does
+    /// work nobody took within `TAKE_WITHIN` (it was lost on its way).
+    async fn send(
+        node: &Node,
+        function: &FunctionId,
+        forward: impl Fn(u64) -> bytes::Bytes,
+    ) -> Result<(Activation, Option<bytes::Bytes>), ApiError> {
+        let joined = node.network.as_ref().expect("networked");
+        let timeout = Duration::from_millis(node.config.timeout_ms) + Duration::from_secs(10);
+        let hex = function.hex();
+        let started = std::time::Instant::now();
+        let mut subject = names::call_subject(&hex);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let payload = forward(orb_net::network::now_ms());
+            match joined
+                .caller
+                .call(subject.clone(), payload, TAKE_WITHIN, timeout)
+                .await
+            {
+                Ok(reply) => {
+                    let (answer, tail) = unframe::<Answer>(&reply).map_err(|e| {
+                        ApiError::new(
+                            ErrorCode::Internal,
+                            format!("a seeder's answer does not parse: {e}"),
+                        )
+                    })?;
+                    let ran = |activation: Box<Activation>, response| {
+                        metrics::counter!("orb_network_forwarded_calls_total").increment(1);
+                        metrics::histogram!("orb_network_routed_call_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        Ok((*activation, response))
+                    };
+                    match answer {
+                        Answer::Ran { activation } => return ran(activation, None),
+                        Answer::Served { activation } => return ran(activation, Some(tail)),
+                        // A seeder that is stopping is as good as busy.
+                        Answer::Refused { error }
+                            if error.code != ErrorCode::ShuttingDown.as_str()
+                                || tries >= BUSY_TRIES =>
+                        {
+                            return Err(ApiError(error));
+                        }
+                        Answer::Busy | Answer::Refused { .. } if tries < BUSY_TRIES => {
+                            metrics::counter!("orb_network_reroutes_total").increment(1);
+                            // A busy seeder has withdrawn, so the next
+                            // try usually reaches another at once; when
+                            // all are busy, a short wait lets slots free.
+                            tokio::time::sleep(busy_backoff(tries)).await;
+                            continue;
+                        }
+                        Answer::Busy | Answer::Refused { .. } => {
+                            return Err(ApiError::new(
+                                ErrorCode::Overloaded,
+                                format!("every seeder of {function} is at capacity; retry shortly"),
+                            ));
                         }
                     }
-                    Err(RequestFailed::NotTaken { .. }) if tries < BUSY_TRIES => {
-                        // Lost on its way (never ran): send it again.
-                        metrics::counter!("orb_network_lost_calls_total").increment(1);
-                        metrics::counter!("orb_network_reroutes_total").increment(1);
-                        continue;
-                    }
-                    Err(RequestFailed::NoResponders(_))
-                        if subject != names::fallback_subject(&hex) =>
-                    {
-                        metrics::counter!("orb_network_no_seeder_fallbacks_total").increment(1);
-                        subject = names::fallback_subject(&hex);
-                    }
-                    Err(RequestFailed::NoResponders(_)) => {
-                        return Err(ApiError::new(
-                            ErrorCode::NetworkUnavailable,
+                }
+                Err(RequestFailed::NotTaken { .. }) if tries < BUSY_TRIES => {
+                    // Lost on its way (never ran): send it again.
+                    metrics::counter!("orb_network_lost_calls_total").increment(1);
+                    metrics::counter!("orb_network_reroutes_total").increment(1);
+                    continue;
+                }
+                Err(RequestFailed::NoResponders(_)) if subject != names::fallback_subject(&hex) => {
+                    metrics::counter!("orb_network_no_seeder_fallbacks_total").increment(1);
+                    subject = names::fallback_subject(&hex);
+                }
+                Err(RequestFailed::NoResponders(_)) => {
+                    return Err(ApiError::new(
+                        ErrorCode::NetworkUnavailable,
+                        format!(
+                            "no node serves {function} and no super node is live to start it; retry when one is"
+                        ),
+                    ));
+                }
+                Err(RequestFailed::TooLarge { size, max, .. }) => {
+                    return Err(ApiError(
+                        OrbError::new(
+                            ErrorCode::TooLarge,
                             format!(
-                                "no node serves {} and no super node is live to start it; retry when one is",
-                                call.function
+                                "this node does not run {function}, and the request ({size} bytes with its routing) is over the {max} bytes a message between nodes may carry (the NATS servers' max_payload); send it to a node that seeds the function, or raise max_payload"
                             ),
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(ApiError::new(
-                            ErrorCode::NetworkUnavailable,
-                            format!("the call could not be routed: {e}; retry"),
-                        ));
-                    }
+                        )
+                        .with_details(serde_json::json!({ "size": size, "limit": max })),
+                    ));
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        ErrorCode::NetworkUnavailable,
+                        format!("the call could not be routed: {e}; retry"),
+                    ));
                 }
             }
         }

@@ -18,13 +18,14 @@
 //! forwarded it, and then checks the call against its own stored state
 //! ([`check_prepared`]).
 //!
-//! HTTP functions (`/http/…`) do not go through this seam yet: they stream
-//! a request and a response, and routing them is part of the network's
-//! work.
+//! HTTP functions (`/http/…`) ask [`Executor::runs_here`] too: a request
+//! this node does not run goes whole (under the size caps) through
+//! [`Executor::forward_http`], as bytes the `http` service encodes, with
+//! the caller's token; the node that runs it checks both itself.
 
 use crate::services::calls::{Prepared, Ready, RunContext, check_prepared, execute};
 use crate::{ApiError, Node};
-use orb_core::Activation;
+use orb_core::{Activation, FunctionId};
 
 /// Runs prepared calls somewhere.
 #[async_trait::async_trait]
@@ -51,6 +52,21 @@ pub(crate) trait Executor: Send + Sync {
         checked: Option<Ready>,
         ctx: RunContext,
     ) -> Result<Activation, ApiError>;
+
+    /// Serves an `/http/{target}` request for `function` that does not run
+    /// here ([`Executor::runs_here`] said no) where it runs: `token` is the
+    /// bearer token the caller presented (none for a public route),
+    /// `request` the request as `services::http` encodes it. Returns the
+    /// activation (not stored) and the encoded response (`None`: the
+    /// function gave none; its error is in the activation).
+    async fn forward_http(
+        &self,
+        node: &Node,
+        function: &FunctionId,
+        token: Option<&str>,
+        target: &str,
+        request: bytes::Bytes,
+    ) -> Result<(Activation, Option<bytes::Bytes>), ApiError>;
 }
 
 /// A single node: every call runs here.
@@ -70,5 +86,19 @@ impl Executor for Local {
             None => check_prepared(node, call).await?,
         };
         execute(node, call, ready, ctx).await
+    }
+
+    /// A single node runs every request itself (it is never asked to
+    /// forward one; if it were, the request would run here).
+    async fn forward_http(
+        &self,
+        node: &Node,
+        _function: &FunctionId,
+        token: Option<&str>,
+        target: &str,
+        request: bytes::Bytes,
+    ) -> Result<(Activation, Option<bytes::Bytes>), ApiError> {
+        crate::services::http::serve_forwarded(node, token.map(str::to_string), target, &request)
+            .await
     }
 }
