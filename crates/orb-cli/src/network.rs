@@ -115,6 +115,22 @@ fn print_function(v: &orb_net::inventory::FunctionView, owner: &str) {
     println!("  owner      {owner}");
     println!("  size       {} bytes", v.size);
     println!("  exports    {}", v.exports.join(", "));
+    println!(
+        "  announced  by {} after {} sample call(s); complexity {} fuel",
+        v.announced_by.short(),
+        v.samples.len(),
+        v.complexity
+    );
+    for s in &v.samples {
+        println!(
+            "    sample {}  {} fuel{}",
+            s.export,
+            s.fuel,
+            s.error
+                .as_ref()
+                .map_or(String::new(), |e| format!("  ({e})"))
+        );
+    }
     let required: Vec<String> = v
         .placement
         .required

@@ -999,9 +999,12 @@ async fn a_drained_node_hands_its_seeding_to_another_before_it_stops() {
         seen["owner"].as_str().is_some_and(|o| !o.is_empty()),
         "{seen}"
     );
+    assert!(seen["complexity"].as_u64().unwrap() > 0, "{seen}");
     let (ok, out, err) = orb_network(&["function", &hash, "--network", &net.urls]);
     assert!(ok, "{err}");
     assert!(out.contains("1 live of min_seeders 1"), "{out}");
+    assert!(out.contains("complexity"), "{out}");
+    assert!(out.contains("sample add"), "{out}");
     let (ok, _, err) = orb_network(&["function", "sha256:12", "--network", &net.urls]);
     assert!(!ok);
     assert!(err.contains("is not a function id"), "{err}");
