@@ -238,12 +238,19 @@ pub(crate) async fn delete(node: &Node, claims: &Claims, id: &FunctionId) -> Res
 /// The most sample calls a deploy runs (one per export, in order).
 const MAX_SAMPLES: usize = 16;
 
+/// The longest a sample call may run (under the node's own limit): a
+/// deploy waits for its samples, one after the other.
+const SAMPLE_TIMEOUT_MS: u64 = 1_000;
+
 /// The sample calls of a function deployed to a network (seed 001's
 /// "complexity"): each export called once with the plainest parameters its
 /// signature takes, an HTTP handler sent `GET /`, on a fresh instance with
-/// the node's limits, no namespace and no outbound HTTP. Nothing is stored;
-/// a failure is recorded, not returned.
+/// the node's limits (and at most [`SAMPLE_TIMEOUT_MS`]), no namespace and
+/// no outbound HTTP. Nothing is stored; a failure is recorded, not
+/// returned.
 pub(crate) async fn sample(node: &Node, f: &LoadedFunction) -> Vec<orb_core::SampleCall> {
+    let mut limits = node.runtime.limits().clone();
+    limits.timeout_ms = limits.timeout_ms.min(SAMPLE_TIMEOUT_MS);
     let mut out = Vec::new();
     for e in f.exports().into_iter().take(MAX_SAMPLES) {
         let started = Instant::now();
@@ -251,7 +258,7 @@ pub(crate) async fn sample(node: &Node, f: &LoadedFunction) -> Vec<orb_core::Sam
             let mut req = hyper::Request::new(http_body_util::Full::new(Bytes::new()));
             *req.uri_mut() = hyper::Uri::from_static("http://sample.invalid/");
             let opts = orb_runtime::HttpRequestOptions {
-                limits: None,
+                limits: Some(limits.clone()),
                 max_request_bytes: node.config.max_http_request_bytes,
                 max_response_bytes: node.config.max_http_response_bytes,
                 https: false,
@@ -269,7 +276,14 @@ pub(crate) async fn sample(node: &Node, f: &LoadedFunction) -> Vec<orb_core::Sam
                 Some(Ok(checked)) => {
                     let outcome = node
                         .runtime
-                        .call(f, checked, orb_runtime::CallRequest::default())
+                        .call(
+                            f,
+                            checked,
+                            orb_runtime::CallRequest {
+                                limits: Some(limits.clone()),
+                                ..Default::default()
+                            },
+                        )
                         .await;
                     Some((outcome.fuel, outcome.result.err().map(|e| e.code)))
                 }
