@@ -57,6 +57,7 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(functions::call_post, functions::call_get))
         .routes(routes!(functions::invoke_handler))
         .routes(routes!(activations::list_activations))
+        .routes(routes!(activations::activation_stats))
         .routes(routes!(activations::show_activation))
         .routes(routes!(activations::list_dead_letters))
         .routes(routes!(activations::delete_dead_letter))
