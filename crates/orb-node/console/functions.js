@@ -50,14 +50,29 @@ export async function renderOne(root, params) {
     h("dl", { class: "facts" },
       h("dt", {}, "id"), h("dd", {}, h("code", { id: "fn-hash" }, f.hash)),
       h("dt", {}, "size"), h("dd", {}, `${bytes(f.size)} (${f.size} bytes)`),
-      h("dt", {}, "uploaded"), h("dd", {}, when(f.created_at))),
+      h("dt", {}, "uploaded"), h("dd", {}, when(f.created_at)),
+      h("dt", {}, "activations"), h("dd", {}, link(`view=activations&function=${f.hash}`, "this function's, live"))),
     h("h3", {}, "Exports"), exportsList));
   const grid = h("div", { class: "grid" });
   root.append(grid);
   if (chosen) grid.append(testPanel(f, chosen));
   const usage = usageCard(f.hash);
   grid.append(usage.el);
-  return usage.stop;
+  // Ctrl-Enter runs the test wherever the focus is on this screen.
+  const keys = (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !ev.defaultPrevented) {
+      const form = document.getElementById("test-form");
+      if (form) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    }
+  };
+  document.addEventListener("keydown", keys);
+  return () => {
+    usage.stop();
+    document.removeEventListener("keydown", keys);
+  };
 }
 
 function testPanel(f, e) {
