@@ -142,7 +142,11 @@ pub(super) async fn index(headers: HeaderMap) -> Result<Response, ApiError> {
 #[utoipa::path(get, path = "/console/{file}", tag = "console", operation_id = "console_asset", security(()),
     params(("file" = String, Path, description = "A file of the console", example = "app.js")),
     responses(
-        (status = 200, description = "The file (`text/javascript`, `text/css` or `text/html`)", content_type = "text/javascript; charset=utf-8", body = String),
+        (status = 200, description = "The file", content(
+            (String = "text/javascript; charset=utf-8"),
+            (String = "text/css; charset=utf-8"),
+            (String = "text/html; charset=utf-8"),
+        )),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 404, description = "not_found"),
     ))]
