@@ -193,6 +193,8 @@ async fn the_console_signs_in_runs_tails_deploys_watches_and_keeps_a_public_toke
         .filter(|a| a["status"] == "succeeded")
         .count();
     assert_eq!(stats["total"]["calls"], json!(calc_calls));
+    // Choosing the window reloads the figures (they also refresh every 10 s).
+    b.choose("#usage-window", "1h").await;
     b.wait_for(
         "return document.getElementById('usage-calls')?.textContent || null",
         &json!(calc_calls.to_string()),
@@ -353,6 +355,8 @@ async fn the_console_signs_in_runs_tails_deploys_watches_and_keeps_a_public_toke
     let (st, refused) = s.post_json_as("/v1/tokens", &json!({}), Some(&token)).await;
     assert_eq!(st, 403, "{refused}");
     b.goto(&format!("{}/console/#view=tokens", s.url)).await;
+    b.wait_for("return !!document.getElementById('mint')", &json!(true))
+        .await;
     b.click("#mint").await;
     shown_error(&b, "#view", refused["error"]["code"].as_str().unwrap()).await;
     b.screenshot(&shots().join("public-refused.png")).await;
