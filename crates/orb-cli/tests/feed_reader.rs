@@ -3,64 +3,13 @@
 //! subscribes to a feed on a local feed server, and shows the posts the
 //! Python function fetched over outbound HTTP and filtered by the terms.
 
+mod browser;
 mod common;
+use browser::*;
 use common::*;
-use serde_json::{Value, json};
-use std::net::TcpListener;
+use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process in its own process group, killed with its children
-/// (chromedriver's browser) on drop.
-struct Proc(Child);
-
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Proc {
-        use std::os::unix::process::CommandExt as _;
-        Proc(
-            cmd.process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("{cmd:?}: {e}")),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // `--`: a negative pid names the process group, not an option.
-        let group = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", self.0.id())])
-            .status();
-        if !group.is_ok_and(|s| s.success()) {
-            let _ = self.0.kill();
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn need(tool: &str) -> String {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&found.stdout).trim().to_string();
-    assert!(
-        found.status.success() && !path.is_empty(),
-        "`{tool}` is not installed; scripts/test installs it (apt-get install chromium chromium-driver)"
-    );
-    path
-}
+use std::process::{Command, Stdio};
 
 /// Serves `dir` over HTTP on `port` (python3's http.server).
 fn static_server(dir: &Path, port: u16) -> Proc {
@@ -77,128 +26,6 @@ fn static_server(dir: &Path, port: u16) -> Proc {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     )
-}
-
-async fn wait_http(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http.get(url).send().await.is_err() {
-        assert!(Instant::now() < deadline, "{url} never came up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A WebDriver session.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    _driver: Proc,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let chromium = need("chromium");
-        let chromedriver = need("chromedriver");
-        let port = free_port();
-        let driver = Proc::spawn(
-            Command::new(chromedriver)
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
-        let http = http_client(None);
-        let root = format!("http://127.0.0.1:{port}");
-        wait_http(&http, &format!("{root}/status")).await;
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-dev-shm-usage"],
-            },
-        }}});
-        let r: Value = http
-            .post(format!("{root}/session"))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = r["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {r}"));
-        Browser {
-            http,
-            base: format!("{root}/session/{id}"),
-            _driver: driver,
-        }
-    }
-
-    async fn cmd(&self, path: &str, body: Value) -> Value {
-        let r: Value = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(
-            r["value"].get("error").is_none(),
-            "WebDriver {path} {body}: {r}"
-        );
-        r["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd("/url", json!({ "url": url })).await;
-    }
-
-    async fn js(&self, script: &str) -> Value {
-        self.cmd("/execute/sync", json!({ "script": script, "args": [] }))
-            .await
-    }
-
-    async fn element(&self, css: &str) -> String {
-        let v = self
-            .cmd("/element", json!({ "using": "css selector", "value": css }))
-            .await;
-        v[ELEMENT].as_str().unwrap().to_string()
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let e = self.element(css).await;
-        self.cmd(&format!("/element/{e}/value"), json!({ "text": text }))
-            .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let e = self.element(css).await;
-        self.cmd(&format!("/element/{e}/click"), json!({})).await;
-    }
-
-    /// Polls `script` until it returns `want`.
-    async fn wait_for(&self, script: &str, want: &Value) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let got = self.js(script).await;
-            if &got == want {
-                return got;
-            }
-            let status = self
-                .js("return document.getElementById('status')?.textContent")
-                .await;
-            assert!(
-                Instant::now() < deadline,
-                "`{script}` is {got}, want {want}; page status: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 const FEED: &str = r#"<?xml version="1.0"?>

@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("GET", "/healthz", "", ""),
     ("GET", "/metrics", "", ""),
     ("GET", "/v1/openapi.json", "", ""),
+    ("GET", "/console/", "", "the web console's page"),
     ("GET", "/v1/auth/public-key", "", ""),
     ("POST", "/v1/accounts", r#"{"name":"x"}"#, ""),
     ("POST", "/v1/tokens", r#"{"namespaces":{"home":"r"}}"#, ""),
@@ -95,6 +96,12 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
     ),
     ("GET", "/v1/activations", "", ""),
     ("GET", "/v1/activations/{act}", "", "the owner's"),
+    (
+        "GET",
+        "/v1/activations/stats?function={fn}",
+        "",
+        "counts only what the caller may list",
+    ),
     ("GET", "/v1/dead-letters", "", ""),
     ("DELETE", "/v1/dead-letters/{new:dead}", "", "the owner's"),
     ("GET", "/v1/aliases", "", ""),
@@ -272,6 +279,7 @@ const OPEN: &[&str] = &[
     "/healthz",
     "/metrics",
     "/v1/openapi.json",
+    "/console/",
     "/v1/auth/public-key",
     "/http/site/",
 ];

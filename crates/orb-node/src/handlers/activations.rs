@@ -3,11 +3,11 @@
 use super::S;
 use crate::ApiError;
 use crate::caller::{self, Request, Token, op};
-use crate::services::{activations, functions, queue};
+use crate::services::{activations, functions, queue, stats};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use orb_core::ErrorCode;
+use orb_core::{ErrorCode, FunctionId};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -42,13 +42,50 @@ pub(super) async fn list_activations(
             })?,
         None => 50,
     };
-    let function = q
-        .get("function")
-        .map(|f| functions::parse_id(f))
-        .transpose()?;
+    let function = function_of(&q)?;
     let before = q.get("before").cloned();
     let acts = activations::list(&node, &claims, function, before, limit).await?;
     Ok(Json(json!({ "activations": acts })))
+}
+
+/// Usage statistics: calls, errors, p50/p99 duration and fuel over a
+/// window, in buckets.
+///
+/// Computed from the activations the node keeps (`max_activations`, the
+/// newest 20,000 at most are read: `complete` says whether the whole
+/// window was), as the caller may list them: an account's own, a public
+/// token's own lineage's. Calls still queued or running, trigger firings
+/// and sequences (which ran no function themselves) are not counted.
+#[utoipa::path(get, path = "/v1/activations/stats", tag = "activations", operation_id = "activation_stats",
+    params(
+        ("function" = Option<String>, Query, description = "Only this function's (`sha256:<hex>`); every function's when absent", pattern = r"^sha256:[0-9a-f]{64}$"),
+        ("window" = Option<String>, Query, description = "How far back from now: `90s`, `15m`, `1h` (default), `7d`; from 1m to 30d", pattern = r"^[0-9]{1,7}(s|m|h|d)$", example = "1h"),
+        ("buckets" = Option<u32>, Query, minimum = 1, maximum = 240, description = "Intervals the window is cut into (default 60)"),
+    ),
+    responses(
+        (status = 200, description = "The figures", body = crate::services::stats::Stats),
+        (status = 400, description = "invalid_request, invalid_function_id"),
+        (status = 404, description = "function_not_found: `function` is not a hash"),
+    ))]
+pub(super) async fn activation_stats(
+    State(node): S,
+    token: Token,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Json<stats::Stats>, ApiError> {
+    let claims = caller::authorize(&node, &token, Request::op(op::ACTIVATIONS_READ)).await?;
+    let function = function_of(&q)?;
+    let window = match q.get("window") {
+        Some(w) => stats::parse_window(w)?,
+        None => std::time::Duration::from_secs(3600),
+    };
+    let buckets = q
+        .get("buckets")
+        .map(|b| stats::parse_buckets(b))
+        .transpose()?
+        .unwrap_or(60);
+    Ok(Json(
+        stats::stats(&node, &claims, function, window, buckets).await?,
+    ))
 }
 
 /// `GET /v1/activations/{id}[?wait=5s]`.
@@ -72,6 +109,13 @@ pub(super) async fn show_activation(
     let wait = q.get("wait").map(|w| parse_wait(w)).transpose()?;
     let a = activations::show(&node, &claims, &id, wait).await?;
     Ok(Json(serde_json::to_value(a).expect("serialisable")))
+}
+
+/// `?function=`: a hash, when given.
+fn function_of(q: &BTreeMap<String, String>) -> Result<Option<FunctionId>, ApiError> {
+    q.get("function")
+        .map(|f| functions::parse_id(f))
+        .transpose()
 }
 
 /// `?wait=`: whole seconds or milliseconds, `5s` or `1500ms` (the

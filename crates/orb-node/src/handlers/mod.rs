@@ -9,6 +9,7 @@
 mod accounts;
 mod activations;
 mod aliases;
+mod console;
 mod error;
 mod functions;
 mod http;
@@ -49,6 +50,9 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(metrics))
         .routes(routes!(openapi))
         .routes(routes!(browser_sdk))
+        .routes(routes!(console::redirect))
+        .routes(routes!(console::index))
+        .routes(routes!(console::asset))
         .routes(routes!(functions::upload, functions::list_functions))
         .routes(routes!(
             functions::show_function,
@@ -57,6 +61,7 @@ fn api_router() -> OpenApiRouter<Arc<Node>> {
         .routes(routes!(functions::call_post, functions::call_get))
         .routes(routes!(functions::invoke_handler))
         .routes(routes!(activations::list_activations))
+        .routes(routes!(activations::activation_stats))
         .routes(routes!(activations::show_activation))
         .routes(routes!(activations::list_dead_letters))
         .routes(routes!(activations::delete_dead_letter))

@@ -478,6 +478,7 @@ const HTTP_DESCRIPTION: &str = "An HTTP function (a component exporting wasi:htt
     components(schemas(ErrorBody)),
     tags(
         (name = "node", description = "Health, metrics, this document, the browser client"),
+        (name = "console", description = "The web console: a page that signs in with a token and uses this API"),
         (name = "functions", description = "Upload, list, show, delete and call functions"),
         (name = "activations", description = "The records of calls, and dead letters"),
         (name = "accounts", description = "Accounts, tokens, whitelists"),

@@ -14,6 +14,37 @@ const MAX_PAGES: usize = 20;
 /// Longest `?wait=` of `GET /v1/activations/{id}`.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// One page of the account's activations (newest first, of `function`
+/// only if given, older than `before`): those the caller sees, and the
+/// `before` of the next page (`None` after the last).
+pub(crate) async fn page(
+    node: &Node,
+    claims: &Claims,
+    function: Option<&FunctionId>,
+    before: Option<String>,
+    limit: usize,
+) -> Result<(Vec<Activation>, Option<String>), ApiError> {
+    let page = node
+        .store
+        .list_activations(&ActivationQuery {
+            account: claims.account.clone(),
+            function: function.cloned(),
+            before,
+            limit,
+        })
+        .await?;
+    let next = if page.len() < limit {
+        None
+    } else {
+        page.last().map(|a| a.id.clone())
+    };
+    let seen = page
+        .into_iter()
+        .filter(|a| caller::sees(claims, a.lineage.as_deref()))
+        .collect();
+    Ok((seen, next))
+}
+
 /// `GET /v1/activations`: newest first, at most `limit`, before the
 /// activation `before`, of `function` only if given.
 pub(crate) async fn list(
@@ -27,22 +58,10 @@ pub(crate) async fn list(
     // of the account's are read and filtered until `limit` are found.
     let mut acts = Vec::new();
     for _ in 0..MAX_PAGES {
-        let page = node
-            .store
-            .list_activations(&ActivationQuery {
-                account: claims.account.clone(),
-                function: function.clone(),
-                before: before.clone(),
-                limit,
-            })
-            .await?;
-        let done = page.len() < limit;
-        before = page.last().map(|a| a.id.clone());
-        acts.extend(
-            page.into_iter()
-                .filter(|a| caller::sees(claims, a.lineage.as_deref())),
-        );
-        if done || acts.len() >= limit || before.is_none() {
+        let (seen, next) = page(node, claims, function.as_ref(), before, limit).await?;
+        acts.extend(seen);
+        before = next;
+        if acts.len() >= limit || before.is_none() {
             break;
         }
     }

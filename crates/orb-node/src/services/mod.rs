@@ -40,4 +40,5 @@ pub(crate) mod placement;
 pub(crate) mod queue;
 pub(crate) mod schedules;
 pub(crate) mod sequences;
+pub(crate) mod stats;
 pub(crate) mod triggers;
