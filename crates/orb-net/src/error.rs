@@ -42,9 +42,45 @@ pub enum NetError {
     /// Bad input (a label, an attribute, a record that does not parse).
     #[error("{0}")]
     Invalid(String),
+    /// The NATS servers refused the connection's credentials (or want some).
+    #[error("the NATS servers at {urls} refused to let {who} in: {hint}")]
+    Unauthorized {
+        urls: String,
+        who: String,
+        hint: String,
+    },
+    /// The NATS servers refused a publish or subscription to this role.
+    #[error("the NATS servers refused {op} to `{subject}` for the {role} credentials: {hint}")]
+    Refused {
+        role: String,
+        op: String,
+        subject: String,
+        hint: String,
+    },
+    /// A credentials file cannot be used.
+    #[error("network credentials {path}: {detail}")]
+    Credentials { path: String, detail: String },
 }
 
 impl NetError {
+    /// The error's stable code (`orb` prints it as `error[code]`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NetError::Connect { .. } => "network_unreachable",
+            NetError::NotInitialised { .. } => "network_not_initialised",
+            NetError::JetStream { .. } => "network_unavailable",
+            NetError::Key { .. } => "node_key",
+            NetError::BadSignature { .. } => "bad_signature",
+            NetError::HashMismatch { .. } => "hash_mismatch",
+            NetError::FunctionNotFound(_) => "function_not_found",
+            NetError::Budget { .. } => "network_unavailable",
+            NetError::Invalid(_) => "invalid_request",
+            NetError::Unauthorized { .. } => "network_unauthorized",
+            NetError::Refused { .. } => "network_forbidden",
+            NetError::Credentials { .. } => "network_credentials",
+        }
+    }
+
     pub(crate) fn js(op: impl Into<String>, err: impl std::fmt::Display) -> Self {
         NetError::JetStream {
             op: op.into(),

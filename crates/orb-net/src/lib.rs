@@ -15,6 +15,7 @@
 //!
 //! Depends on: orb-core (function ids), async-nats, ring.
 
+pub mod access;
 pub mod control;
 pub mod deploy;
 pub mod directory;

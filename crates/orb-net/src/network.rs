@@ -127,18 +127,10 @@ impl std::fmt::Debug for Network {
 }
 
 /// Connects to NATS at `urls` (any of them; the client learns the rest of
-/// the cluster and reconnects on its own when a server goes away).
+/// the cluster and reconnects on its own when a server goes away), without
+/// credentials; [`crate::access::connect_as`] connects with a role's.
 pub async fn connect(urls: &[String], name: &str) -> Result<async_nats::Client, NetError> {
-    async_nats::ConnectOptions::new()
-        .name(name)
-        .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None)
-        .connect(urls)
-        .await
-        .map_err(|source| NetError::Connect {
-            urls: urls.join(","),
-            source,
-        })
+    Ok(crate::access::connect_as(urls, name, None).await?.client)
 }
 
 fn kv_configs(replicas: usize) -> Vec<kv::Config> {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::access::{AuthFiles, Role, write_credentials};
+
 /// The `nats-server` to test with: `$ORB_NATS_SERVER`, else the one
 /// `scripts/install-nats` put in `build/venv-nats/bin/`, else one on PATH.
 /// Panics with what to do when none is found or it is older than 2.12:
@@ -83,6 +85,9 @@ struct Server {
 pub struct Cluster {
     bin: PathBuf,
     servers: Vec<Server>,
+    /// With per-role permissions: the files `write_credentials` made (each
+    /// server's configuration includes their `nats-auth.conf`).
+    auth: Option<AuthFiles>,
     _dir: tempfile::TempDir,
 }
 
@@ -90,6 +95,24 @@ impl Cluster {
     /// Starts `n` servers (1 = a single JetStream server) and waits until
     /// JetStream answers on each.
     pub async fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, false, None).await
+    }
+
+    /// Starts `n` servers that require credentials: the three roles'
+    /// seeds and `nats-auth.conf` are written (as `orb network init
+    /// --auth-only` writes them) into [`Cluster::secrets_dir`], and every
+    /// server's configuration includes that file.
+    pub async fn start_authorized(n: usize) -> Cluster {
+        Cluster::start_with(n, true, None).await
+    }
+
+    /// As [`Cluster::start_authorized`], with the seeds in `secrets` (those
+    /// there are kept, as `orb network init --auth-only` keeps them).
+    pub async fn start_authorized_in(n: usize, secrets: &Path) -> Cluster {
+        Cluster::start_with(n, true, Some(secrets)).await
+    }
+
+    async fn start_with(n: usize, authorized: bool, secrets: Option<&Path>) -> Cluster {
         let bin = nats_server_binary();
         let dir = tempfile::Builder::new()
             .prefix("orb-nats-")
@@ -106,9 +129,25 @@ impl Cluster {
                 child: None,
             })
             .collect();
+        let auth = authorized.then(|| {
+            let secrets = secrets.map_or_else(|| dir.path().join("secrets"), Path::to_path_buf);
+            let files = write_credentials(&secrets).expect("write credentials");
+            // As an operator would: each server's file includes nats-auth.conf.
+            let include = dir.path().join(crate::access::AUTH_CONF);
+            std::fs::copy(&files.config, &include).expect("copy nats-auth.conf");
+            for i in 0..n {
+                std::fs::write(
+                    dir.path().join(format!("s{i}.conf")),
+                    format!("include \"{}\"\n", crate::access::AUTH_CONF),
+                )
+                .expect("write a server configuration");
+            }
+            files
+        });
         let mut cluster = Cluster {
             bin,
             servers,
+            auth,
             _dir: dir,
         };
         for i in 0..n {
@@ -127,6 +166,10 @@ impl Cluster {
         let n = self.servers.len();
         let s = &mut self.servers[i];
         let mut cmd = Command::new(&self.bin);
+        if self.auth.is_some() {
+            cmd.arg("-c")
+                .arg(self._dir.path().join(format!("s{i}.conf")));
+        }
         cmd.args(["-a", "127.0.0.1", "-p", &s.client_port.to_string(), "-js"])
             .arg("-sd")
             .arg(&s.store)
@@ -161,8 +204,12 @@ impl Cluster {
                 continue;
             }
             loop {
-                let ok = match async_nats::connect(self.url(i)).await {
-                    Ok(c) => async_nats::jetstream::new(c).query_account().await.is_ok(),
+                let creds = self.auth.as_ref().map(|a| a.seed(Role::Operator));
+                let ok = match crate::access::connect_as(&[self.url(i)], "ready", creds).await {
+                    Ok(c) => async_nats::jetstream::new(c.client)
+                        .query_account()
+                        .await
+                        .is_ok(),
                     Err(_) => false,
                 };
                 if ok {
@@ -190,6 +237,26 @@ impl Cluster {
     /// Every server's URL.
     pub fn urls(&self) -> Vec<String> {
         (0..self.servers.len()).map(|i| self.url(i)).collect()
+    }
+
+    /// Where an authorized cluster's seeds and `nats-auth.conf` are
+    /// (`nats-<role>.nk`); none for a cluster without authorization.
+    pub fn secrets_dir(&self) -> Option<PathBuf> {
+        self.auth.as_ref().map(|a| a.config.with_file_name(""))
+    }
+
+    /// The seed file of `role` on an authorized cluster.
+    pub fn creds(&self, role: Role) -> Option<PathBuf> {
+        self.auth.as_ref().map(|a| a.seed(role).to_path_buf())
+    }
+
+    /// Every server's log so far (permission violations are logged there).
+    pub fn logs(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| std::fs::read_to_string(&s.log).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The name server `i` runs under (`--server_name`).
