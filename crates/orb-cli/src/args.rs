@@ -382,15 +382,36 @@ pub enum NetworkCommand {
     /// Create the network's buckets, streams and component store on its NATS
     /// servers. Idempotent: what exists is kept and listed as existing.
     Init {
-        #[command(flatten)]
-        nats: NatsArgs,
+        /// NATS servers of the network, comma-separated or repeated
+        /// (`nats://h1:4222,nats://h2:4222`); any one is enough to reach
+        /// it. Not needed with --auth-only.
+        #[arg(
+            long = "network",
+            value_name = "URLS",
+            env = "ORB_NETWORK",
+            value_delimiter = ','
+        )]
+        urls: Vec<String>,
+        /// The operator's NATS credentials (`nats-operator.nk`), once the
+        /// servers require them.
+        #[arg(long, value_name = "FILE", env = "ORB_NETWORK_CREDS")]
+        creds: Option<PathBuf>,
+        /// Only write the NATS credentials of the three roles and the
+        /// servers' `nats-auth.conf` into --secrets-dir (no servers needed):
+        /// include that file in every server's configuration, then run
+        /// init again with --creds DIR/nats-operator.nk.
+        #[arg(long)]
+        auth_only: bool,
         /// Copies of each bucket and stream (1–5). Default: 1 on a single
         /// NATS server, else the cluster's size up to 3.
         #[arg(long)]
         replicas: Option<usize>,
         /// Where the first init writes the network's root private key
-        /// (`root.key`, for super nodes' --network-key) and the admin
-        /// account's private token (`admin.token`), both mode 0600.
+        /// (`root.key`, for super nodes' --network-key), the admin
+        /// account's private token (`admin.token`) and the NATS
+        /// credentials of the three roles (`nats-operator.nk`,
+        /// `nats-super.nk`, `nats-node.nk`), all mode 0600 and never
+        /// overwritten, with the servers' `nats-auth.conf`.
         #[arg(long, value_name = "DIR", default_value = "orb-network")]
         secrets_dir: PathBuf,
     },
@@ -439,6 +460,10 @@ pub struct NatsArgs {
         required = true
     )]
     pub urls: Vec<String>,
+    /// NATS credentials (`nats-operator.nk`, written by `orb network
+    /// init`), when the servers require them; `drain` needs the operator's.
+    #[arg(long, value_name = "FILE", env = "ORB_NETWORK_CREDS")]
+    pub creds: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -623,6 +648,16 @@ pub struct NodeArgs {
         requires = "network"
     )]
     pub network_key: Option<PathBuf>,
+    /// NATS credentials for the network (`nats-node.nk`, or
+    /// `nats-super.nk` for a super node; written by `orb network init`),
+    /// when its servers require them.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "ORB_NETWORK_CREDS",
+        requires = "network"
+    )]
+    pub network_creds: Option<PathBuf>,
     /// A `key=value` label placement matches on (repeatable: `--attr region=eu --attr gpu=no`).
     #[arg(
         long = "attr",

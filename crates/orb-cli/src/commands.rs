@@ -167,6 +167,9 @@ pub fn node_config(args: &NodeArgs) -> anyhow::Result<NodeConfig> {
     if let Some(v) = &args.network_key {
         cfg.network.root_key = Some(v.clone());
     }
+    if let Some(v) = &args.network_creds {
+        cfg.network.creds = Some(v.clone());
+    }
     if !args.attributes.is_empty() {
         cfg.network.attributes = args.attributes.clone();
     }

@@ -1,11 +1,12 @@
 //! `orb network …`: the network's NATS side, read and set up directly
 //! (no node needed). Nodes join with `orb serve --network`.
 
-use crate::args::NetworkCommand;
+use crate::args::{NatsArgs, NetworkCommand};
 use crate::output::print_json;
 use anyhow::Context as _;
+use orb_net::access::{self, AuthFiles, Connection, Role};
 use orb_net::membership::{NodeView, list_nodes};
-use orb_net::network::{Network, connect};
+use orb_net::network::Network;
 use orb_net::{Directory, NodeId, control};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -15,11 +16,22 @@ use std::time::{Duration, Instant};
 pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         NetworkCommand::Init {
-            nats,
+            urls,
+            creds,
+            auth_only,
             replicas,
             secrets_dir,
         } => {
-            let client = connect(&nats.urls, "orb-cli").await?;
+            if auth_only {
+                print_auth(&access::write_credentials(&secrets_dir)?, json_out);
+                return Ok(());
+            }
+            anyhow::ensure!(
+                !urls.is_empty(),
+                "give the network's NATS servers: --network URLS (or ORB_NETWORK); --auth-only writes the credentials alone"
+            );
+            let conn = access::connect_as(&urls, "orb-cli", creds.as_deref()).await?;
+            let client = conn.client.clone();
             let replicas = replicas.unwrap_or_else(|| {
                 // JetStream refuses more replicas than servers.
                 let info = client.server_info();
@@ -28,9 +40,10 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                     Some(_) => info.connect_urls.len().clamp(1, 3),
                 }
             });
-            let report = Network::init(&client, replicas).await?;
-            let net = Network::open(client).await?;
-            let root = root_and_admin(&net, &secrets_dir).await?;
+            let report = guarded(&conn, Network::init(&client, replicas)).await?;
+            let auth = access::write_credentials(&secrets_dir)?;
+            let net = guarded(&conn, Network::open(client)).await?;
+            let root = guarded(&conn, root_and_admin(&net, &secrets_dir)).await?;
             if json_out {
                 print_json(&json!({
                     "created": report.created,
@@ -39,6 +52,7 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                     "root_public_key": root.public_key,
                     "root_key_file": root.written.then(|| secrets_dir.join("root.key")),
                     "admin_token_file": root.written.then(|| secrets_dir.join("admin.token")),
+                    "nats_credentials": auth_json(&auth),
                 }));
             } else {
                 for name in &report.created {
@@ -54,15 +68,16 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                         secrets_dir.join("admin.token").display()
                     );
                 }
+                print_auth(&auth, false);
                 if report.created.is_empty() && !root.written {
                     eprintln!(
                         "the network on {} was already initialised; nothing changed",
-                        nats.urls.join(",")
+                        urls.join(",")
                     );
                 } else {
                     eprintln!(
                         "the network on {} is ready (replicas: {})",
-                        nats.urls.join(","),
+                        urls.join(","),
                         report.replicas
                     );
                 }
@@ -70,8 +85,8 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
             Ok(())
         }
         NetworkCommand::Nodes { nats } => {
-            let net = Network::open(connect(&nats.urls, "orb-cli").await?).await?;
-            let nodes = list_nodes(&net).await?;
+            let (conn, net) = open(&nats).await?;
+            let nodes = guarded(&conn, list_nodes(&net)).await?;
             if json_out {
                 print_json(&json!({ "nodes": nodes }));
             } else if nodes.is_empty() {
@@ -89,11 +104,12 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                     "`{function}` is not a function id: give `sha256:<64 hex digits>` (`orb fn ls` lists them)"
                 )
             })?;
-            let net = Network::open(connect(&nats.urls, "orb-cli").await?).await?;
-            let Some(a) = orb_net::deploy::latest_announcement(&net, &id).await? else {
+            let (conn, net) = open(&nats).await?;
+            let Some(a) = guarded(&conn, orb_net::deploy::latest_announcement(&net, &id)).await?
+            else {
                 anyhow::bail!("no announcement names {id}: it was never deployed to this network");
             };
-            let view = orb_net::inventory::view(&net, &a).await?;
+            let view = guarded(&conn, orb_net::inventory::view(&net, &a)).await?;
             if json_out {
                 let mut v = serde_json::to_value(&view)?;
                 v["owner"] = json!(a.owner);
@@ -104,10 +120,61 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
             Ok(())
         }
         NetworkCommand::Drain { node, nats, wait } => {
-            let net = Network::open(connect(&nats.urls, "orb-cli").await?).await?;
-            drain(&net, &node, Duration::from_secs(wait), json_out).await
+            let (conn, net) = open(&nats).await?;
+            guarded(
+                &conn,
+                drain(&net, &node, Duration::from_secs(wait), json_out),
+            )
+            .await
         }
     }
+}
+
+/// Connects with the given credentials and opens the network.
+async fn open(nats: &NatsArgs) -> anyhow::Result<(Connection, Network)> {
+    let conn = access::connect_as(&nats.urls, "orb-cli", nats.creds.as_deref()).await?;
+    let net = guarded(&conn, Network::open(conn.client.clone())).await?;
+    Ok((conn, net))
+}
+
+/// Runs `op` on `conn`: a refusal by the servers ends it at once, and an
+/// error it caused (a timeout) is reported as that refusal.
+async fn guarded<T, E: Into<anyhow::Error>>(
+    conn: &Connection,
+    op: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match conn.guard(op).await? {
+        Ok(v) => Ok(v),
+        Err(e) => Err(conn.refusal().map_or_else(|| e.into(), anyhow::Error::from)),
+    }
+}
+
+fn auth_json(auth: &AuthFiles) -> serde_json::Value {
+    let seeds: serde_json::Map<String, serde_json::Value> = auth
+        .seeds
+        .iter()
+        .map(|(role, path)| (role.to_string(), json!(path)))
+        .collect();
+    json!({ "seeds": seeds, "created": auth.created, "server_config": auth.config })
+}
+
+fn print_auth(auth: &AuthFiles, json_out: bool) {
+    if json_out {
+        print_json(&json!({ "nats_credentials": auth_json(auth) }));
+        return;
+    }
+    if !auth.created.is_empty() {
+        eprintln!(
+            "NATS credentials: {} (the operator: `orb network … --creds`), {} (super nodes: `orb serve --network-creds`), {} (nodes); keep them secret",
+            auth.seed(Role::Operator).display(),
+            auth.seed(Role::Super).display(),
+            auth.seed(Role::Node).display()
+        );
+    }
+    eprintln!(
+        "to require them, include {} in every NATS server's configuration (include \"nats-auth.conf\") and reload the servers",
+        auth.config.display()
+    );
 }
 
 fn print_function(v: &orb_net::inventory::FunctionView, owner: &str) {

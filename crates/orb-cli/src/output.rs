@@ -9,6 +9,8 @@ pub fn print_error(e: &anyhow::Error) {
         print_orb_error(error);
     } else if let Some(error) = e.downcast_ref::<OrbError>() {
         print_orb_error(error);
+    } else if let Some(error) = e.downcast_ref::<orb_net::NetError>() {
+        eprintln!("error[{}]: {e:#}", error.code());
     } else {
         eprintln!("error: {e:#}");
     }

@@ -131,6 +131,10 @@ pub struct NetworkSettings {
     /// The network's root private key (written by `orb network init`);
     /// a super node needs it, a node does not.
     pub root_key: Option<PathBuf>,
+    /// The NATS credentials this node connects with (`nats-node.nk`, or
+    /// `nats-super.nk` for a super node; written by `orb network init`),
+    /// when the network's servers require them. None: no credentials.
+    pub creds: Option<PathBuf>,
     /// `key=value` labels placement constraints match on (`region=eu`).
     pub attributes: Vec<String>,
     /// Calls this node runs at once for the network (its own and the ones

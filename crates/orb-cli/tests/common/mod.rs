@@ -420,3 +420,21 @@ pub fn write_figures(name: &str, figures: &Value) {
         .unwrap();
     }
 }
+
+/// Polls `GET /v1/network/nodes` on `s` until `pred` holds (or panics
+/// after `limit` with the last answer).
+pub async fn wait_nodes(s: &Server, limit: Duration, pred: impl Fn(&[Value]) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let (st, v) = s.get("/v1/network/nodes").await;
+        assert_eq!(st, 200, "{v}");
+        if pred(v["nodes"].as_array().unwrap()) {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not reached after {limit:?}: {v:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -83,9 +83,13 @@ mod joined {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
         let key = Arc::new(NodeKey::load_or_create(data_dir)?);
-        let client =
-            orb_net::network::connect(&settings.urls, &format!("orb-node-{}", key.id().short()))
-                .await?;
+        let client = orb_net::access::connect_member(
+            &settings.urls,
+            &format!("orb-node-{}", key.id().short()),
+            settings.creds.as_deref(),
+            settings.super_node,
+        )
+        .await?;
         let net = Network::open(client).await?;
         let public = Directory::root_public_key(&net)
             .await?

@@ -1,0 +1,263 @@
+//! A network whose NATS servers require credentials, end to end: `orb
+//! network init --auth-only` writes the three roles' seeds and
+//! `nats-auth.conf`, a real 3-server cluster includes it, `orb network
+//! init` runs with the operator's seed, a super node and a node join with
+//! theirs, a function deployed through the node is called through both,
+//! and draining is refused to the node's credentials but not the operator's.
+
+mod common;
+
+use common::{Server, orb_network, wait_nodes};
+use orb_net::testing::Cluster;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Calls through `s` until it answers 200 (seeding is asynchronous).
+async fn call_until_ok(s: &Server, hash: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let (st, v) = s.call(hash, "add", json!({"a": 2, "b": 40})).await;
+        if st == 200 {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{st} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secrets = tmp.path().join("net");
+
+    // Bootstrap: the credentials and the servers' include first.
+    let (ok, out, err) = orb_network(&[
+        "--json",
+        "init",
+        "--auth-only",
+        "--secrets-dir",
+        arg(&secrets),
+    ]);
+    assert!(ok, "{err}");
+    let auth = parse(&out)["nats_credentials"].clone();
+    assert_eq!(auth["created"].as_array().unwrap().len(), 3, "{auth}");
+    for role in ["operator", "super", "node"] {
+        let path = secrets.join(format!("nats-{role}.nk"));
+        assert_eq!(auth["seeds"][role], arg(&path), "{auth}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+    }
+    let seeds_before: Vec<String> = ["operator", "super", "node"]
+        .iter()
+        .map(|r| std::fs::read_to_string(secrets.join(format!("nats-{r}.nk"))).unwrap())
+        .collect();
+    let cluster = Cluster::start_authorized_in(3, &secrets).await;
+    let urls = cluster.urls().join(",");
+    let operator = secrets.join("nats-operator.nk");
+    let super_creds = secrets.join("nats-super.nk");
+    let node_creds = secrets.join("nats-node.nk");
+
+    // Without credentials the servers refuse; the error says what to do.
+    let (ok, _, err) = orb_network(&["init", "--network", &urls, "--secrets-dir", arg(&secrets)]);
+    assert!(!ok);
+    assert!(err.contains("error[network_unauthorized]"), "{err}");
+    assert!(err.contains("--creds"), "{err}");
+
+    // A node may not create the network's streams.
+    let (ok, _, err) = orb_network(&[
+        "init",
+        "--network",
+        &urls,
+        "--creds",
+        arg(&node_creds),
+        "--secrets-dir",
+        arg(&secrets),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("error[network_forbidden]"), "{err}");
+    assert!(err.contains("$JS.API.STREAM.CREATE."), "{err}");
+
+    let (ok, out, err) = orb_network(&[
+        "--json",
+        "init",
+        "--network",
+        &urls,
+        "--creds",
+        arg(&operator),
+        "--secrets-dir",
+        arg(&secrets),
+    ]);
+    assert!(ok, "{err}");
+    let init = parse(&out);
+    assert_eq!(
+        init["nats_credentials"]["created"],
+        json!([]),
+        "a second run keeps the seeds: {init}"
+    );
+    let seeds_after: Vec<String> = ["operator", "super", "node"]
+        .iter()
+        .map(|r| std::fs::read_to_string(secrets.join(format!("nats-{r}.nk"))).unwrap())
+        .collect();
+    assert_eq!(seeds_before, seeds_after);
+    let admin = std::fs::read_to_string(secrets.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    // A super node (flag) and a node (`[network] creds` in its orb.toml).
+    let start = |name: &str, toml: &str, extra: &[&str]| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("orb.toml"), toml).unwrap();
+        let mut args = vec!["--network", urls.as_str()];
+        args.extend_from_slice(extra);
+        Server::start_networked(&dir, &args, &admin)
+    };
+    let sup = start(
+        "super",
+        "",
+        &[
+            "--super",
+            "--network-key",
+            arg(&secrets.join("root.key")),
+            "--network-creds",
+            arg(&super_creds),
+        ],
+    );
+    let node = start(
+        "node",
+        &format!("[network]\ncreds = {:?}\n", arg(&node_creds)),
+        &[],
+    );
+    let v = wait_nodes(&sup, Duration::from_secs(30), |ns| {
+        ns.len() == 2 && ns.iter().all(|n| n["state"] == "active")
+    })
+    .await;
+    let (_, mine) = node.get("/v1/network/nodes").await;
+    let node_id = mine["this_node"].as_str().unwrap().to_string();
+    assert!(
+        v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == node_id.as_str()),
+        "{v}"
+    );
+
+    // Deployed through the node (component store, announcement), seeded,
+    // and called through both.
+    let (st, v) = node.upload(common::guest("calc")).await;
+    assert_eq!(st, 201, "{v}");
+    let hash = v["hash"].as_str().unwrap().to_string();
+    for s in [&node, &sup] {
+        let out = call_until_ok(s, &hash).await;
+        assert_eq!(out["result"], 42, "{out}");
+    }
+    // An account made on the super node (written to orb_accounts) works
+    // on the node.
+    let (st, acc) = sup
+        .post_json("/v1/accounts", &json!({"name": "shop"}))
+        .await;
+    assert_eq!(st, 201, "{acc}");
+    let shop = acc["token"].as_str().unwrap().to_string();
+    let start_at = Instant::now();
+    loop {
+        let (st, _) = node.get_as("/v1/functions", Some(&shop)).await;
+        if st == 200 {
+            break;
+        }
+        assert!(start_at.elapsed() < Duration::from_secs(10), "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing either node did so far was refused by the servers (their
+    // logs name each refused client; the CLI's refused init above is not
+    // a node's).
+    let refused: Vec<String> = cluster
+        .logs()
+        .lines()
+        .filter(|l| l.contains("Violation") && l.contains("orb-node-"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "the servers refused a node: {refused:#?}"
+    );
+    assert!(
+        cluster.logs().contains("Publish Violation"),
+        "the servers log refusals (the node's init above)"
+    );
+
+    // Reading the network is allowed to a node's credentials …
+    let (ok, out, err) = orb_network(&["nodes", "--network", &urls, "--creds", arg(&node_creds)]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&node_id), "{out}");
+    // … draining is the operator's: refused by the servers, said at once.
+    let (ok, _, err) = orb_network(&[
+        "drain",
+        &node_id,
+        "--network",
+        &urls,
+        "--creds",
+        arg(&node_creds),
+    ]);
+    assert!(!ok);
+    assert!(err.contains("error[network_forbidden]"), "{err}");
+    assert!(err.contains(&format!("orb.control.{node_id}")), "{err}");
+    assert!(err.contains("nats-operator.nk"), "{err}");
+    let (_, v) = sup.get("/v1/network/nodes").await;
+    let n = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == node_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        n["state"], "active",
+        "the refused drain changed nothing: {n}"
+    );
+
+    // With the operator's credentials (here from the environment) it works.
+    let out = std::process::Command::new(common::orb_bin())
+        .args([
+            "--json",
+            "network",
+            "drain",
+            &node_id,
+            "--network",
+            &urls,
+            "--wait",
+            "0",
+        ])
+        .env("ORB_NETWORK_CREDS", &operator)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report = parse(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["node"], node_id.as_str(), "{report}");
+    assert_eq!(report["state"], "draining", "{report}");
+    wait_nodes(&sup, Duration::from_secs(30), |ns| {
+        ns.iter()
+            .any(|n| n["id"] == node_id.as_str() && n["state"] == "draining")
+    })
+    .await;
+    // Calls still work through both.
+    for s in [&node, &sup] {
+        let out = call_until_ok(s, &hash).await;
+        assert_eq!(out["result"], 42, "{out}");
+    }
+}
