@@ -264,12 +264,12 @@ pub fn server_config(users: &[(Role, String)]) -> String {
         if rules.is_empty() {
             return;
         }
-        out.push_str(&format!("        {name}: [\n"));
+        out.push_str(&format!("          {name}: [\n"));
         for r in rules {
-            out.push_str(&format!("          # {}\n", r.why));
-            out.push_str(&format!("          \"{}\",\n", r.subject));
+            out.push_str(&format!("            # {}\n", r.why));
+            out.push_str(&format!("            \"{}\",\n", r.subject));
         }
-        out.push_str("        ]\n");
+        out.push_str("          ]\n");
     }
     let mut out = String::from(
         "# The Orb network's NATS authorization, written by `orb network init`.\n\
@@ -285,12 +285,12 @@ pub fn server_config(users: &[(Role, String)]) -> String {
         out.push_str(&format!(
             "    {{\n      nkey: \"{public}\"\n      permissions: {{\n"
         ));
-        out.push_str("      publish: {\n");
+        out.push_str("        publish: {\n");
         list(&mut out, "allow", &p.publish_allow);
         list(&mut out, "deny", &p.publish_deny);
-        out.push_str("      }\n      subscribe: {\n");
+        out.push_str("        }\n        subscribe: {\n");
         list(&mut out, "allow", &p.subscribe_allow);
-        out.push_str("      }\n      }\n    }\n");
+        out.push_str("        }\n      }\n    }\n");
     }
     out.push_str("  ]\n}\n");
     out

@@ -99,12 +99,25 @@ impl Served {
     }
 
     /// The next request; `None` when the subscription ended.
+    ///
+    /// A JetStream push consumer delivers stream messages to whatever
+    /// subject its creator names, even one the creator may not publish to
+    /// (nats-io/nats-server#8274): a node could have a stream message it
+    /// wrote delivered to `orb.control.<id>`. Such a delivery's reply is a
+    /// `$JS.ACK.…` subject, never a requester's inbox: it is dropped.
     pub async fn next(&mut self) -> Option<Incoming> {
-        self.0.next().await.map(|m| Incoming {
-            subject: m.subject.to_string(),
-            payload: m.payload,
-            reply: m.reply,
-        })
+        loop {
+            let m = self.0.next().await?;
+            if m.reply.as_ref().is_some_and(|r| r.starts_with("$JS.")) {
+                tracing::warn!(subject = %m.subject, "dropped a JetStream delivery sent to a request subject (a member created a push consumer that delivers there)");
+                continue;
+            }
+            return Some(Incoming {
+                subject: m.subject.to_string(),
+                payload: m.payload,
+                reply: m.reply,
+            });
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use orb_net::deploy::{self, Placement};
 use orb_net::lease::{Lease, LeaseState};
 use orb_net::membership::{self, Capacity, NodeState};
 use orb_net::testing::Cluster;
-use orb_net::{Directory, Member, NetError, Network, NodeKey, Timing, inventory, names};
+use orb_net::{Directory, Member, NetError, Network, NodeKey, Timing, inventory, names, rpc};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -386,4 +386,77 @@ async fn the_servers_refuse_connections_without_known_credentials() {
         assert_eq!(err.code(), "network_credentials", "{err}");
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
+}
+
+/// What the servers do not stop (nats-io/nats-server#8274): a node may
+/// create a push consumer that delivers stream messages it wrote to
+/// `orb.control.<id>`, a subject it may not publish to. Such deliveries
+/// carry an ack subject as their reply, never an inbox, and a node's
+/// request subscriptions (`rpc::Served`) drop them: only real requests
+/// reach the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_consumer_aimed_at_a_request_subject_does_not_reach_the_node() {
+    use async_nats::jetstream::consumer::{AckPolicy, push};
+    let cluster = setup().await;
+    let victim = NodeKey::generate().unwrap();
+    let control = names::control_subject(victim.id());
+
+    // The victim node listens on its control subject.
+    let listener = connect(&cluster, Role::Node).await;
+    let listener_net = Network::open(listener.client.clone()).await.unwrap();
+    let mut served = rpc::Served::subscribe(&listener_net, &control, victim.id().as_str())
+        .await
+        .unwrap();
+    let mut raw = listener.client.subscribe(control.clone()).await.unwrap();
+    listener.client.flush().await.unwrap();
+
+    // Another node writes a drain request as a record and has it
+    // delivered to the victim's control subject.
+    let attacker = connect(&cluster, Role::Node).await;
+    let net = Network::open(attacker.client.clone()).await.unwrap();
+    Directory::put_record(
+        &net,
+        "alias",
+        "forged",
+        Some(Bytes::from_static(b"\"Drain\"")),
+    )
+    .await
+    .unwrap();
+    let stream = net.js.get_stream("KV_orb_records").await.unwrap();
+    stream
+        .create_consumer(push::Config {
+            deliver_subject: control.clone(),
+            ack_policy: AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let forged = tokio::time::timeout(Duration::from_secs(10), raw.next())
+        .await
+        .expect("the servers deliver it")
+        .unwrap();
+    assert_eq!(&forged.payload[..], b"\"Drain\"");
+    let reply = forged
+        .reply
+        .clone()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    assert!(reply.starts_with("$JS.ACK."), "{reply}");
+
+    // The operator's real request is the one the node gets.
+    let op = connect(&cluster, Role::Operator).await;
+    let asking = {
+        let client = op.client.clone();
+        let control = control.clone();
+        tokio::spawn(async move { client.request(control, Bytes::from_static(b"real")).await })
+    };
+    let got = tokio::time::timeout(Duration::from_secs(10), served.next())
+        .await
+        .expect("the real request arrives")
+        .unwrap();
+    assert_eq!(&got.payload[..], b"real");
+    rpc::answer(&listener_net, &got, Bytes::from_static(b"ok"))
+        .await
+        .unwrap();
+    assert_eq!(&asking.await.unwrap().unwrap().payload[..], b"ok");
 }
