@@ -1,9 +1,11 @@
 //! A network whose NATS servers require credentials, end to end: `orb
 //! network init --auth-only` writes the three roles' seeds and
 //! `nats-auth.conf`, a real 3-server cluster includes it, `orb network
-//! init` runs with the operator's seed, a super node and a node join with
-//! theirs, a function deployed through the node is called through both,
-//! and draining is refused to the node's credentials but not the operator's.
+//! init` runs with the operator's seed, a super node and two nodes join with
+//! theirs, a function deployed through a node is called through all, its
+//! seeder dies and the super node falls back and has the other node seed
+//! it, and draining is refused to the node's credentials but not the
+//! operator's. The servers' logs show no refusal of any node.
 
 mod common;
 
@@ -117,7 +119,8 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
         .trim()
         .to_string();
 
-    // A super node (flag) and a node (`[network] creds` in its orb.toml).
+    // A super node (flags) and two nodes: one with `[network] creds` in its
+    // orb.toml, one with the flag.
     let start = |name: &str, toml: &str, extra: &[&str]| {
         let dir = tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -137,54 +140,100 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
             arg(&super_creds),
         ],
     );
-    let node = start(
-        "node",
-        &format!("[network]\ncreds = {:?}\n", arg(&node_creds)),
-        &[],
-    );
-    let v = wait_nodes(&sup, Duration::from_secs(30), |ns| {
-        ns.len() == 2 && ns.iter().all(|n| n["state"] == "active")
+    let mut workers = vec![
+        start(
+            "w1",
+            &format!("[network]\ncreds = {:?}\n", arg(&node_creds)),
+            &["--attr", "tier=worker"],
+        ),
+        start(
+            "w2",
+            "",
+            &["--attr", "tier=worker", "--network-creds", arg(&node_creds)],
+        ),
+    ];
+    wait_nodes(&sup, Duration::from_secs(30), |ns| {
+        ns.len() == 3 && ns.iter().all(|n| n["state"] == "active")
     })
     .await;
-    let (_, mine) = node.get("/v1/network/nodes").await;
-    let node_id = mine["this_node"].as_str().unwrap().to_string();
-    assert!(
-        v["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["id"] == node_id.as_str()),
-        "{v}"
-    );
+    let mut ids = Vec::new();
+    for w in &workers {
+        let (_, v) = w.get("/v1/network/nodes").await;
+        ids.push(v["this_node"].as_str().unwrap().to_string());
+    }
 
-    // Deployed through the node (component store, announcement), seeded,
-    // and called through both.
-    let (st, v) = node.upload(common::guest("calc")).await;
+    // Deployed through a node (component store, announcement) for one
+    // worker to seed, and called through every node.
+    let r = workers[0]
+        .http
+        .post(format!(
+            "{}/v1/functions?require=tier=worker&min_seeders=1&max_seeders=1",
+            workers[0].url
+        ))
+        .header("authorization", workers[0].bearer())
+        .header("content-type", "application/wasm")
+        .body(common::guest("calc"))
+        .send()
+        .await
+        .unwrap();
+    let (st, v) = common::decode(r).await;
     assert_eq!(st, 201, "{v}");
     let hash = v["hash"].as_str().unwrap().to_string();
-    for s in [&node, &sup] {
+    for s in [&workers[0], &workers[1], &sup] {
         let out = call_until_ok(s, &hash).await;
         assert_eq!(out["result"], 42, "{out}");
     }
-    // An account made on the super node (written to orb_accounts) works
-    // on the node.
+    // The seeder, as a node's credentials read it through `orb network`.
+    let seeder = wait_seeder(&urls, &hash, &node_creds, |_| true).await;
+    let victim = ids.iter().position(|id| *id == seeder).unwrap();
+    let spare = 1 - victim;
+
+    // An account made on the super node (orb_accounts) works on a node; a
+    // token revoked on a node (orb_revocations) is refused on the super node.
     let (st, acc) = sup
         .post_json("/v1/accounts", &json!({"name": "shop"}))
         .await;
     assert_eq!(st, 201, "{acc}");
     let shop = acc["token"].as_str().unwrap().to_string();
+    let public = sup.mint_as(&json!({}), Some(&shop)).await;
     let start_at = Instant::now();
     loop {
-        let (st, _) = node.get_as("/v1/functions", Some(&shop)).await;
+        let (st, _) = workers[spare].get_as("/v1/functions", Some(&shop)).await;
         if st == 200 {
             break;
         }
         assert!(start_at.elapsed() < Duration::from_secs(10), "{st}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Nothing either node did so far was refused by the servers (their
-    // logs name each refused client; the CLI's refused init above is not
-    // a node's).
+    let (st, v) = workers[spare]
+        .post_json_as("/v1/tokens/revoke", &json!({"token": public}), Some(&shop))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let start_at = Instant::now();
+    loop {
+        let (st, _) = sup.get_as("/v1/activations", Some(&public)).await;
+        if st == 401 {
+            break;
+        }
+        assert!(start_at.elapsed() < Duration::from_secs(10), "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The seeder dies: calls fall back to the super node (orb.fallback.*
+    // in the `supers` group) and the repair duty asks the other worker to
+    // seed (orb.seed.<id>, a super node's).
+    workers[victim].kill9();
+    let out = call_until_ok(&sup, &hash).await;
+    assert_eq!(out["result"], 42, "{out}");
+    wait_seeder(&urls, &hash, &node_creds, |id| id == ids[spare]).await;
+    for s in [&workers[spare], &sup] {
+        let out = call_until_ok(s, &hash).await;
+        assert_eq!(out["result"], 42, "{out}");
+    }
+
+    // Nothing a node or the super node did was refused by the servers
+    // (their logs name each refused client; the CLI's refused init above
+    // is not a node's).
     let refused: Vec<String> = cluster
         .logs()
         .lines()
@@ -201,6 +250,7 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
     );
 
     // Reading the network is allowed to a node's credentials …
+    let node_id = ids[spare].clone();
     let (ok, out, err) = orb_network(&["nodes", "--network", &urls, "--creds", arg(&node_creds)]);
     assert!(ok, "{err}");
     assert!(out.contains(&node_id), "{out}");
@@ -255,9 +305,43 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
             .any(|n| n["id"] == node_id.as_str() && n["state"] == "draining")
     })
     .await;
-    // Calls still work through both.
-    for s in [&node, &sup] {
+    // Calls are still answered (the draining node keeps answering; the
+    // super node falls back for it once it gave its slot back).
+    for s in [&workers[spare], &sup] {
         let out = call_until_ok(s, &hash).await;
         assert_eq!(out["result"], 42, "{out}");
+    }
+}
+
+/// Polls `orb network function HASH --json` with `creds` until it lists
+/// one live, active seeder that `pred` accepts; its id.
+async fn wait_seeder(urls: &str, hash: &str, creds: &Path, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let (ok, out, err) = orb_network(&[
+            "--json",
+            "function",
+            hash,
+            "--network",
+            urls,
+            "--creds",
+            arg(creds),
+        ]);
+        assert!(ok, "{err}");
+        let v = parse(&out);
+        let live: Vec<&str> = v["seeders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["alive"] == true && s["state"] == "active")
+            .filter_map(|s| s["node"].as_str())
+            .collect();
+        if let [one] = live.as_slice()
+            && pred(one)
+        {
+            return one.to_string();
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{v:#}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
