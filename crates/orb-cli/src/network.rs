@@ -41,7 +41,14 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                 }
             });
             let report = guarded(&conn, Network::init(&client, replicas)).await?;
-            let auth = access::write_credentials(&secrets_dir)?;
+            // The roles' credentials: made here while the servers require
+            // none (for turning it on later), else only refreshed where
+            // they are (a new set elsewhere would fit no server).
+            let auth = if creds.is_none() || secrets_dir.join(Role::Operator.file_name()).exists() {
+                Some(access::write_credentials(&secrets_dir)?)
+            } else {
+                None
+            };
             let net = guarded(&conn, Network::open(client)).await?;
             let root = guarded(&conn, root_and_admin(&net, &secrets_dir)).await?;
             if json_out {
@@ -52,7 +59,7 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                     "root_public_key": root.public_key,
                     "root_key_file": root.written.then(|| secrets_dir.join("root.key")),
                     "admin_token_file": root.written.then(|| secrets_dir.join("admin.token")),
-                    "nats_credentials": auth_json(&auth),
+                    "nats_credentials": auth.as_ref().map(auth_json),
                 }));
             } else {
                 for name in &report.created {
@@ -68,7 +75,9 @@ pub async fn run(cmd: NetworkCommand, json_out: bool) -> anyhow::Result<()> {
                         secrets_dir.join("admin.token").display()
                     );
                 }
-                print_auth(&auth, false);
+                if let Some(auth) = &auth {
+                    print_auth(auth, false);
+                }
                 if report.created.is_empty() && !root.written {
                     eprintln!(
                         "the network on {} was already initialised; nothing changed",

@@ -119,6 +119,39 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
         .trim()
         .to_string();
 
+    // A node without credentials, or a super node with the node's, does
+    // not start; the error says what to do.
+    for (extra, code, hint) in [
+        (vec![], "error[network_unauthorized]", "--network-creds"),
+        (
+            vec!["--super", "--network-creds", arg(&node_creds)],
+            "error[network_credentials]",
+            "nats-super.nk",
+        ),
+    ] {
+        let dir = tmp.path().join("refused");
+        let mut cmd = tokio::process::Command::new(common::orb_bin());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--network",
+            &urls,
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .args(&extra)
+        .env_remove("ORB_NETWORK_CREDS")
+        .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+            .await
+            .expect("orb serve with refused credentials exits")
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains(code) && err.contains(hint), "{err}");
+    }
+
     // A super node (flags) and two nodes: one with `[network] creds` in its
     // orb.toml, one with the flag.
     let start = |name: &str, toml: &str, extra: &[&str]| {

@@ -352,10 +352,11 @@ impl Credentials {
         })
     }
 
-    /// Who these credentials are, for messages: `role node (FILE)`.
+    /// Who these credentials are, for messages: `the credentials of role
+    /// node (FILE)`.
     pub fn describe(&self) -> String {
         match self.role {
-            Some(r) => format!("role {r} ({})", self.path.display()),
+            Some(r) => format!("the credentials of role {r} ({})", self.path.display()),
             None => format!("the nkey in {}", self.path.display()),
         }
     }
@@ -590,9 +591,10 @@ pub async fn connect_as(
     let creds = creds.map(Credentials::load).transpose()?;
     let role = creds.as_ref().and_then(|c| c.role);
     let refusals = Refusals::default();
-    let who = creds
-        .as_ref()
-        .map_or_else(|| "no credentials".to_string(), Credentials::describe);
+    let who = creds.as_ref().map_or_else(
+        || "a client without credentials".to_string(),
+        Credentials::describe,
+    );
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(5))
