@@ -131,8 +131,12 @@ const MEMBER_PUBLISH: &[Rule] = &[
         "put the bytes of functions deployed through it",
     ),
     rule(
-        "orb.announce.>",
-        "announce functions deployed through it (ORB_ANNOUNCE)",
+        "orb.validate",
+        "ask a super node to validate and announce an upload through it",
+    ),
+    rule(
+        "orb.announce.deprecate.*",
+        "withdraw an account's function through it (a signed deprecation on ORB_ANNOUNCE)",
     ),
     rule("orb.report.>", "report hash mismatches (ORB_REPORTS)"),
     rule("orb.call.*", "route calls to a function's seeders"),
@@ -148,6 +152,10 @@ const MEMBER_PUBLISH: &[Rule] = &[
 
 /// What a super node may publish beyond a member.
 const SUPER_PUBLISH: &[Rule] = &[
+    rule(
+        "orb.announce.deploy.*",
+        "announce an upload it validated (ORB_ANNOUNCE)",
+    ),
     rule(
         "$KV.orb_leases.>",
         "take, renew and release the duties' leases",
@@ -192,6 +200,10 @@ const MEMBER_DENY: &[Rule] = &[
 
 /// What only super nodes may publish: denied to a node.
 const NODE_DENY: &[Rule] = &[
+    rule(
+        "orb.announce.deploy.>",
+        "deploys are announced by the super node that validated them",
+    ),
     rule("orb.seed.>", "replica repair is a super node's duty"),
     rule("$KV.orb_leases.>", "leases are for super nodes"),
     rule(
@@ -221,10 +233,16 @@ const MEMBER_SUBSCRIBE: &[Rule] = &[
 ];
 
 /// What a super node may subscribe to beyond a member.
-const SUPER_SUBSCRIBE: &[Rule] = &[rule(
-    "orb.fallback.* supers",
-    "answer calls that found no seeder, only in the `supers` queue group",
-)];
+const SUPER_SUBSCRIBE: &[Rule] = &[
+    rule(
+        "orb.fallback.* supers",
+        "answer calls that found no seeder, only in the `supers` queue group",
+    ),
+    rule(
+        "orb.validate supers",
+        "validate and announce uploads, only in the `supers` queue group",
+    ),
+];
 
 const EVERYTHING: &[Rule] = &[rule(">", "the operator may do everything")];
 
@@ -560,7 +578,9 @@ pub fn refused(role: Option<Role>, r: Refusal) -> NetError {
     let s = r.subject.as_str();
     let hint = if s.starts_with("orb.control.") {
         "control requests (`orb network drain`) are the operator's: use the operator credentials (--creds nats-operator.nk)"
-    } else if s.starts_with("orb.seed.")
+    } else if s.starts_with("orb.announce.deploy.")
+        || s == "orb.validate"
+        || s.starts_with("orb.seed.")
         || s.starts_with("$KV.orb_leases.")
         || s.starts_with("$KV.orb_accounts.")
         || s.starts_with("orb.fallback.")

@@ -77,9 +77,11 @@ async fn a_node_does_its_part_and_the_servers_refuse_it_the_rest() {
     assert_eq!(node.role, Some(Role::Node));
     let net = Network::open(node.client.clone()).await.unwrap();
 
-    // Everything a node does today: join (heartbeat + record), claim and
-    // give back a seeding slot, write a record and a revocation, deploy
-    // (object store + announcement), read its durable consumer.
+    // Everything a node does today: join (heartbeat + record), put an
+    // upload's bytes, read announcements through its durable consumer,
+    // withdraw a function, claim and give back a seeding slot, write a
+    // record and a revocation. (A deploy is announced by the super node
+    // that validated it.)
     let key = Arc::new(NodeKey::generate().unwrap());
     let member = Member::join(
         net.clone(),
@@ -101,10 +103,17 @@ async fn a_node_does_its_part_and_the_servers_refuse_it_the_rest() {
         NodeState::Joining
     );
     assert!(membership::is_alive(&net, key.id()).await.unwrap());
+    let bytes = b"not really a component";
+    deploy::put_component(&net, &FunctionId::of(bytes), bytes)
+        .await
+        .unwrap();
+    let sup = connect(&cluster, Role::Super).await;
+    let sup_net = Network::open(sup.client.clone()).await.unwrap();
+    let sup_key = NodeKey::generate().unwrap();
     let (a, _) = deploy::deploy(
-        &net,
-        &key,
-        b"not really a component",
+        &sup_net,
+        &sup_key,
+        bytes,
         "acct",
         vec!["run".into()],
         Placement::default(),
@@ -120,6 +129,19 @@ async fn a_node_does_its_part_and_the_servers_refuse_it_the_rest() {
         .await
         .unwrap();
     assert_eq!(&fetched[..], b"not really a component");
+    deploy::deprecate(
+        &net,
+        &key,
+        &deploy::Deprecation {
+            function: a.function.clone(),
+            owner: "acct".into(),
+            announced_by: key.id().clone(),
+            at_ms: orb_net::network::now_ms(),
+        },
+        orb_net::network::PUBLISH_BUDGET,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         inventory::claim(&net, &a.function, key.id(), 1, 1)
             .await
@@ -138,6 +160,15 @@ async fn a_node_does_its_part_and_the_servers_refuse_it_the_rest() {
     assert!(node.refusals.all().is_empty(), "{:?}", node.refusals.all());
 
     // What is not a node's: refused by the servers, naming the subject.
+    let deploy_subject = names::announce_deploy(&a.function.hex());
+    let e = assert_refused(
+        &node,
+        "node",
+        &deploy_subject,
+        deploy::announce(&net, &key, &a, orb_net::network::PUBLISH_BUDGET),
+    )
+    .await;
+    assert!(e.to_string().contains("nats-super.nk"), "{e}");
     let target = NodeKey::generate().unwrap();
     let control = names::control_subject(target.id());
     let e = assert_refused(&node, "node", &control, async {
@@ -230,6 +261,17 @@ async fn a_node_does_its_part_and_the_servers_refuse_it_the_rest() {
         NetError::Refused { op, .. } => assert_eq!(op, "subscription"),
         other => panic!("{other}"),
     }
+    // … and so is validating uploads.
+    assert_refused(&node, "node", names::VALIDATE, async {
+        let _sub = node
+            .client
+            .queue_subscribe(names::VALIDATE, names::SUPERS_QUEUE.into())
+            .await
+            .unwrap();
+        node.client.flush().await.unwrap();
+        never().await
+    })
+    .await;
     // The operator could do all of it.
     let op = connect(&cluster, Role::Operator).await;
     let op_net = Network::open(op.client.clone()).await.unwrap();
@@ -269,46 +311,50 @@ async fn a_super_node_holds_leases_writes_accounts_and_answers_fallbacks() {
         b"{\"id\":\"acct-1\"}"
     );
 
-    // It answers fallbacks in the `supers` queue group: a node's request
-    // reaches it.
-    let mut sub = sup
-        .client
-        .queue_subscribe(names::FALLBACK_SUBJECTS, names::SUPERS_QUEUE.into())
-        .await
-        .unwrap();
-    sup.client.flush().await.unwrap();
-    let answering = {
-        let client = sup.client.clone();
-        tokio::spawn(async move {
-            while let Some(m) = sub.next().await {
-                if let Some(reply) = m.reply {
-                    client
-                        .publish(reply, Bytes::from_static(b"ran"))
-                        .await
-                        .unwrap();
-                }
-            }
-        })
-    };
+    // It answers fallbacks and validations in the `supers` queue group: a
+    // node's requests reach it.
     let node = connect(&cluster, Role::Node).await;
     let hex = FunctionId::of(b"f").hex();
-    let start = Instant::now();
-    let answer = loop {
-        match node
+    for (listen, ask) in [
+        (
+            names::FALLBACK_SUBJECTS.to_string(),
+            names::fallback_subject(&hex),
+        ),
+        (names::VALIDATE.to_string(), names::VALIDATE.to_string()),
+    ] {
+        let mut sub = sup
             .client
-            .request(names::fallback_subject(&hex), Bytes::new())
+            .queue_subscribe(listen, names::SUPERS_QUEUE.into())
             .await
-        {
-            Ok(m) => break m,
-            Err(e) => {
-                // The subscription reaches the other servers shortly after.
-                assert!(start.elapsed() < Duration::from_secs(10), "{e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            .unwrap();
+        sup.client.flush().await.unwrap();
+        let answering = {
+            let client = sup.client.clone();
+            tokio::spawn(async move {
+                while let Some(m) = sub.next().await {
+                    if let Some(reply) = m.reply {
+                        client
+                            .publish(reply, Bytes::from_static(b"done"))
+                            .await
+                            .unwrap();
+                    }
+                }
+            })
+        };
+        let start = Instant::now();
+        let answer = loop {
+            match node.client.request(ask.clone(), Bytes::new()).await {
+                Ok(m) => break m,
+                Err(e) => {
+                    // The subscription reaches the other servers shortly after.
+                    assert!(start.elapsed() < Duration::from_secs(10), "{ask}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
-        }
-    };
-    assert_eq!(&answer.payload[..], b"ran");
-    answering.abort();
+        };
+        assert_eq!(&answer.payload[..], b"done", "{ask}");
+        answering.abort();
+    }
     assert!(sup.refusals.all().is_empty(), "{:?}", sup.refusals.all());
     assert!(node.refusals.all().is_empty(), "{:?}", node.refusals.all());
 
