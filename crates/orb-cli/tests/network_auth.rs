@@ -267,12 +267,7 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
     // Nothing a node or the super node did was refused by the servers
     // (their logs name each refused client; the CLI's refused init above
     // is not a node's).
-    let refused: Vec<String> = cluster
-        .logs()
-        .lines()
-        .filter(|l| l.contains("Violation") && l.contains("orb-node-"))
-        .map(str::to_string)
-        .collect();
+    let refused = node_refusals(&cluster);
     assert!(
         refused.is_empty(),
         "the servers refused a node: {refused:#?}"
@@ -344,6 +339,32 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
         let out = call_until_ok(s, &hash).await;
         assert_eq!(out["result"], 42, "{out}");
     }
+
+    // Withdrawn through a node (a signed deprecation on ORB_ANNOUNCE).
+    let r = workers[spare]
+        .http
+        .delete(format!("{}/v1/functions/{hash}", workers[spare].url))
+        .header("authorization", workers[spare].bearer())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+    let refused = node_refusals(&cluster);
+    assert!(
+        refused.is_empty(),
+        "the servers refused a node: {refused:#?}"
+    );
+}
+
+/// What the servers refused any node, from their logs (each line names
+/// the refused client: `orb-node-<id>`).
+fn node_refusals(cluster: &Cluster) -> Vec<String> {
+    cluster
+        .logs()
+        .lines()
+        .filter(|l| l.contains("Violation") && l.contains("orb-node-"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Polls `orb network function HASH --json` with `creds` until it lists
