@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Server, orb_network, wait_nodes};
+use common::{Server, orb_network, this_node, wait_nodes};
 use orb_net::testing::Cluster;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -173,7 +173,7 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
             arg(&super_creds),
         ],
     );
-    let mut workers = vec![
+    let mut workers = [
         start(
             "w1",
             &format!("[network]\ncreds = {:?}\n", arg(&node_creds)),
@@ -189,11 +189,7 @@ async fn roles_join_with_their_credentials_and_only_the_operator_drains() {
         ns.len() == 3 && ns.iter().all(|n| n["state"] == "active")
     })
     .await;
-    let mut ids = Vec::new();
-    for w in &workers {
-        let (_, v) = w.get("/v1/network/nodes").await;
-        ids.push(v["this_node"].as_str().unwrap().to_string());
-    }
+    let ids = [this_node(&workers[0]).await, this_node(&workers[1]).await];
 
     // Deployed through a node (component store, announcement) for one
     // worker to seed, and called through every node.

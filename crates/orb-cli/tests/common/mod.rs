@@ -438,3 +438,10 @@ pub async fn wait_nodes(s: &Server, limit: Duration, pred: impl Fn(&[Value]) -> 
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The id of the network node `s` runs (`this_node` of `/v1/network/nodes`).
+pub async fn this_node(s: &Server) -> String {
+    let (st, v) = s.get("/v1/network/nodes").await;
+    assert_eq!(st, 200, "{v}");
+    v["this_node"].as_str().unwrap().to_string()
+}
