@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, assert_error, orb_bin, orb_network};
+use common::{Server, assert_error, orb_bin, orb_network, this_node, wait_nodes};
 use orb_net::testing::Cluster;
 use orb_net::{Network, lease, network};
 use serde_json::{Value, json};
@@ -76,24 +76,6 @@ impl TestNet {
 
     fn super_node(&self, name: &str) -> Server {
         self.node(name, "", &["--super", "--network-key", &self.key])
-    }
-}
-
-/// Polls `GET /v1/network/nodes` on `s` until `pred` holds (or panics
-/// after `limit` with the last answer).
-async fn wait_nodes(s: &Server, limit: Duration, pred: impl Fn(&[Value]) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let (st, v) = s.get("/v1/network/nodes").await;
-        assert_eq!(st, 200, "{v}");
-        if pred(v["nodes"].as_array().unwrap()) {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "not reached after {limit:?}: {v:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -380,8 +362,7 @@ async fn functions_are_announced_seeded_by_placement_and_routed_through_any_node
     .await;
     let mut worker_ids = Vec::new();
     for s in [&w1, &w2] {
-        let (_, v) = s.get("/v1/network/nodes").await;
-        worker_ids.push(v["this_node"].as_str().unwrap().to_string());
+        worker_ids.push(this_node(s).await);
     }
 
     // Placement is checked at upload.
@@ -734,8 +715,7 @@ async fn max_seeders_holds_and_min_seeders_is_restored_after_a_seeder_dies() {
     // third worker; two live seeders again.
     let mut ids = Vec::new();
     for w in &workers {
-        let (_, v) = w.get("/v1/network/nodes").await;
-        ids.push(v["this_node"].as_str().unwrap().to_string());
+        ids.push(this_node(w).await);
     }
     let victim = ids.iter().position(|id| before.contains(id)).unwrap();
     let spare = ids.iter().position(|id| !before.contains(id)).unwrap();
@@ -967,8 +947,7 @@ async fn a_drained_node_hands_its_seeding_to_another_before_it_stops() {
     .await;
     let mut ids = Vec::new();
     for w in &workers {
-        let (_, v) = w.get("/v1/network/nodes").await;
-        ids.push(v["this_node"].as_str().unwrap().to_string());
+        ids.push(this_node(w).await);
     }
 
     let hash = deploy(
@@ -1237,8 +1216,7 @@ async fn http_requests_are_routed_to_a_seeder_from_any_node() {
         ns.len() == 3 && ns.iter().all(|n| n["state"] == "active")
     })
     .await;
-    let (_, v) = w.get("/v1/network/nodes").await;
-    let worker = v["this_node"].as_str().unwrap().to_string();
+    let worker = this_node(&w).await;
 
     // http-hello, seeded by the worker only.
     let hash = deploy(
@@ -1430,12 +1408,6 @@ async fn http_requests_are_routed_to_a_seeder_from_any_node() {
     assert_eq!(r.bytes().await.unwrap().len(), 2_000_000);
 }
 
-/// The id of the node `s`.
-async fn id_of(s: &Server) -> String {
-    let (_, v) = s.get("/v1/network/nodes").await;
-    v["this_node"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_other_super_node_takes_the_duties_when_one_is_killed_under_load() {
     let net = TestNet::start().await;
@@ -1451,7 +1423,7 @@ async fn the_other_super_node_takes_the_duties_when_one_is_killed_under_load() {
     let seeders = seeder_ids(&v);
     let mut worker_ids = Vec::new();
     for w in &workers {
-        worker_ids.push(id_of(w).await);
+        worker_ids.push(this_node(w).await);
     }
     for (w, id) in workers.iter().zip(&worker_ids) {
         if seeders.contains(id) {
@@ -1473,7 +1445,7 @@ async fn the_other_super_node_takes_the_duties_when_one_is_killed_under_load() {
         .to_string();
     let mut super_ids = Vec::new();
     for s in &supers {
-        super_ids.push(id_of(s).await);
+        super_ids.push(this_node(s).await);
     }
     let victim = super_ids.iter().position(|id| *id == holder).unwrap();
     let survivor = super_ids[1 - victim].clone();
